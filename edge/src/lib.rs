@@ -1,0 +1,4 @@
+//! The vigil edge runtime as a library: the `edge` binary is a thin CLI over these modules,
+//! and the host-side tests drive them with mock hardware.
+
+pub mod commands;

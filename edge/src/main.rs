@@ -1,0 +1,32 @@
+//! `edge`: the vigil in-car runtime's command line.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "edge", version, about = "Driver-monitoring runtime: detect faces, classify emotions, raise alerts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the network the runtime expects (input shape and classes).
+    Info,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Info => {
+            let labels: Vec<&str> = shared::Emotion::ALL.iter().map(|e| e.name()).collect();
+            println!("input: 1x{0}x{0} grey; classes: {1}", shared::INPUT_SIZE, labels.join(", "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! One module per `host` subcommand.
+
+pub mod arch;

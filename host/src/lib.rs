@@ -1,0 +1,4 @@
+//! The vigil trainer as a library: the `host` binary is a thin CLI over these modules, and the
+//! workspace's integration tests call them directly.
+
+pub mod commands;

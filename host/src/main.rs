@@ -1,0 +1,29 @@
+//! `host`: the vigil trainer's command line.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "host", version, about = "Train, evaluate and export the vigil emotion network")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the Table-1 network: layer shapes, parameters, total and ratio to Inception V3.
+    Arch,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Arch => print!("{}", host::commands::arch::render(&shared::arch::Architecture::paper(shared::NUM_CLASSES))?),
+    }
+    Ok(())
+}

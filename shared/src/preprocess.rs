@@ -1,0 +1,448 @@
+//! How a grey frame and a face box become the network's input — implemented once, used by
+//! the trainer's data preparation and by the edge at inference time, so both see the same
+//! pixels.
+//!
+//! Steps: crop the face box (with a margin, clamped to the frame) -> resize to 48x48 (area
+//! averaging when shrinking, as OpenCV's `INTER_AREA`; bilinear when enlarging) -> optional
+//! contrast enhancement (histogram equalisation or CLAHE) -> scale to the model's input range.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::{FaceBox, GrayImage, ImageError};
+
+/// Errors from preprocessing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreprocessError {
+    /// The face box does not overlap the frame at all.
+    #[error("face box {face:?} lies outside the {width}x{height} frame")]
+    BoxOutside {
+        /// The requested box.
+        face: FaceBox,
+        /// Frame width.
+        width: u32,
+        /// Frame height.
+        height: u32,
+    },
+    /// A malformed image buffer.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The output buffer does not have 48x48 slots.
+    #[error("output buffer holds {actual} values, expected {expected}")]
+    OutputLength {
+        /// Required length.
+        expected: usize,
+        /// Given length.
+        actual: usize,
+    },
+}
+
+/// Contrast enhancement applied to the 48x48 crop (the paper's step 2 stand-in).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Enhancement {
+    /// Leave pixels as they are.
+    None,
+    /// Global histogram equalisation (OpenCV `equalizeHist`).
+    Equalize,
+    /// Contrast-limited adaptive histogram equalisation.
+    Clahe {
+        /// Clip limit relative to a flat histogram (OpenCV's default is 40; 2-4 is typical).
+        clip_limit: f32,
+        /// Number of tiles along each axis.
+        tiles: u32,
+    },
+}
+
+impl Default for Enhancement {
+    fn default() -> Self {
+        Enhancement::Clahe { clip_limit: 2.0, tiles: 4 }
+    }
+}
+
+/// Affine map from 0..255 pixels to the network's input: `value = pixel * scale + offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Multiplier.
+    pub scale: f32,
+    /// Added after scaling.
+    pub offset: f32,
+}
+
+impl Default for Normalization {
+    /// Pixels to 0..1.
+    fn default() -> Self {
+        Normalization { scale: 1.0 / 255.0, offset: 0.0 }
+    }
+}
+
+/// Every preprocessing choice in one place; recorded in the model manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Output side length (48).
+    pub size: u32,
+    /// Extra margin around the face box, as a fraction of its width/height on each side.
+    pub margin: f32,
+    /// Contrast enhancement of the crop.
+    pub enhancement: Enhancement,
+    /// Pixel scaling into the network.
+    pub normalization: Normalization,
+}
+
+impl Default for Preprocessing {
+    fn default() -> Self {
+        Preprocessing {
+            size: crate::INPUT_SIZE as u32,
+            margin: 0.0,
+            enhancement: Enhancement::default(),
+            normalization: Normalization::default(),
+        }
+    }
+}
+
+impl Preprocessing {
+    /// Crop, resize and enhance: the 48x48 grey face the network sees (before scaling).
+    pub fn face(&self, frame: &GrayImage, face: FaceBox) -> Result<GrayImage, PreprocessError> {
+        let crop = crop(frame, face, self.margin)?;
+        let size = self.size.max(1);
+        Ok(enhance(&resize(&crop, size, size), self.enhancement))
+    }
+
+    /// Writes the scaled network input of an already-prepared face into `out`.
+    pub fn normalize_into(&self, face: &GrayImage, out: &mut [f32]) -> Result<(), PreprocessError> {
+        let pixels = face.pixels();
+        if out.len() != pixels.len() {
+            return Err(PreprocessError::OutputLength { expected: pixels.len(), actual: out.len() });
+        }
+        let Normalization { scale, offset } = self.normalization;
+        for (o, &p) in out.iter_mut().zip(pixels) {
+            *o = p as f32 * scale + offset;
+        }
+        Ok(())
+    }
+
+    /// The scaled network input of an already-prepared face.
+    pub fn normalize(&self, face: &GrayImage) -> Vec<f32> {
+        let Normalization { scale, offset } = self.normalization;
+        face.pixels().iter().map(|&p| p as f32 * scale + offset).collect()
+    }
+}
+
+/// OpenCV's RGB -> grey conversion (ITU-R BT.601 weights 0.299, 0.587, 0.114 in 14-bit fixed
+/// point, rounded), so crops match what OpenCV-based tools produce.
+pub fn luma(r: u8, g: u8, b: u8) -> u8 {
+    const R: u32 = 4899;
+    const G: u32 = 9617;
+    const B: u32 = 1868;
+    ((r as u32 * R + g as u32 * G + b as u32 * B + (1 << 13)) >> 14) as u8
+}
+
+/// The face box grown by `margin` (fraction of its size, each side) and clamped to the frame.
+pub fn expand_and_clamp(face: FaceBox, margin: f32, width: u32, height: u32) -> Option<FaceBox> {
+    let margin = if margin.is_finite() { margin.clamp(0.0, 10.0) } else { 0.0 };
+    let mx = libm::roundf(face.w as f32 * margin) as i64;
+    let my = libm::roundf(face.h as f32 * margin) as i64;
+    let x0 = (face.x as i64 - mx).max(0);
+    let y0 = (face.y as i64 - my).max(0);
+    let x1 = (face.x as i64 + face.w as i64 + mx).min(width as i64);
+    let y1 = (face.y as i64 + face.h as i64 + my).min(height as i64);
+    (x1 > x0 && y1 > y0).then(|| FaceBox::new(x0 as i32, y0 as i32, (x1 - x0) as u32, (y1 - y0) as u32))
+}
+
+/// Crops the face box plus margin, clamped to the frame; an error if nothing is left.
+pub fn crop(frame: &GrayImage, face: FaceBox, margin: f32) -> Result<GrayImage, PreprocessError> {
+    let (width, height) = (frame.width(), frame.height());
+    let b = expand_and_clamp(face, margin, width, height).ok_or(PreprocessError::BoxOutside { face, width, height })?;
+    let mut pixels = Vec::with_capacity(b.area() as usize);
+    for y in b.y as u32..b.y as u32 + b.h {
+        let row = frame.row(y);
+        pixels.extend_from_slice(&row[b.x as usize..b.x as usize + b.w as usize]);
+    }
+    Ok(GrayImage::from_raw(b.w, b.h, pixels)?)
+}
+
+/// Per-output-sample source taps: (first source index, weights).
+struct Taps {
+    start: Vec<usize>,
+    weights: Vec<Vec<f32>>,
+}
+
+/// Resampling weights along one axis: box overlap when shrinking (area averaging), a tent
+/// (bilinear, pixel-centre aligned) when enlarging.
+fn taps(src: usize, dst: usize) -> Taps {
+    let scale = src as f64 / dst as f64;
+    let mut start = Vec::with_capacity(dst);
+    let mut weights = Vec::with_capacity(dst);
+    for d in 0..dst {
+        if scale >= 1.0 {
+            let lo = d as f64 * scale;
+            let hi = lo + scale;
+            let first = libm::floor(lo) as usize;
+            let last = (libm::ceil(hi) as usize).min(src);
+            let w: Vec<f32> = (first..last)
+                .map(|s| ((hi.min(s as f64 + 1.0) - lo.max(s as f64)) / scale) as f32)
+                .collect();
+            start.push(first);
+            weights.push(w);
+        } else {
+            let centre = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
+            let first = (libm::floor(centre) as usize).min(src - 1);
+            let frac = (centre - first as f64) as f32;
+            if first + 1 < src {
+                weights.push(vec![1.0 - frac, frac]);
+            } else {
+                weights.push(vec![1.0]);
+            }
+            start.push(first);
+        }
+    }
+    Taps { start, weights }
+}
+
+/// Resizes to `width x height`: area averaging when shrinking, bilinear when enlarging.
+/// Zero target sizes are treated as 1.
+pub fn resize(img: &GrayImage, width: u32, height: u32) -> GrayImage {
+    let (width, height) = (width.max(1), height.max(1));
+    if (img.width(), img.height()) == (width, height) {
+        return img.clone();
+    }
+    let (sw, sh) = (img.width() as usize, img.height() as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    let xt = taps(sw, dw);
+    let yt = taps(sh, dh);
+    // Horizontal pass into f32 rows, then vertical pass.
+    let mut rows = vec![0f32; sh * dw];
+    for y in 0..sh {
+        let src = img.row(y as u32);
+        let out = &mut rows[y * dw..(y + 1) * dw];
+        for (x, o) in out.iter_mut().enumerate() {
+            let s = xt.start[x];
+            *o = xt.weights[x].iter().enumerate().map(|(i, w)| w * src[s + i] as f32).sum();
+        }
+    }
+    let mut pixels = vec![0u8; dw * dh];
+    for y in 0..dh {
+        let s = yt.start[y];
+        for x in 0..dw {
+            let v: f32 = yt.weights[y].iter().enumerate().map(|(i, w)| w * rows[(s + i) * dw + x]).sum();
+            pixels[y * dw + x] = libm::roundf(v).clamp(0.0, 255.0) as u8;
+        }
+    }
+    GrayImage::from_raw(width, height, pixels).expect("sizes are non-zero and consistent")
+}
+
+/// Applies an [`Enhancement`].
+pub fn enhance(img: &GrayImage, enhancement: Enhancement) -> GrayImage {
+    match enhancement {
+        Enhancement::None => img.clone(),
+        Enhancement::Equalize => equalize_histogram(img),
+        Enhancement::Clahe { clip_limit, tiles } => clahe(img, clip_limit, tiles),
+    }
+}
+
+fn histogram(pixels: impl Iterator<Item = u8>) -> [u32; 256] {
+    let mut hist = [0u32; 256];
+    for p in pixels {
+        hist[p as usize] += 1;
+    }
+    hist
+}
+
+/// Global histogram equalisation, following OpenCV's `equalizeHist`.
+pub fn equalize_histogram(img: &GrayImage) -> GrayImage {
+    let hist = histogram(img.pixels().iter().copied());
+    let total = img.pixels().len() as u32;
+    let first = hist.iter().position(|&h| h > 0).unwrap_or(0);
+    if hist[first] == total {
+        return img.clone();
+    }
+    let scale = 255.0 / (total - hist[first]) as f32;
+    let mut lut = [0u8; 256];
+    let mut sum = 0u32;
+    for v in first + 1..256 {
+        sum += hist[v];
+        lut[v] = libm::roundf(sum as f32 * scale).clamp(0.0, 255.0) as u8;
+    }
+    let pixels = img.pixels().iter().map(|&p| lut[p as usize]).collect();
+    GrayImage::from_raw(img.width(), img.height(), pixels).expect("same size")
+}
+
+/// Contrast-limited adaptive histogram equalisation with `tiles x tiles` regions and bilinear
+/// blending of the per-tile mappings (the algorithm of OpenCV's `createCLAHE`).
+pub fn clahe(img: &GrayImage, clip_limit: f32, tiles: u32) -> GrayImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let tiles = (tiles.max(1) as usize).min(w).min(h);
+    let bounds = |len: usize, t: usize| (t * len / tiles, (t + 1) * len / tiles);
+    let mut luts = vec![[0u8; 256]; tiles * tiles];
+    for ty in 0..tiles {
+        let (y0, y1) = bounds(h, ty);
+        for tx in 0..tiles {
+            let (x0, x1) = bounds(w, tx);
+            let area = ((y1 - y0) * (x1 - x0)) as u32;
+            let mut hist = histogram((y0..y1).flat_map(|y| img.row(y as u32)[x0..x1].iter().copied()));
+            if clip_limit > 0.0 && clip_limit.is_finite() {
+                let limit = ((clip_limit * area as f32 / 256.0) as u32).max(1);
+                let mut excess = 0u32;
+                for bin in hist.iter_mut() {
+                    if *bin > limit {
+                        excess += *bin - limit;
+                        *bin = limit;
+                    }
+                }
+                // Spread the clipped excess evenly, the remainder one count at a time.
+                let (each, mut rest) = (excess / 256, (excess % 256) as usize);
+                hist.iter_mut().for_each(|bin| *bin += each);
+                if rest > 0 {
+                    let step = (256 / rest).max(1);
+                    for bin in hist.iter_mut().step_by(step) {
+                        if rest == 0 {
+                            break;
+                        }
+                        *bin += 1;
+                        rest -= 1;
+                    }
+                }
+            }
+            let scale = 255.0 / area.max(1) as f32;
+            let lut = &mut luts[ty * tiles + tx];
+            let mut sum = 0u32;
+            for (v, slot) in lut.iter_mut().enumerate() {
+                sum += hist[v];
+                *slot = libm::roundf(sum as f32 * scale).clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    // Blend the four nearest tile mappings by the pixel's position between tile centres.
+    let tile_w = w as f32 / tiles as f32;
+    let tile_h = h as f32 / tiles as f32;
+    let neighbours = |pos: f32, size: f32| {
+        let t = pos / size - 0.5;
+        let lo = libm::floorf(t);
+        let frac = t - lo;
+        let lo = lo as i64;
+        let clamp = |i: i64| i.clamp(0, tiles as i64 - 1) as usize;
+        (clamp(lo), clamp(lo + 1), frac)
+    };
+    let mut pixels = vec![0u8; w * h];
+    for y in 0..h {
+        let (ty0, ty1, fy) = neighbours(y as f32 + 0.5, tile_h);
+        for x in 0..w {
+            let (tx0, tx1, fx) = neighbours(x as f32 + 0.5, tile_w);
+            let p = img.get(x as u32, y as u32) as usize;
+            let at = |ty: usize, tx: usize| luts[ty * tiles + tx][p] as f32;
+            let top = at(ty0, tx0) * (1.0 - fx) + at(ty0, tx1) * fx;
+            let bottom = at(ty1, tx0) * (1.0 - fx) + at(ty1, tx1) * fx;
+            pixels[y * w + x] = libm::roundf(top * (1.0 - fy) + bottom * fy).clamp(0.0, 255.0) as u8;
+        }
+    }
+    GrayImage::from_raw(img.width(), img.height(), pixels).expect("same size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn gradient(w: u32, h: u32) -> GrayImage {
+        let pixels = (0..w * h).map(|i| ((i % w) * 255 / w.max(1)) as u8).collect();
+        GrayImage::from_raw(w, h, pixels).unwrap()
+    }
+
+    #[test]
+    fn luma_matches_opencv() {
+        assert_eq!(luma(255, 255, 255), 255);
+        assert_eq!(luma(0, 0, 0), 0);
+        assert_eq!(luma(255, 0, 0), 76);
+        assert_eq!(luma(0, 255, 0), 150);
+        assert_eq!(luma(0, 0, 255), 29);
+    }
+
+    #[test]
+    fn integer_shrink_is_a_plain_average() {
+        let img = GrayImage::from_raw(4, 2, vec![0, 10, 20, 30, 40, 50, 60, 70]).unwrap();
+        let out = resize(&img, 2, 1);
+        assert_eq!(out.pixels(), &[25, 45]);
+    }
+
+    #[test]
+    fn enlarging_is_bilinear_and_keeps_constants() {
+        let img = GrayImage::filled(3, 3, 77);
+        assert!(resize(&img, 48, 48).pixels().iter().all(|&p| p == 77));
+        let ramp = GrayImage::from_raw(2, 1, vec![0, 100]).unwrap();
+        assert_eq!(resize(&ramp, 4, 1).pixels(), &[0, 25, 75, 100]);
+    }
+
+    #[test]
+    fn crop_clamps_and_applies_margin() {
+        let img = gradient(100, 80);
+        let c = crop(&img, FaceBox::new(90, 70, 20, 20), 0.0).unwrap();
+        assert_eq!((c.width(), c.height()), (10, 10));
+        let c = crop(&img, FaceBox::new(40, 30, 20, 20), 0.25).unwrap();
+        assert_eq!((c.width(), c.height()), (30, 30));
+        assert_eq!(c.get(0, 0), img.get(35, 25));
+        assert!(matches!(crop(&img, FaceBox::new(200, 0, 5, 5), 0.0), Err(PreprocessError::BoxOutside { .. })));
+    }
+
+    #[test]
+    fn equalize_spreads_to_full_range() {
+        let img = GrayImage::from_raw(4, 1, vec![100, 101, 102, 103]).unwrap();
+        let eq = equalize_histogram(&img);
+        assert_eq!(eq.pixels(), &[0, 85, 170, 255]);
+        let flat = GrayImage::filled(5, 5, 9);
+        assert_eq!(equalize_histogram(&flat), flat);
+    }
+
+    #[test]
+    fn clahe_raises_contrast_of_a_dim_image() {
+        let img = GrayImage::from_raw(48, 48, (0..48 * 48).map(|i| 100 + (i % 48) as u8 / 4).collect()).unwrap();
+        let out = clahe(&img, 2.0, 4);
+        let spread = |g: &GrayImage| g.pixels().iter().max().unwrap() - g.pixels().iter().min().unwrap();
+        assert!(spread(&out) > spread(&img), "{} vs {}", spread(&out), spread(&img));
+        // The clip limit is what bounds the gain: a looser limit stretches further.
+        let loose = clahe(&img, 40.0, 4);
+        assert!(spread(&loose) > spread(&out) * 3, "{} vs {}", spread(&loose), spread(&out));
+        // A flat image stays flat: every tile maps the one value the same way.
+        let flat = clahe(&GrayImage::filled(48, 48, 90), 2.0, 4);
+        assert!(flat.pixels().iter().all(|&p| p == flat.pixels()[0]));
+    }
+
+    #[test]
+    fn normalisation_maps_to_unit_range() {
+        let p = Preprocessing::default();
+        let face = GrayImage::from_raw(2, 1, vec![0, 255]).unwrap();
+        assert_eq!(p.normalize(&face), [0.0, 1.0]);
+        let mut out = [0.0; 3];
+        assert!(p.normalize_into(&face, &mut out).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn preprocessing_never_panics(
+            w in 1u32..160, h in 1u32..160,
+            x in -300i32..300, y in -300i32..300, bw in 0u32..400, bh in 0u32..400,
+            margin in -1.0f32..3.0, tiles in 0u32..10, clip in -1.0f32..50.0, size in 0u32..64,
+        ) {
+            let frame = gradient(w, h);
+            let p = Preprocessing {
+                size, margin,
+                enhancement: Enhancement::Clahe { clip_limit: clip, tiles },
+                ..Preprocessing::default()
+            };
+            match p.face(&frame, FaceBox::new(x, y, bw, bh)) {
+                Ok(face) => {
+                    prop_assert_eq!((face.width(), face.height()), (size.max(1), size.max(1)));
+                    prop_assert_eq!(p.normalize(&face).len(), face.pixels().len());
+                }
+                Err(PreprocessError::BoxOutside { .. }) => {}
+                Err(e) => prop_assert!(false, "unexpected error {e}"),
+            }
+        }
+
+        #[test]
+        fn resize_never_panics(w in 1u32..100, h in 1u32..100, dw in 0u32..100, dh in 0u32..100) {
+            let out = resize(&gradient(w, h), dw, dh);
+            prop_assert_eq!((out.width(), out.height()), (dw.max(1), dh.max(1)));
+        }
+    }
+}
