@@ -2,3 +2,4 @@
 //! workspace's integration tests call them directly.
 
 pub mod commands;
+pub mod export;

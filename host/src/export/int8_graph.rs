@@ -1,0 +1,160 @@
+//! The int8 ONNX graph: QuantizeLinear -> QLinearConv (BN folded, ReLU by saturation) ->
+//! int8 MaxPool / Concat -> fully connected layers as QLinearConv -> DequantizeLinear.
+//!
+//! Design choices, each to keep the whole network in integer kernels:
+//! * ReLU outputs are quantised over `[0, max]` with zero point -128, so saturation *is* the
+//!   ReLU and no separate op runs;
+//! * every branch of an Inception block writes with the block's output parameters, so the
+//!   channel concatenation is a plain int8 copy (no requantisation, no contrib ops);
+//! * the dense layers are QLinearConv: fc1 is a 3x3 "valid" convolution over the 512x3x3
+//!   pool output (flatten order C,H,W is exactly the kernel layout), fc2 and the output 1x1
+//!   convolutions. QLinearConv has an int32 bias input that QLinearMatMul lacks.
+
+use std::collections::HashMap;
+
+use super::float_graph::{branch_conv_name, conv_attributes, pool_attributes, INPUT, LOGITS};
+use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
+use super::onnx::{int, Dim, GraphBuilder};
+use super::quant::{quantize_bias, quantize_weights, QuantParams};
+use super::ExportError;
+
+/// A conv-shaped layer in the int8 graph: weights `[out, in, kh, kw]` plus geometry.
+struct QConv<'a> {
+    name: String,
+    weight: &'a [f32],
+    bias: &'a [f32],
+    dims: [usize; 4],
+    attributes: Vec<tract_onnx::pb::AttributeProto>,
+}
+
+impl<'a> QConv<'a> {
+    fn from_conv(name: String, conv: &'a FoldedConv) -> Self {
+        QConv {
+            name,
+            weight: &conv.weight,
+            bias: &conv.bias,
+            dims: [conv.spec.out_channels, conv.in_channels, conv.spec.kernel[0], conv.spec.kernel[1]],
+            attributes: conv_attributes(conv),
+        }
+    }
+}
+
+struct Builder<'r> {
+    g: GraphBuilder,
+    ranges: &'r HashMap<String, (f32, f32)>,
+}
+
+impl Builder<'_> {
+    fn params(&self, tensor: &str) -> Result<QuantParams, ExportError> {
+        let &(min, max) = self.ranges.get(tensor).ok_or_else(|| ExportError::MissingRange(tensor.into()))?;
+        Ok(QuantParams::from_range(min, max))
+    }
+
+    fn scalar_params(&mut self, prefix: &str, q: QuantParams) -> (String, String) {
+        (self.g.f32s(&format!("{prefix}.scale"), &[], &[q.scale]), self.g.i8s(&format!("{prefix}.zero_point"), &[], &[q.zero_point]))
+    }
+
+    /// Emits one QLinearConv from `x` (quantised with `xq`) to a tensor quantised with `yq`.
+    fn qconv(&mut self, x: &str, xq: QuantParams, conv: QConv<'_>, yq: QuantParams) -> String {
+        let name = &conv.name;
+        let w = quantize_weights(conv.weight, conv.dims[0]);
+        let bias = quantize_bias(conv.bias, xq.scale, &w.scales);
+        let (xs, xz) = self.scalar_params(&format!("{name}.x"), xq);
+        let (ys, yz) = self.scalar_params(&format!("{name}.y"), yq);
+        let wq = self.g.i8s(&format!("{name}.weight_q"), &conv.dims, &w.values);
+        let ws = self.g.f32s(&format!("{name}.weight_scale"), &[conv.dims[0]], &w.scales);
+        let wz = self.g.i8s(&format!("{name}.weight_zero_point"), &[conv.dims[0]], &vec![0; conv.dims[0]]);
+        let b = self.g.i32s(&format!("{name}.bias_q"), &[conv.dims[0]], &bias);
+        let out = format!("{name}.q");
+        self.g.node("QLinearConv", name, &[x, &xs, &xz, &wq, &ws, &wz, &ys, &yz, &b], &out, conv.attributes)
+    }
+}
+
+/// Builds the int8 graph from calibrated float ranges keyed by fp32 tensor name
+/// (see [`super::float_graph::build`]); the input range is that of normalised pixels.
+pub fn build(net: &FoldedNetwork, ranges: &HashMap<String, (f32, f32)>, input_range: (f32, f32)) -> Result<Vec<u8>, ExportError> {
+    let mut b = Builder { g: GraphBuilder::default(), ranges };
+    let [c, h, w] = net.input_chw;
+    let batch = Dim::Symbol("N");
+    b.g.input(INPUT, &[batch.clone(), Dim::Fixed(c as i64), Dim::Fixed(h as i64), Dim::Fixed(w as i64)]);
+    let mut xq = QuantParams::from_range(input_range.0, input_range.1);
+    let (s, z) = b.scalar_params(INPUT, xq);
+    let mut x = b.g.node("QuantizeLinear", "input/Quantize", &[INPUT, &s, &z], "input.q", vec![]);
+    // Spatial shape entering a dense layer, set by Flatten: the first dense becomes a
+    // kh x kw convolution over it, later ones 1x1.
+    let mut flat_from: Option<[usize; 3]> = None;
+    let mut spatial = [c, h, w];
+    let last_dense = net.layers.iter().rposition(|l| matches!(l.layer, FoldedLayer::Dense(_)));
+    for (index, layer) in net.layers.iter().enumerate() {
+        let name = layer.name.as_str();
+        match &layer.layer {
+            FoldedLayer::Conv(conv) => {
+                let yq = b.params(name)?;
+                x = b.qconv(&x, xq, QConv::from_conv(name.into(), conv), yq);
+                xq = yq;
+                spatial = out_spatial(spatial, conv.spec.out_channels, conv.spec.kernel, conv.spec.stride, conv.spec.padding);
+            }
+            FoldedLayer::MaxPool(p) => {
+                x = b.g.node("MaxPool", name, &[&x], &format!("{name}.q"), pool_attributes(p));
+                spatial = out_spatial(spatial, spatial[0], p.kernel, p.stride, p.padding);
+            }
+            FoldedLayer::Inception(branches) => {
+                let block_q = b.params(name)?;
+                let mut outs = Vec::new();
+                let mut channels = 0;
+                let mut branch_spatial = spatial;
+                for (bi, branch) in branches.iter().enumerate() {
+                    let (mut y, mut yq_in, mut s) = (x.clone(), xq, spatial);
+                    if let Some(p) = &branch.pool {
+                        let pname = format!("{name}/b{bi}/pool");
+                        y = b.g.node("MaxPool", &pname, &[&y], &format!("{pname}.q"), pool_attributes(p));
+                        s = out_spatial(s, s[0], p.kernel, p.stride, p.padding);
+                    }
+                    for (ci, conv) in branch.convs.iter().enumerate() {
+                        let cname = branch_conv_name(name, bi, ci);
+                        let yq = if ci + 1 == branch.convs.len() { block_q } else { b.params(&cname)? };
+                        y = b.qconv(&y, yq_in, QConv::from_conv(cname, conv), yq);
+                        yq_in = yq;
+                        s = out_spatial(s, conv.spec.out_channels, conv.spec.kernel, conv.spec.stride, conv.spec.padding);
+                    }
+                    channels += s[0];
+                    branch_spatial = s;
+                    outs.push(y);
+                }
+                let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+                x = b.g.node("Concat", name, &refs, &format!("{name}.q"), vec![int("axis", 1)]);
+                xq = block_q;
+                spatial = [channels, branch_spatial[1], branch_spatial[2]];
+            }
+            FoldedLayer::Flatten => flat_from = Some(spatial),
+            FoldedLayer::Dense(d) => {
+                let out_name = if Some(index) == last_dense { LOGITS } else { name };
+                let [ic, kh, kw] = flat_from.take().unwrap_or([d.in_features, 1, 1]);
+                if ic * kh * kw != d.in_features {
+                    return Err(ExportError::Shape(format!("{name}: {ic}x{kh}x{kw} inputs, weights expect {}", d.in_features)));
+                }
+                let yq = b.params(out_name)?;
+                let conv = QConv {
+                    name: name.into(),
+                    weight: &d.weight,
+                    bias: &d.bias,
+                    dims: [d.out_features, ic, kh, kw],
+                    attributes: vec![super::onnx::ints("kernel_shape", &[kh as i64, kw as i64])],
+                };
+                x = b.qconv(&x, xq, conv, yq);
+                xq = yq;
+                spatial = [d.out_features, 1, 1];
+            }
+        }
+    }
+    let (s, z) = b.scalar_params("logits.dq", xq);
+    let y = b.g.node("DequantizeLinear", "logits/Dequantize", &[&x, &s, &z], "logits.nchw", vec![]);
+    b.g.node("Flatten", "logits/Flatten", &[&y], LOGITS, vec![int("axis", 1)]);
+    b.g.output(LOGITS, Some(&[batch, Dim::Fixed(net.num_classes() as i64)]));
+    Ok(b.g.finish("vigil_int8", "vigil emotion network, static int8 (QLinearConv), BatchNorm folded"))
+}
+
+fn out_spatial(input: [usize; 3], channels: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2]) -> [usize; 3] {
+    let len = |n: usize, i: usize| (n + 2 * p[i] - k[i]) / s[i] + 1;
+    [channels, len(input[1], 0), len(input[2], 1)]
+}

@@ -1,0 +1,165 @@
+//! `host export`: trained weights -> fp32 and static-int8 ONNX models plus manifests.
+//!
+//! burn has no ONNX exporter, so the graph is written here from the folded weights
+//! ([`folded`]) and the shared architecture, with the protobuf types of tract-onnx
+//! ([`onnx`]). The fp32 graph ([`float_graph`]) doubles as the calibration graph
+//! ([`calibrate`]); the int8 graph ([`int8_graph`]) uses only standard ONNX integer ops
+//! (QuantizeLinear, QLinearConv, MaxPool, Concat, DequantizeLinear) that tract executes with
+//! integer kernels and onnxruntime also runs.
+
+pub mod calibrate;
+pub mod float_graph;
+pub mod folded;
+pub mod int8_graph;
+pub mod manifest;
+pub mod onnx;
+pub mod quant;
+
+use std::path::{Path, PathBuf};
+
+use shared::wire::{ModelManifest, Quantization};
+
+pub use calibrate::Calibration;
+pub use folded::FoldedNetwork;
+
+/// Export failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A tensor had no calibrated range.
+    #[error("no calibrated range for tensor {0}")]
+    MissingRange(String),
+    /// Calibration got no images.
+    #[error("calibration needs at least one image")]
+    NoCalibrationData,
+    /// Weights and architecture disagree.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// tract failed to load or run a graph.
+    #[error("tract: {0}")]
+    Tract(String),
+    /// Writing a file failed.
+    #[error("writing {0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    /// The manifest could not be serialised.
+    #[error("manifest: {0}")]
+    Manifest(String),
+}
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Output directory (e.g. `models/`).
+    pub out_dir: PathBuf,
+    /// File stem, e.g. `vigil`: writes `vigil-fp32.onnx` and `vigil-int8.onnx`.
+    pub name: String,
+    /// Activation calibration method.
+    pub calibration: Calibration,
+    /// Also write the fp32 model.
+    pub write_fp32: bool,
+}
+
+/// Paths and manifests written.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    /// fp32 model, if written.
+    pub fp32: Option<(PathBuf, ModelManifest)>,
+    /// int8 model.
+    pub int8: (PathBuf, ModelManifest),
+}
+
+/// The fp32 and int8 graphs as bytes (no files): for tests and for [`export`].
+pub fn build_graphs(
+    net: &FoldedNetwork,
+    calibration_inputs: &[Vec<f32>],
+    calibration: Calibration,
+    input_range: (f32, f32),
+) -> Result<(Vec<u8>, Vec<u8>), ExportError> {
+    let (fp32, _) = float_graph::build(net, false);
+    let (exposed, names) = float_graph::build(net, true);
+    let ranges = calibrate::calibrate(&exposed, net.input_chw, &names, calibration_inputs, calibration)?;
+    let int8 = int8_graph::build(net, &ranges, input_range)?;
+    Ok((fp32, int8))
+}
+
+/// Writes fp32 (optional) and int8 models with manifests into `options.out_dir`.
+/// `template` supplies everything in the manifest except name, quantisation and hash.
+pub fn export(
+    net: &FoldedNetwork,
+    calibration_inputs: &[Vec<f32>],
+    options: &ExportOptions,
+    template: &ModelManifest,
+) -> Result<ExportReport, ExportError> {
+    let norm = template.preprocessing.normalization;
+    let input_range = (norm.offset, 255.0 * norm.scale + norm.offset);
+    let (fp32, int8) = build_graphs(net, calibration_inputs, options.calibration, input_range)?;
+    std::fs::create_dir_all(&options.out_dir).map_err(|e| ExportError::Io(options.out_dir.display().to_string(), e))?;
+    let path = |suffix: &str| -> PathBuf { options.out_dir.join(format!("{}-{suffix}.onnx", options.name)) };
+    let with = |suffix: &str, quantization: Quantization| ModelManifest {
+        name: format!("{}-{suffix}", options.name),
+        quantization,
+        ..template.clone()
+    };
+    let fp32 = if options.write_fp32 {
+        let p = path("fp32");
+        let m = manifest::write_model(&p, &fp32, with("fp32", Quantization::Float32))?;
+        Some((p, m))
+    } else {
+        None
+    };
+    let int8_quant = Quantization::Int8 {
+        scheme: "QLinearConv; per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias".into(),
+        calibration: options.calibration.name(),
+        calibration_images: calibration_inputs.len() as u32,
+    };
+    let p = path("int8");
+    let m = manifest::write_model(&p, &int8, with("int8", int8_quant))?;
+    Ok(ExportReport { fp32, int8: (p, m) })
+}
+
+/// Runs an ONNX graph in tract on one `c*h*w` input and returns its first output (logits).
+pub fn run_tract(graph: &[u8], chw: [usize; 3], input: &[f32]) -> Result<Vec<f32>, ExportError> {
+    use tract_onnx::prelude::*;
+    let err = |e: TractError| ExportError::Tract(format!("{e:#}"));
+    let model = calibrate::load_tract(graph, chw).map_err(err)?;
+    let tensor = Tensor::from_shape(&[1, chw[0], chw[1], chw[2]], input).map_err(err)?;
+    let out = model.run(tvec!(tensor.into())).map_err(err)?;
+    Ok(out[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec)).map_err(err)?)
+}
+
+/// Reads a model file for export tests and tools.
+pub fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
+    std::fs::read(path).map_err(|e| ExportError::Io(path.display().to_string(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use shared::arch::Architecture;
+
+    fn images(n: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| (0..48 * 48).map(|_| rng.random_range(0u8..=255) as f32 / 255.0).collect()).collect()
+    }
+
+    #[test]
+    fn fp32_graph_matches_the_reference_and_int8_tracks_it() {
+        let net = FoldedNetwork::random(&Architecture::paper(7), 7).unwrap();
+        let calib = images(24, 1);
+        let (fp32, int8) = build_graphs(&net, &calib, Calibration::MinMax, (0.0, 1.0)).unwrap();
+        for input in images(4, 2) {
+            let reference = net.reference_logits(&input);
+            let tract = run_tract(&fp32, net.input_chw, &input).unwrap();
+            let scale = reference.iter().fold(1f32, |m, v| m.max(v.abs()));
+            for (a, b) in reference.iter().zip(&tract) {
+                assert!((a - b).abs() <= 1e-4 * scale, "fp32 {a} vs reference {b}");
+            }
+            let q = run_tract(&int8, net.input_chw, &input).unwrap();
+            assert_eq!(q.len(), 7);
+            let spread = reference.iter().fold(f32::MIN, |m, v| m.max(*v)) - reference.iter().fold(f32::MAX, |m, v| m.min(*v));
+            for (a, b) in reference.iter().zip(&q) {
+                assert!((a - b).abs() <= 0.1 * spread.max(1e-3), "int8 {b} vs fp32 {a} (spread {spread})");
+            }
+        }
+    }
+}

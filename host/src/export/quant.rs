@@ -1,0 +1,99 @@
+//! Int8 quantisation arithmetic: activation parameters from calibrated ranges, per-channel
+//! symmetric weights, int32 biases.
+
+/// Affine int8 parameters: `real = scale * (q - zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantParams {
+    /// Step between adjacent int8 values.
+    pub scale: f32,
+    /// The int8 value that represents 0.0.
+    pub zero_point: i8,
+}
+
+impl QuantParams {
+    /// Asymmetric parameters covering `[min, max]` (widened to include 0, so ReLU outputs map
+    /// 0.0 to -128 and saturation itself performs the ReLU).
+    pub fn from_range(min: f32, max: f32) -> Self {
+        let min = min.min(0.0);
+        let max = max.max(0.0).max(min + 1e-6);
+        let scale = (max - min) / 255.0;
+        let zero_point = (-128.0 - min / scale).round().clamp(-128.0, 127.0) as i8;
+        QuantParams { scale, zero_point }
+    }
+
+    /// Quantises one value (round half away from zero, as `f32::round`; saturating).
+    pub fn quantize(&self, v: f32) -> i8 {
+        (v / self.scale + self.zero_point as f32).round().clamp(-128.0, 127.0) as i8
+    }
+
+    /// Dequantises one value.
+    pub fn dequantize(&self, q: i8) -> f32 {
+        self.scale * (q as f32 - self.zero_point as f32)
+    }
+}
+
+/// Per-output-channel symmetric int8 weights (`[-127, 127]`, zero point 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedWeights {
+    /// Weights in the original layout.
+    pub values: Vec<i8>,
+    /// One scale per output channel.
+    pub scales: Vec<f32>,
+}
+
+/// Quantises `[out, ...]` weights per output channel.
+pub fn quantize_weights(weight: &[f32], out_channels: usize) -> QuantizedWeights {
+    let per = weight.len() / out_channels.max(1);
+    let mut values = Vec::with_capacity(weight.len());
+    let mut scales = Vec::with_capacity(out_channels);
+    for chunk in weight.chunks(per.max(1)).take(out_channels) {
+        let max = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        values.extend(chunk.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8));
+        scales.push(scale);
+    }
+    QuantizedWeights { values, scales }
+}
+
+/// Int32 biases in the accumulator's scale (`input_scale * weight_scale[c]`).
+pub fn quantize_bias(bias: &[f32], input_scale: f32, weight_scales: &[f32]) -> Vec<i32> {
+    bias.iter()
+        .zip(weight_scales)
+        .map(|(b, s)| (b / (input_scale * s)).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relu_range_puts_zero_at_minus_128() {
+        let q = QuantParams::from_range(0.0, 2.55);
+        assert_eq!(q.zero_point, -128);
+        assert!((q.scale - 0.01).abs() < 1e-7);
+        assert_eq!(q.quantize(-1.0), -128, "negatives saturate: the ReLU");
+        assert_eq!(q.quantize(2.55), 127);
+        assert!((q.dequantize(q.quantize(1.234)) - 1.234).abs() <= q.scale / 2.0 + 1e-6);
+    }
+
+    #[test]
+    fn input_pixels_are_exact() {
+        // Pixels p/255 quantise exactly with range [0, 1].
+        let q = QuantParams::from_range(0.0, 1.0);
+        for p in [0u8, 1, 77, 254, 255] {
+            let v = p as f32 / 255.0;
+            assert_eq!(q.quantize(v) as i32, p as i32 - 128);
+        }
+    }
+
+    #[test]
+    fn weights_are_per_channel_symmetric() {
+        let w = [0.5, -1.0, 0.25, 0.02, -0.011, 0.0];
+        let q = quantize_weights(&w, 2);
+        assert_eq!(q.values[..3], [64, -127, 32]);
+        assert_eq!(q.values[3..], [127, -70, 0]);
+        assert!((q.scales[1] - 0.02 / 127.0).abs() < 1e-9);
+        assert_eq!(quantize_bias(&[1.0], 0.5, &[0.25]), [8]);
+    }
+}
