@@ -24,6 +24,7 @@ pub mod arch;
 
 pub mod image;
 pub mod labels;
+pub mod policy;
 
 pub mod preprocess;
 pub mod wire;
