@@ -2,8 +2,10 @@
 //! int8 MaxPool / Concat -> fully connected layers as QLinearConv -> DequantizeLinear.
 //!
 //! Design choices, each to keep the whole network in integer kernels:
-//! * ReLU outputs are quantised over `[0, max]` with zero point -128, so saturation *is* the
-//!   ReLU and no separate op runs;
+//! * weights are int8, per-channel symmetric, with a scalar zero point 0 (a per-channel zero
+//!   point vector stops tract from dropping the zero-point correction sums);
+//! * activations are int8 over `[0, max]` after a ReLU, zero point -128, so saturation *is*
+//!   the ReLU and no separate op runs;
 //! * every branch of an Inception block writes with the block's output parameters, so the
 //!   channel concatenation is a plain int8 copy (no requantisation, no contrib ops);
 //! * the dense layers are QLinearConv: fc1 is a 3x3 "valid" convolution over the 512x3x3
@@ -63,7 +65,7 @@ impl Builder<'_> {
         let (ys, yz) = self.scalar_params(&format!("{name}.y"), yq);
         let wq = self.g.i8s(&format!("{name}.weight_q"), &conv.dims, &w.values);
         let ws = self.g.f32s(&format!("{name}.weight_scale"), &[conv.dims[0]], &w.scales);
-        let wz = self.g.i8s(&format!("{name}.weight_zero_point"), &[conv.dims[0]], &vec![0; conv.dims[0]]);
+        let wz = self.g.i8s(&format!("{name}.weight_zero_point"), &[], &[0]);
         let b = self.g.i32s(&format!("{name}.bias_q"), &[conv.dims[0]], &bias);
         let out = format!("{name}.q");
         self.g.node("QLinearConv", name, &[x, &xs, &xz, &wq, &ws, &wz, &ys, &yz, &b], &out, conv.attributes)

@@ -99,6 +99,12 @@ impl GraphBuilder {
         self.initializer(name, dims, DataType::Int8, data.iter().map(|&v| v as u8).collect())
     }
 
+    /// Adds a uint8 constant.
+    pub fn u8s(&mut self, name: &str, dims: &[usize], data: &[u8]) -> String {
+        debug_assert_eq!(dims.iter().product::<usize>(), data.len());
+        self.initializer(name, dims, DataType::Uint8, data.to_vec())
+    }
+
     /// Adds an int32 constant.
     pub fn i32s(&mut self, name: &str, dims: &[usize], data: &[i32]) -> String {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len());
