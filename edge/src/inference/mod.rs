@@ -1,0 +1,113 @@
+//! The classifier seen from the alert loop: a 48x48 normalised face in, seven class
+//! probabilities out.
+//!
+//! The loop only knows this trait, so it can be tested with scripted classifiers and run with
+//! whichever backend the board has. [`load`] picks the backend for a model file; a model it
+//! cannot serve is an error, never a made-up result.
+
+pub mod manifest;
+pub mod tract;
+
+use std::path::Path;
+
+use shared::{INPUT_PIXELS, NUM_CLASSES};
+
+/// Why a classification failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// No backend can run this model file.
+    #[error("no inference backend for {0}")]
+    NoBackend(String),
+    /// The model file could not be read or parsed.
+    #[error("loading model {path}: {reason}")]
+    Load {
+        /// The model file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The input is not 48x48 values.
+    #[error("input holds {actual} values, expected {expected}")]
+    InputLength {
+        /// [`INPUT_PIXELS`].
+        expected: usize,
+        /// Given length.
+        actual: usize,
+    },
+    /// The model produced something that is not a probability vector.
+    #[error("invalid classifier output: {0}")]
+    InvalidOutput(String),
+    /// The backend failed while running.
+    #[error("inference failed: {0}")]
+    Backend(String),
+}
+
+/// A face-expression classifier.
+pub trait Classifier {
+    /// Classifies one face: `input` is the 48x48 preprocessed, normalised face (row-major,
+    /// [`INPUT_PIXELS`] values); returns probabilities in [`shared::Emotion::ALL`] order.
+    fn classify(&mut self, input: &[f32]) -> Result<[f32; NUM_CLASSES], InferenceError>;
+}
+
+impl<C: Classifier + ?Sized> Classifier for Box<C> {
+    fn classify(&mut self, input: &[f32]) -> Result<[f32; NUM_CLASSES], InferenceError> {
+        (**self).classify(input)
+    }
+}
+
+/// Checks that `probs` is a probability vector (finite, in 0..=1, summing to 1 within 1%),
+/// so a broken model is caught at the loop rather than steering the policy.
+pub fn check_probabilities(probs: &[f32; NUM_CLASSES]) -> Result<(), InferenceError> {
+    if let Some(p) = probs.iter().find(|p| !p.is_finite() || !(0.0..=1.0).contains(*p)) {
+        return Err(InferenceError::InvalidOutput(format!("value {p} is not a probability")));
+    }
+    let sum: f32 = probs.iter().sum();
+    if (sum - 1.0).abs() > 0.01 {
+        return Err(InferenceError::InvalidOutput(format!("probabilities sum to {sum}")));
+    }
+    Ok(())
+}
+
+/// Checks an input slice's length.
+pub fn check_input(input: &[f32]) -> Result<(), InferenceError> {
+    if input.len() != INPUT_PIXELS {
+        return Err(InferenceError::InputLength { expected: INPUT_PIXELS, actual: input.len() });
+    }
+    Ok(())
+}
+
+/// Loads the classifier for a model file: an ONNX model (fp32 or int8) whose manifest
+/// matches it runs on tract; any other file is refused with [`InferenceError::NoBackend`].
+pub fn load(path: &Path) -> Result<Box<dyn Classifier>, InferenceError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("onnx") => Ok(Box::new(tract::TractClassifier::load(path)?)),
+        _ => Err(InferenceError::NoBackend(path.display().to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probability_checks() {
+        let mut p = [0.0; NUM_CLASSES];
+        p[3] = 1.0;
+        assert!(check_probabilities(&p).is_ok());
+        p[2] = f32::NAN;
+        assert!(check_probabilities(&p).is_err());
+        let logits = [2.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert!(check_probabilities(&logits).is_err());
+        assert!(check_probabilities(&[0.1; NUM_CLASSES]).is_err());
+        assert!(check_input(&[0.0; INPUT_PIXELS]).is_ok());
+        assert!(matches!(check_input(&[0.0; 10]), Err(InferenceError::InputLength { actual: 10, .. })));
+    }
+
+    #[test]
+    fn load_refuses_unknown_and_missing_models() {
+        let err = load(Path::new("models/vigil.pt")).err().expect("not an onnx file");
+        assert_eq!(err.to_string(), "no inference backend for models/vigil.pt");
+        let err = load(Path::new("/nonexistent/vigil-int8.onnx")).err().expect("missing file");
+        assert!(err.to_string().contains("/nonexistent/vigil-int8.onnx"), "{err}");
+    }
+}

@@ -1,0 +1,112 @@
+//! The tract backend: runs the exported ONNX model (fp32 or int8) on the CPU.
+//!
+//! The model is parsed, given its concrete 1x1x48x48 input, optimised once at load and
+//! reused for every frame; each call allocates only the input tensor tract consumes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use shared::wire::ModelManifest;
+use shared::{INPUT_SIZE, NUM_CLASSES};
+use tract_onnx::prelude::*;
+
+use super::{check_input, Classifier, InferenceError};
+
+/// An optimised tract plan for one model.
+pub struct TractClassifier {
+    plan: Arc<TypedRunnableModel>,
+    manifest: ModelManifest,
+}
+
+fn backend(e: TractError) -> InferenceError {
+    InferenceError::Backend(format!("{e:#}"))
+}
+
+impl TractClassifier {
+    /// Loads a model after checking it against its manifest (see [`super::manifest`]).
+    pub fn load(path: &Path) -> Result<Self, InferenceError> {
+        let (bytes, manifest) = super::manifest::load_verified(path)?;
+        Self::from_bytes(path, &bytes, manifest)
+    }
+
+    /// Parses and optimises ONNX bytes; `path` is only used in error messages.
+    pub fn from_bytes(path: &Path, bytes: &[u8], manifest: ModelManifest) -> Result<Self, InferenceError> {
+        let load = |reason: String| InferenceError::Load { path: path.display().to_string(), reason };
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 1, INPUT_SIZE, INPUT_SIZE]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| load(format!("not a usable ONNX model for 1x1x48x48 input: {e:#}")))?;
+        let output = plan.model().output_fact(0).map_err(|e| load(format!("{e:#}")))?;
+        let classes = output.shape.as_concrete().map(|s| s.iter().product::<usize>());
+        if classes != Some(NUM_CLASSES) {
+            return Err(load(format!("model output shape {:?}, expected {NUM_CLASSES} classes", output.shape)));
+        }
+        Ok(TractClassifier { plan, manifest })
+    }
+
+    /// The manifest the model was loaded with.
+    pub fn manifest(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
+    /// Raw logits for one normalised 48x48 face.
+    pub fn logits(&self, input: &[f32]) -> Result<[f32; NUM_CLASSES], InferenceError> {
+        check_input(input)?;
+        let tensor = Tensor::from_shape(&[1, 1, INPUT_SIZE, INPUT_SIZE], input).map_err(backend)?;
+        let outputs = self.plan.run(tvec!(tensor.into())).map_err(backend)?;
+        let view = outputs[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(backend)?;
+        view.try_into().map_err(|_| InferenceError::InvalidOutput(format!("{} logits", view.len())))
+    }
+}
+
+/// Numerically stable softmax.
+pub fn softmax(logits: &[f32; NUM_CLASSES]) -> [f32; NUM_CLASSES] {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut out = logits.map(|v| (v - max).exp());
+    let sum: f32 = out.iter().sum();
+    out.iter_mut().for_each(|v| *v /= sum);
+    out
+}
+
+impl Classifier for TractClassifier {
+    fn classify(&mut self, input: &[f32]) -> Result<[f32; NUM_CLASSES], InferenceError> {
+        let logits = self.logits(input)?;
+        if logits.iter().any(|v| !v.is_finite()) {
+            return Err(InferenceError::InvalidOutput(format!("non-finite logits {logits:?}")));
+        }
+        Ok(softmax(&logits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_order() {
+        let p = softmax(&[1000.0, 999.0, 0.0, 0.0, 0.0, 0.0, -1000.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(p[0] > p[1] && p[1] > p[2] && p[6] == 0.0);
+    }
+
+    #[test]
+    fn garbage_bytes_are_a_load_error() {
+        let manifest = ModelManifest {
+            format_version: 1,
+            name: "x".into(),
+            labels: shared::Emotion::ALL.to_vec(),
+            input_chw: [1, 48, 48],
+            preprocessing: Default::default(),
+            quantization: shared::wire::Quantization::Float32,
+            datasets: vec![],
+            split: "paper".into(),
+            seed: 0,
+            metrics: vec![],
+            sha256: String::new(),
+        };
+        let err = TractClassifier::from_bytes(Path::new("bad.onnx"), b"not onnx at all", manifest).err().unwrap();
+        assert!(err.to_string().contains("bad.onnx"), "{err}");
+    }
+}
