@@ -2,4 +2,5 @@
 //! workspace's integration tests call them directly.
 
 pub mod commands;
+pub mod data;
 pub mod export;

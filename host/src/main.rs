@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Print the Table-1 network: layer shapes, parameters, total and ratio to Inception V3.
     Arch,
+    /// Prepare datasets: 48x48 faces, cleaning, splits, noise balancing, cache + summary.
+    Prepare(host::commands::prepare::PrepareArgs),
 }
 
 fn main() -> Result<()> {
@@ -24,6 +26,7 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Arch => print!("{}", host::commands::arch::render(&shared::arch::Architecture::paper(shared::NUM_CLASSES))?),
+        Command::Prepare(args) => host::commands::prepare::run(&args)?,
     }
     Ok(())
 }

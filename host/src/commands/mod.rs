@@ -1,3 +1,4 @@
 //! One module per `host` subcommand.
 
 pub mod arch;
+pub mod prepare;

@@ -1,0 +1,265 @@
+//! A small decoder for 8-bit palette (colour-mapped) TIFFs, which the `image` crate refuses.
+//!
+//! 23 of JAFFE's 213 images are stored this way. They are decoded here to RGB through their
+//! colour map (16-bit entries scaled to 8 bits as libtiff does, `>> 8`, unless every entry
+//! already fits in 8 bits) and then to grey with the shared OpenCV luma weights, so they match
+//! what OpenCV-based tools read. Only what such files use is supported: uncompressed strips,
+//! one sample of 8 bits per pixel, either byte order.
+
+use shared::GrayImage;
+use shared::preprocess::luma;
+
+/// Little reader over the file bytes in the file's byte order.
+struct Bytes<'a> {
+    data: &'a [u8],
+    little: bool,
+}
+
+impl Bytes<'_> {
+    fn u16(&self, at: usize) -> Result<u16, String> {
+        let b: [u8; 2] = self
+            .data
+            .get(at..at + 2)
+            .ok_or("offset past the end")?
+            .try_into()
+            .expect("2 bytes");
+        Ok(if self.little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    }
+
+    fn u32(&self, at: usize) -> Result<u32, String> {
+        let b: [u8; 4] = self
+            .data
+            .get(at..at + 4)
+            .ok_or("offset past the end")?
+            .try_into()
+            .expect("4 bytes");
+        Ok(if self.little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    }
+}
+
+/// One IFD entry: type, count, and where its values are.
+#[derive(Clone, Copy)]
+struct Field {
+    kind: u16,
+    count: usize,
+    at: usize,
+}
+
+impl Field {
+    fn values(&self, b: &Bytes<'_>) -> Result<Vec<u32>, String> {
+        (0..self.count)
+            .map(|i| match self.kind {
+                3 => b.u16(self.at + 2 * i).map(u32::from),
+                4 => b.u32(self.at + 4 * i),
+                1 => b
+                    .data
+                    .get(self.at + i)
+                    .map(|&v| v as u32)
+                    .ok_or_else(|| "offset past the end".to_string()),
+                k => Err(format!("unsupported field type {k}")),
+            })
+            .collect()
+    }
+
+    fn first(&self, b: &Bytes<'_>) -> Result<u32, String> {
+        self.values(b)?
+            .first()
+            .copied()
+            .ok_or_else(|| "empty field".into())
+    }
+}
+
+/// True when the bytes start like a TIFF whose first image is palette-coloured.
+pub fn is_palette_tiff(data: &[u8]) -> bool {
+    decode_fields(data).is_ok_and(|(b, fields)| {
+        fields
+            .iter()
+            .any(|&(tag, f)| tag == 262 && f.first(&b) == Ok(3))
+    })
+}
+
+fn decode_fields(data: &[u8]) -> Result<(Bytes<'_>, Vec<(u16, Field)>), String> {
+    let little = match data.get(..4) {
+        Some([b'I', b'I', 42, 0]) => true,
+        Some([b'M', b'M', 0, 42]) => false,
+        _ => return Err("not a TIFF file".into()),
+    };
+    let b = Bytes { data, little };
+    let ifd = b.u32(4)? as usize;
+    let n = b.u16(ifd)? as usize;
+    let mut fields = Vec::with_capacity(n);
+    for i in 0..n {
+        let at = ifd + 2 + 12 * i;
+        let (tag, kind, count) = (b.u16(at)?, b.u16(at + 2)?, b.u32(at + 4)? as usize);
+        let size = match kind {
+            1 | 2 | 6 | 7 => 1,
+            3 | 8 => 2,
+            4 | 9 | 11 => 4,
+            _ => 8,
+        } * count;
+        let value_at = if size <= 4 {
+            at + 8
+        } else {
+            b.u32(at + 8)? as usize
+        };
+        fields.push((
+            tag,
+            Field {
+                kind,
+                count,
+                at: value_at,
+            },
+        ));
+    }
+    Ok((b, fields))
+}
+
+/// Decodes an 8-bit palette TIFF to grey (OpenCV luma of the mapped colours).
+pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
+    let (b, fields) = decode_fields(data)?;
+    let get = |tag: u16| fields.iter().find(|(t, _)| *t == tag).map(|(_, f)| *f);
+    let need =
+        |tag: u16, name: &str| get(tag).ok_or_else(|| format!("palette TIFF without {name}"));
+    let width = need(256, "ImageWidth")?.first(&b)?;
+    let height = need(257, "ImageLength")?.first(&b)?;
+    if need(262, "PhotometricInterpretation")?.first(&b)? != 3 {
+        return Err("not a palette TIFF".into());
+    }
+    let bits = get(258).map(|f| f.first(&b)).transpose()?.unwrap_or(1);
+    let samples = get(277).map(|f| f.first(&b)).transpose()?.unwrap_or(1);
+    let compression = get(259).map(|f| f.first(&b)).transpose()?.unwrap_or(1);
+    if bits != 8 || samples != 1 || compression != 1 {
+        return Err(format!(
+            "palette TIFF with {bits} bits, {samples} samples, compression {compression}: unsupported"
+        ));
+    }
+    let map = need(320, "ColorMap")?.values(&b)?;
+    if map.len() != 3 * 256 {
+        return Err(format!("ColorMap has {} entries, expected 768", map.len()));
+    }
+    // libtiff's rule: a map whose entries all fit in 8 bits is already 8-bit.
+    let shift = if map.iter().all(|&v| v < 256) { 0 } else { 8 };
+    let channel = |i: usize| (map[i] >> shift) as u8;
+    let lut: Vec<u8> = (0..256)
+        .map(|i| luma(channel(i), channel(256 + i), channel(512 + i)))
+        .collect();
+
+    let offsets = need(273, "StripOffsets")?.values(&b)?;
+    let counts = need(279, "StripByteCounts")?.values(&b)?;
+    if offsets.len() != counts.len() {
+        return Err("StripOffsets and StripByteCounts differ in length".into());
+    }
+    let total = width as usize * height as usize;
+    let mut pixels = Vec::with_capacity(total);
+    for (&offset, &count) in offsets.iter().zip(&counts) {
+        let strip = data
+            .get(offset as usize..offset as usize + count as usize)
+            .ok_or("strip past the end of the file")?;
+        pixels.extend(strip.iter().map(|&i| lut[i as usize]));
+    }
+    if pixels.len() < total {
+        return Err(format!(
+            "strips hold {} pixels, expected {total}",
+            pixels.len()
+        ));
+    }
+    pixels.truncate(total);
+    GrayImage::from_raw(width, height, pixels).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian 4x2 palette TIFF in two strips; palette entry i = (i, 255 - i, 0) x 257.
+    fn palette_tiff(strip_cut: usize) -> Vec<u8> {
+        let (w, h) = (4u32, 2u32);
+        let pixels: Vec<u8> = vec![0, 1, 2, 255, 10, 20, 30, 40];
+        let entries: [(u16, u16, u32, u32); 9] = [
+            (256, 3, 1, w),
+            (257, 3, 1, h),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 3),
+            (273, 4, 2, 0), // patched below
+            (277, 3, 1, 1),
+            (279, 4, 2, 0), // patched below
+            (320, 3, 768, 0),
+        ];
+        let ifd = 8usize;
+        let ifd_len = 2 + 12 * entries.len() + 4;
+        let offsets_at = ifd + ifd_len;
+        let counts_at = offsets_at + 8;
+        let map_at = counts_at + 8;
+        let data_at = map_at + 768 * 2;
+        let mut out = b"II*\0".to_vec();
+        out.extend((ifd as u32).to_le_bytes());
+        out.extend((entries.len() as u16).to_le_bytes());
+        for (tag, kind, count, value) in entries {
+            out.extend(tag.to_le_bytes());
+            out.extend(kind.to_le_bytes());
+            out.extend(count.to_le_bytes());
+            let value = match tag {
+                273 => offsets_at as u32,
+                279 => counts_at as u32,
+                320 => map_at as u32,
+                _ => value,
+            };
+            if kind == 3 && count == 1 {
+                out.extend((value as u16).to_le_bytes());
+                out.extend([0, 0]);
+            } else {
+                out.extend(value.to_le_bytes());
+            }
+        }
+        out.extend(0u32.to_le_bytes());
+        out.extend((data_at as u32).to_le_bytes());
+        out.extend((data_at as u32 + 4).to_le_bytes());
+        out.extend(4u32.to_le_bytes());
+        out.extend(4u32.to_le_bytes());
+        for channel in 0..3 {
+            for i in 0..256u32 {
+                let v = match channel {
+                    0 => i,
+                    1 => 255 - i,
+                    _ => 0,
+                };
+                out.extend(((v * 257) as u16).to_le_bytes());
+            }
+        }
+        out.extend(&pixels);
+        out.truncate(out.len() - strip_cut);
+        out
+    }
+
+    #[test]
+    fn decodes_through_the_colour_map_to_luma() {
+        let data = palette_tiff(0);
+        assert!(is_palette_tiff(&data));
+        let g = decode_palette_tiff(&data).unwrap();
+        assert_eq!((g.width(), g.height()), (4, 2));
+        let expect: Vec<u8> = [0u8, 1, 2, 255, 10, 20, 30, 40]
+            .iter()
+            .map(|&i| luma(i, 255 - i, 0))
+            .collect();
+        assert_eq!(g.pixels(), expect.as_slice());
+    }
+
+    #[test]
+    fn damaged_files_are_errors_not_panics() {
+        assert!(decode_palette_tiff(&palette_tiff(3)).is_err());
+        let data = palette_tiff(0);
+        for cut in [0, 4, 8, 30, 120, 300] {
+            assert!(decode_palette_tiff(&data[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(!is_palette_tiff(b"\x89PNG\r\n"));
+    }
+}
