@@ -45,7 +45,9 @@ use shared::preprocess::Preprocessing;
 pub use cache::{CACHE_FORMAT_VERSION, CACHE_MAGIC};
 pub use detect_layout::detect_layout;
 pub use faces::{ClassicalEnhancer, FaceEnhancer};
-pub use prepare::{DatasetReport, PrepareReport, load_splits, prepare, prepare_with};
+pub use prepare::{
+    DatasetReport, PrepareReport, load_splits, load_splits_with, prepare, prepare_with,
+};
 
 /// The four datasets the paper trains and evaluates on.
 #[derive(

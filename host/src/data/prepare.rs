@@ -100,8 +100,15 @@ pub fn prepare_with(
 /// first if any of its files is missing. A cache written by another format version or with
 /// other settings is refused with [`DataError::CacheMismatch`].
 pub fn load_splits(config: &PrepareConfig) -> Result<Splits, DataError> {
+    load_splits_with(config, &ClassicalEnhancer(config.preprocessing.enhancement))
+}
+
+/// [`load_splits`] for caches made with another enhancer (see [`prepare_with`]).
+pub fn load_splits_with(
+    config: &PrepareConfig,
+    enhancer: &dyn FaceEnhancer,
+) -> Result<Splits, DataError> {
     config.validate()?;
-    let enhancer = ClassicalEnhancer(config.preprocessing.enhancement);
     let mut splits = Splits::default();
     for &kind in &config.datasets {
         let dir = config.dataset_dir(kind)?;
@@ -115,14 +122,14 @@ pub fn load_splits(config: &PrepareConfig) -> Result<Splits, DataError> {
         if paths.iter().all(|p| p.is_file()) {
             let mut loaded = Splits::default();
             for (&name, path) in SplitName::ALL.iter().zip(&paths) {
-                let wanted = header(kind, name, config, &enhancer, &finder_id, &digest, 0);
+                let wanted = header(kind, name, config, enhancer, &finder_id, &digest, 0);
                 *loaded.part_mut(name) = cache::read(path, &wanted)?;
             }
             tracing::info!(dataset = %kind, protocol = %config.protocol, "loaded prepared splits from {}", config.cache_dir.display());
             splits.extend(loaded);
         } else {
             tracing::info!(dataset = %kind, "no prepared cache in {}: preparing", config.cache_dir.display());
-            let (_, prepared) = prepare_dataset(kind, config, &enhancer)?;
+            let (_, prepared) = prepare_dataset(kind, config, enhancer)?;
             splits.extend(prepared);
         }
     }
@@ -692,6 +699,46 @@ mod tests {
         );
         let (found, _): (CacheHeader, _) = cache::read_any(&path).unwrap();
         assert_eq!(found.enhancer, "none");
+    }
+
+    /// A stand-in for a learned enhancer: inverts the face.
+    struct Invert;
+
+    impl FaceEnhancer for Invert {
+        fn id(&self) -> String {
+            "invert-test".into()
+        }
+
+        fn enhance(&self, face: &GrayImage) -> GrayImage {
+            let pixels = face.pixels().iter().map(|&p| 255 - p).collect();
+            GrayImage::from_raw(face.width(), face.height(), pixels).unwrap()
+        }
+    }
+
+    #[test]
+    fn another_enhancer_plugs_into_the_seam() {
+        let tmp = tempfile::tempdir().unwrap();
+        small_ckplus(tmp.path(), 6);
+        let config = PrepareConfig {
+            preprocessing: shared::preprocess::Preprocessing {
+                enhancement: shared::preprocess::Enhancement::None,
+                ..shared::preprocess::Preprocessing::default()
+            },
+            ..config(tmp.path(), SplitProtocol::Paper)
+        };
+        let plain = prepare(&config).unwrap();
+        let inverted = prepare_with(&config, &Invert).unwrap();
+        let a = &plain.splits.test[0];
+        let b = inverted
+            .splits
+            .test
+            .iter()
+            .find(|s| s.source == a.source)
+            .unwrap();
+        assert!(a.pixels.iter().zip(&b.pixels).all(|(x, y)| *x == 255 - *y));
+        assert_eq!(load_splits_with(&config, &Invert).unwrap(), inverted.splits);
+        let err = load_splits(&config).unwrap_err();
+        assert!(err.to_string().contains("enhancer"), "{err}");
     }
 
     #[test]
