@@ -9,6 +9,14 @@ fn main() -> anyhow::Result<()> {
     let net = FoldedNetwork::random(&shared::arch::Architecture::paper(7), 1)?;
     let calib: Vec<Vec<f32>> = (0..8).map(|i| (0..2304).map(|p| ((p * 7 + i * 13) % 256) as f32 / 255.0).collect()).collect();
     let (fp32, int8) = build_graphs(&net, &calib, Calibration::MinMax, (0.0, 1.0))?;
+    if let Some(dir) = std::env::args().nth(1) {
+        std::fs::write(format!("{dir}/random-fp32.onnx"), &fp32)?;
+        std::fs::write(format!("{dir}/random-int8.onnx"), &int8)?;
+        let logits = host::export::run_tract(&int8, [1, 48, 48], &calib[0])?;
+        println!("int8 logits of calibration image 0: {logits:?}");
+        let logits = host::export::run_tract(&fp32, [1, 48, 48], &calib[0])?;
+        println!("fp32 logits of calibration image 0: {logits:?}");
+    }
     for (name, graph) in [("fp32", &fp32), ("int8", &int8)] {
         let model = load_tract(graph, [1, 48, 48])?;
         let mut ops: Vec<String> = model.model().nodes().iter().map(|n| format!("{} ({:?})", n.op().name(), n.outputs[0].fact.datum_type)).collect();
