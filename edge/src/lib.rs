@@ -2,3 +2,9 @@
 //! and the host-side tests drive them with mock hardware.
 
 pub mod commands;
+pub mod config;
+pub mod detect;
+pub mod inference;
+pub mod monitor;
+pub mod output;
+pub mod source;

@@ -1,0 +1,373 @@
+//! `edge.toml`: every setting of the runtime in one struct, with its default.
+//!
+//! Each section may be left out, and each key in it: what is not given takes the default
+//! from the `DEFAULT_*` constants here (the policy's live in `shared::policy::config`).
+//! `edge/edge.toml` lists every key with its default, and a test checks that the file and
+//! the code agree. Unknown keys, wrong types and out-of-range values are errors that name
+//! the key (`policy.anger.clear: must be below the raise threshold`), never silently ignored:
+//! a typo in a threshold must not leave a car with a policy nobody chose.
+//!
+//! Exception: `[preprocessing]` is the model's own recipe (`shared::preprocess`), so when
+//! given it must be given whole (size, margin, enhancement, normalization).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use shared::policy::PolicyConfig;
+use shared::preprocess::Preprocessing;
+
+/// Frame width asked of the camera.
+pub const DEFAULT_WIDTH: u32 = 640;
+/// Frame height asked of the camera.
+pub const DEFAULT_HEIGHT: u32 = 480;
+/// Replay rate, frames per second.
+pub const DEFAULT_REPLAY_FPS: f64 = 30.0;
+/// Replays are released at their frame rate in real time.
+pub const DEFAULT_REPLAY_PACE: bool = true;
+/// First wait before reopening a failed camera.
+pub const DEFAULT_RETRY_INITIAL_MS: u64 = 100;
+/// Longest wait between camera reopen attempts.
+pub const DEFAULT_RETRY_MAX_MS: u64 = 5_000;
+/// The OpenCV frontal-face cascade where Debian's `opencv-data` installs it.
+pub const DEFAULT_CASCADE: &str =
+    "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+/// Detect on every 3rd frame while a face is tracked (10 detections/s at 30 fps).
+pub const DEFAULT_DETECT_EVERY: u32 = 3;
+/// Heartbeat period.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
+/// How long the buzzer sounds when an alert is raised.
+pub const DEFAULT_BUZZER_MS: u64 = 1_500;
+/// Alerts as JSON lines on stdout.
+pub const DEFAULT_JSON: bool = true;
+/// GPIO character device.
+pub const DEFAULT_GPIO_CHIP: &str = "/dev/gpiochip0";
+/// Buzzer line (BCM 17 = header pin 11 on a Raspberry Pi).
+pub const DEFAULT_BUZZER_LINE: u32 = 17;
+/// LED line (BCM 27 = header pin 13 on a Raspberry Pi).
+pub const DEFAULT_LED_LINE: u32 = 27;
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a key of the wrong type / unknown.
+    #[error("{path}: {key}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Dotted key path with line, e.g. `policy.anger.raise (line 12)`.
+        key: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{path}: {key}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Dotted key path, e.g. `policy.fear.clear`.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `[source]`: where frames come from (the CLI picks which kind).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Camera device used when the CLI names no source, e.g. `/dev/video0`.
+    pub camera: Option<PathBuf>,
+    /// Frame width asked of the camera.
+    pub width: u32,
+    /// Frame height asked of the camera.
+    pub height: u32,
+    /// Replay rate for `--replay`, frames per second (`--fps` overrides).
+    pub fps: f64,
+    /// Release replayed frames at `fps` in real time (false: as fast as possible).
+    pub pace: bool,
+    /// First wait before reopening a failed camera, ms (doubles up to `retry_max_ms`).
+    pub retry_initial_ms: u64,
+    /// Longest wait between reopen attempts, ms.
+    pub retry_max_ms: u64,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            camera: None,
+            width: DEFAULT_WIDTH,
+            height: DEFAULT_HEIGHT,
+            fps: DEFAULT_REPLAY_FPS,
+            pace: DEFAULT_REPLAY_PACE,
+            retry_initial_ms: DEFAULT_RETRY_INITIAL_MS,
+            retry_max_ms: DEFAULT_RETRY_MAX_MS,
+        }
+    }
+}
+
+/// `[detection]`: the face detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Haar cascade: OpenCV XML (`.xml`) or vigil's postcard form (any other extension).
+    pub cascade: PathBuf,
+    /// Run the detector on every n-th frame while a face is tracked (1: every frame).
+    pub detect_every: u32,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            cascade: PathBuf::from(DEFAULT_CASCADE),
+            detect_every: DEFAULT_DETECT_EVERY,
+        }
+    }
+}
+
+/// `[outputs.gpio]`: buzzer and LED lines on a GPIO character device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GpioConfig {
+    /// The chip, e.g. `/dev/gpiochip0`.
+    pub chip: PathBuf,
+    /// Buzzer line offset on the chip.
+    pub buzzer_line: u32,
+    /// LED line offset on the chip.
+    pub led_line: u32,
+}
+
+impl Default for GpioConfig {
+    fn default() -> Self {
+        GpioConfig {
+            chip: PathBuf::from(DEFAULT_GPIO_CHIP),
+            buzzer_line: DEFAULT_BUZZER_LINE,
+            led_line: DEFAULT_LED_LINE,
+        }
+    }
+}
+
+/// `[outputs]`: where alerts and heartbeats go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputsConfig {
+    /// Serial port (or any writable file) for postcard+COBS frames; none by default
+    /// (`--serial` overrides).
+    pub serial: Option<PathBuf>,
+    /// Alerts as JSON lines on stdout.
+    pub json: bool,
+    /// Heartbeat period, ms of frame time; 0: no heartbeats.
+    pub heartbeat_ms: u64,
+    /// Buzzer duration per raised alert, ms; 0: buzzer off.
+    pub buzzer_ms: u64,
+    /// Buzzer and LED pins; used when the binary is built with the `gpio` feature and
+    /// this table is present.
+    pub gpio: Option<GpioConfig>,
+}
+
+impl Default for OutputsConfig {
+    fn default() -> Self {
+        OutputsConfig {
+            serial: None,
+            json: DEFAULT_JSON,
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+            buzzer_ms: DEFAULT_BUZZER_MS,
+            gpio: None,
+        }
+    }
+}
+
+/// The whole `edge.toml`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Model file (`--model` overrides).
+    pub model: Option<PathBuf>,
+    /// Frame source.
+    pub source: SourceConfig,
+    /// Face detection.
+    pub detection: DetectionConfig,
+    /// Face preprocessing; must match the model's manifest.
+    pub preprocessing: Preprocessing,
+    /// Alert policy.
+    pub policy: PolicyConfig,
+    /// Outputs.
+    pub outputs: OutputsConfig,
+}
+
+impl EdgeConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let parse_error = |key: String, e: &toml::de::Error| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let key = match (key.as_str(), line) {
+                (".", Some(l)) | ("", Some(l)) => format!("line {l}"),
+                (_, Some(l)) => format!("{key} (line {l})"),
+                _ => key,
+            };
+            ConfigError::Parse {
+                path: origin.to_string(),
+                key,
+                message: e.message().trim().to_string(),
+            }
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| parse_error(String::new(), &e))?;
+        let config: EdgeConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
+        config
+            .validate()
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                path: origin.to_string(),
+                key,
+                reason,
+            })?;
+        Ok(config)
+    }
+
+    /// Range checks; the error is (dotted key, reason).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, reason: &str| Err((key.to_string(), reason.to_string()));
+        if self.source.width == 0 || self.source.width > 16_384 {
+            return bad("source.width", "must be in 1..=16384");
+        }
+        if self.source.height == 0 || self.source.height > 16_384 {
+            return bad("source.height", "must be in 1..=16384");
+        }
+        if !(self.source.fps.is_finite() && self.source.fps > 0.0) {
+            return bad("source.fps", "must be a positive number");
+        }
+        if self.source.retry_initial_ms > self.source.retry_max_ms {
+            return bad(
+                "source.retry_initial_ms",
+                "must not exceed source.retry_max_ms",
+            );
+        }
+        if self.detection.detect_every == 0 {
+            return bad(
+                "detection.detect_every",
+                "must be at least 1 (1: detect on every frame)",
+            );
+        }
+        if self.preprocessing.size as usize != shared::INPUT_SIZE {
+            return bad(
+                "preprocessing.size",
+                "must be 48: the network's input is 48x48",
+            );
+        }
+        if !(self.preprocessing.margin.is_finite()
+            && (0.0..=1.0).contains(&self.preprocessing.margin))
+        {
+            return bad("preprocessing.margin", "must be in 0..=1");
+        }
+        if let Some(g) = &self.outputs.gpio
+            && g.buzzer_line == g.led_line
+        {
+            return bad(
+                "outputs.gpio.led_line",
+                "must differ from outputs.gpio.buzzer_line",
+            );
+        }
+        self.policy
+            .validate()
+            .map_err(|e| (format!("policy.{}", e.key), e.reason.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_documents_exactly_the_defaults() {
+        let text = include_str!("../edge.toml");
+        let parsed = EdgeConfig::parse(text, "edge.toml").unwrap();
+        assert_eq!(parsed, EdgeConfig::default());
+        // Every key is written out (uncommented) in the example, so a new key without an
+        // entry there fails here.
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let defaults = toml::Value::try_from(EdgeConfig::default()).unwrap();
+        fn keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let path = format!("{prefix}{k}");
+                    keys(v, &format!("{path}."), out);
+                    out.push(path);
+                }
+            }
+        }
+        let (mut written, mut all) = (Vec::new(), Vec::new());
+        keys(&value, "", &mut written);
+        keys(&defaults, "", &mut all);
+        let missing: Vec<_> = all.iter().filter(|k| !written.contains(k)).collect();
+        assert!(missing.is_empty(), "edge.toml lacks {missing:?}");
+    }
+
+    #[test]
+    fn partial_tables_keep_the_other_defaults() {
+        let c = EdgeConfig::parse(
+            "[policy.fear]\nraise = 0.7\n[detection]\ndetect_every = 1\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.policy.fear.raise, 0.7);
+        assert_eq!(
+            c.policy.fear.clear,
+            shared::policy::config::DEFAULT_FEAR_CLEAR
+        );
+        assert_eq!(c.policy.anger, PolicyConfig::default().anger);
+        assert_eq!(c.detection.detect_every, 1);
+        assert_eq!(c.detection.cascade, PathBuf::from(DEFAULT_CASCADE));
+        assert_eq!(EdgeConfig::parse("", "t").unwrap(), EdgeConfig::default());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let msg = |text: &str| {
+            EdgeConfig::parse(text, "edge.toml")
+                .unwrap_err()
+                .to_string()
+        };
+        let m = msg("[policy.anger]\nraise = \"high\"\n");
+        assert!(
+            m.starts_with("edge.toml: policy.anger.raise (line 2): "),
+            "{m}"
+        );
+        let m = msg("[policy.anger]\nrase = 0.5\n");
+        assert!(m.contains("policy.anger") && m.contains("rase"), "{m}");
+        let m = msg("[outputs]\nheartbeat_ms = -1\n");
+        assert!(m.contains("outputs.heartbeat_ms"), "{m}");
+        let m = msg("[policy.fear]\nclear = 0.9\n");
+        assert_eq!(
+            m,
+            "edge.toml: policy.fear.clear: must be below the raise threshold (hysteresis)"
+        );
+        let m = msg("[detection]\ndetect_every = 0\n");
+        assert!(m.starts_with("edge.toml: detection.detect_every: "), "{m}");
+        let m = msg(
+            "[preprocessing]\nsize = 64\nmargin = 0.0\nenhancement = \"None\"\nnormalization = { scale = 1.0, offset = 0.0 }\n",
+        );
+        assert!(m.starts_with("edge.toml: preprocessing.size: "), "{m}");
+        let m = msg("[source\n");
+        assert!(m.starts_with("edge.toml: line 1"), "{m}");
+        let m = msg("[outputs.gpio]\nled_line = 17\n");
+        assert!(m.starts_with("edge.toml: outputs.gpio.led_line: "), "{m}");
+    }
+}

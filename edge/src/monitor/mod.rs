@@ -1,0 +1,429 @@
+//! The driver-monitoring loop: frame -> largest face -> preprocessing -> classifier ->
+//! smoothing + policy -> outputs, with the bookkeeping a deployed monitor needs (dropped
+//! frames, heartbeats, latency percentiles).
+//!
+//! Nothing a frame, the camera or the model does can stop the loop: a bad or wrong-size
+//! frame, a preprocessing failure or a classifier error drops that frame (counted, logged);
+//! an unavailable source is counted and asked again; only the end of the stream, a fatal
+//! source error or the stop flag end [`Monitor::run`].
+//!
+//! Time: the policy and the heartbeats run on the frames' own timestamps, so a replay gives
+//! the same alerts at any speed; latencies are measured on the wall clock from the moment a
+//! frame reaches the loop to the policy's decision on it.
+
+pub mod stats;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use shared::policy::{Observation, Policy, PolicyConfig, PolicyConfigError};
+use shared::preprocess::Preprocessing;
+use shared::wire::{AlertEvent, AlertPhase, EmotionScores, Heartbeat, WIRE_VERSION};
+use shared::{FaceBox, INPUT_PIXELS};
+
+use crate::detect::{FaceDetector, FaceSource, FaceTracker};
+use crate::inference::{Classifier, check_probabilities};
+use crate::output::Sink;
+use crate::source::{Frame, FrameSource, SourceError};
+use stats::LatencyHistogram;
+
+/// Loop settings (the `[monitor]`, `[preprocessing]` and `[policy]` parts of `edge.toml`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonitorConfig {
+    /// Crop, resize, enhancement and scaling of the face (must match the model's).
+    pub preprocessing: Preprocessing,
+    /// Alert policy.
+    pub policy: PolicyConfig,
+    /// Heartbeat period in frame-clock ms; 0 disables heartbeats.
+    pub heartbeat_ms: u64,
+    /// Run the face detector on every n-th frame while a face is tracked (1: every frame).
+    pub detect_every: u32,
+    /// Frames of any other size are dropped (`None`: accept any size).
+    pub frame_size: Option<(u32, u32)>,
+}
+
+/// Why a frame produced no decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DropReason {
+    /// Not the configured frame size.
+    WrongSize {
+        /// Width and height of the frame.
+        got: (u32, u32),
+        /// The configured size.
+        expected: (u32, u32),
+    },
+    /// The source could not deliver it.
+    Unreadable(String),
+    /// The face could not be cropped.
+    Preprocess(String),
+    /// The classifier failed or returned garbage.
+    Inference(String),
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::WrongSize { got, expected } => {
+                write!(
+                    f,
+                    "frame is {}x{}, expected {}x{}",
+                    got.0, got.1, expected.0, expected.1
+                )
+            }
+            DropReason::Unreadable(r) => write!(f, "unreadable: {r}"),
+            DropReason::Preprocess(r) => write!(f, "preprocessing: {r}"),
+            DropReason::Inference(r) => write!(f, "inference: {r}"),
+        }
+    }
+}
+
+/// What became of one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The policy decided on it.
+    Decided {
+        /// The face it used, if any.
+        face: Option<FaceBox>,
+        /// The classifier's probabilities for that face.
+        scores: Option<EmotionScores>,
+        /// Alerts raised or cleared by this frame.
+        events: Vec<AlertEvent>,
+    },
+    /// Dropped before a decision.
+    Dropped(DropReason),
+}
+
+/// Counts since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames decided on.
+    pub frames: u64,
+    /// Decided frames with a face.
+    pub faces: u64,
+    /// Frames dropped (unreadable, wrong size, preprocessing or inference failure).
+    pub dropped: u64,
+    /// Times the source was unavailable.
+    pub source_errors: u64,
+    /// Output failures (serial, GPIO, stdout).
+    pub output_errors: u64,
+    /// Detector runs (the rest of the face frames were tracked).
+    pub detections: u64,
+    /// Alerts raised.
+    pub raised: u64,
+    /// Alerts cleared.
+    pub cleared: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndReason {
+    /// The source has no more frames.
+    SourceEnded,
+    /// The stop flag was set (Ctrl-C).
+    Stopped,
+    /// The source failed for good.
+    SourceFailed(String),
+}
+
+/// Where the time went and what happened, for the exit report.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Counts.
+    pub counters: Counters,
+    /// Frame-to-decision latency, µs: p50, p90, p99, max.
+    pub latency_us: [u32; 4],
+    /// Total µs in face detection (incl. tracking), preprocessing, inference.
+    pub detect_us: u64,
+    /// See `detect_us`.
+    pub preprocess_us: u64,
+    /// See `detect_us`.
+    pub inference_us: u64,
+    /// Wall time from the first frame to the last, seconds.
+    pub wall_s: f64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
+        let ms = |us: u32| us as f64 / 1000.0;
+        let total = (self.detect_us + self.preprocess_us + self.inference_us).max(1) as f64;
+        writeln!(
+            f,
+            "frames {} (faces {}, dropped {}, source errors {}, output errors {}), alerts raised {} cleared {}",
+            c.frames, c.faces, c.dropped, c.source_errors, c.output_errors, c.raised, c.cleared
+        )?;
+        writeln!(
+            f,
+            "frame-to-decision latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            ms(self.latency_us[0]),
+            ms(self.latency_us[1]),
+            ms(self.latency_us[2]),
+            ms(self.latency_us[3])
+        )?;
+        write!(
+            f,
+            "time in detection {:.0}%, preprocessing {:.0}%, inference {:.0}%; {:.1} frames/s over {:.1} s",
+            100.0 * self.detect_us as f64 / total,
+            100.0 * self.preprocess_us as f64 / total,
+            100.0 * self.inference_us as f64 / total,
+            (c.frames + c.dropped) as f64 / self.wall_s.max(1e-9),
+            self.wall_s
+        )
+    }
+}
+
+/// The alert loop's state.
+pub struct Monitor<D, C> {
+    tracker: FaceTracker<D>,
+    classifier: C,
+    preprocessing: Preprocessing,
+    policy: Policy,
+    sinks: Vec<Box<dyn Sink>>,
+    frame_size: Option<(u32, u32)>,
+    heartbeat_ms: u64,
+    input: Vec<f32>,
+    counters: Counters,
+    latency: LatencyHistogram,
+    inference_window: LatencyHistogram,
+    detect_us: u64,
+    preprocess_us: u64,
+    inference_us: u64,
+    heartbeat_from: Option<(u64, u64)>,
+    first_wall: Option<Instant>,
+    last_wall: Option<Instant>,
+}
+
+fn micros(since: Instant) -> u32 {
+    since.elapsed().as_micros().min(u32::MAX as u128) as u32
+}
+
+impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
+    /// A loop over `detector` and `classifier` sending events to `sinks`.
+    pub fn new(
+        config: MonitorConfig,
+        detector: D,
+        classifier: C,
+        sinks: Vec<Box<dyn Sink>>,
+    ) -> Result<Self, PolicyConfigError> {
+        Ok(Monitor {
+            tracker: FaceTracker::new(detector, config.detect_every),
+            classifier,
+            preprocessing: config.preprocessing,
+            policy: Policy::new(config.policy)?,
+            sinks,
+            frame_size: config.frame_size,
+            heartbeat_ms: config.heartbeat_ms,
+            input: vec![0.0; INPUT_PIXELS],
+            counters: Counters::default(),
+            latency: LatencyHistogram::default(),
+            inference_window: LatencyHistogram::default(),
+            detect_us: 0,
+            preprocess_us: 0,
+            inference_us: 0,
+            heartbeat_from: None,
+            first_wall: None,
+            last_wall: None,
+        })
+    }
+
+    /// Counts so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The policy (for its active alerts and smoothed scores).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Runs one frame through the loop.
+    pub fn process(&mut self, frame: &Frame) -> Outcome {
+        let start = Instant::now();
+        self.first_wall.get_or_insert(start);
+        let outcome = self.decide(frame, start);
+        match &outcome {
+            Outcome::Decided { face, events, .. } => {
+                self.counters.frames += 1;
+                self.counters.faces += face.is_some() as u64;
+                self.latency.record(micros(start));
+                self.emit(events);
+            }
+            Outcome::Dropped(reason) => self.drop_frame(reason),
+        }
+        self.tick(frame.timestamp_ms);
+        self.last_wall = Some(Instant::now());
+        outcome
+    }
+
+    fn decide(&mut self, frame: &Frame, start: Instant) -> Outcome {
+        let got = (frame.image.width(), frame.image.height());
+        if let Some(expected) = self.frame_size
+            && got != expected
+        {
+            return Outcome::Dropped(DropReason::WrongSize { got, expected });
+        }
+        let (face, how) = self.tracker.locate(&frame.image);
+        self.counters.detections += (how == FaceSource::Detected) as u64;
+        let detected = Instant::now();
+        self.detect_us += detected.duration_since(start).as_micros() as u64;
+        let Some(face) = face else {
+            let events = self.policy.observe(frame.timestamp_ms, Observation::NoFace);
+            return Outcome::Decided {
+                face: None,
+                scores: None,
+                events,
+            };
+        };
+        let prepared = self
+            .preprocessing
+            .face(&frame.image, face)
+            .and_then(|crop| self.preprocessing.normalize_into(&crop, &mut self.input));
+        let preprocessed = Instant::now();
+        self.preprocess_us += preprocessed.duration_since(detected).as_micros() as u64;
+        if let Err(e) = prepared {
+            self.tracker.reset();
+            return Outcome::Dropped(DropReason::Preprocess(e.to_string()));
+        }
+        let result = self
+            .classifier
+            .classify(&self.input)
+            .and_then(|p| check_probabilities(&p).map(|()| p));
+        let inference = micros(preprocessed);
+        self.inference_us += inference as u64;
+        self.inference_window.record(inference);
+        let probabilities = match result {
+            Ok(p) => p,
+            Err(e) => return Outcome::Dropped(DropReason::Inference(e.to_string())),
+        };
+        let scores = EmotionScores(probabilities);
+        let events = self
+            .policy
+            .observe(frame.timestamp_ms, Observation::Face { scores, face });
+        Outcome::Decided {
+            face: Some(face),
+            scores: Some(scores),
+            events,
+        }
+    }
+
+    fn drop_frame(&mut self, reason: &DropReason) {
+        self.counters.dropped += 1;
+        let n = self.counters.dropped;
+        // Every drop is counted; the log gets the first ones and then every 1000th, so a
+        // persistently failing camera or model does not flood the journal.
+        if n <= 10 || n.is_multiple_of(1000) {
+            tracing::warn!(dropped_total = n, %reason, "frame dropped");
+        }
+    }
+
+    fn emit(&mut self, events: &[AlertEvent]) {
+        for event in events {
+            match event.phase {
+                AlertPhase::Raised => self.counters.raised += 1,
+                AlertPhase::Cleared => self.counters.cleared += 1,
+            }
+            let mask = self.policy.active_mask();
+            for sink in self.sinks.iter_mut() {
+                if let Err(e) = sink.alert(event, mask) {
+                    self.counters.output_errors += 1;
+                    tracing::error!(error = %e, "alert output failed");
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self, t_ms: u64) {
+        for sink in self.sinks.iter_mut() {
+            if let Err(e) = sink.tick(t_ms) {
+                self.counters.output_errors += 1;
+                tracing::error!(error = %e, "output failed");
+            }
+        }
+        if self.heartbeat_ms == 0 {
+            return;
+        }
+        let (from_t, from_frames) = *self
+            .heartbeat_from
+            .get_or_insert((t_ms, self.counters.frames));
+        let elapsed = t_ms.saturating_sub(from_t);
+        if elapsed < self.heartbeat_ms {
+            return;
+        }
+        let frames = self.counters.frames - from_frames;
+        let heartbeat = Heartbeat {
+            timestamp_ms: t_ms,
+            wire_version: WIRE_VERSION,
+            fps_milli: (frames * 1_000_000 / elapsed).min(u32::MAX as u64) as u32,
+            frames: self.counters.frames,
+            faces: self.counters.faces,
+            dropped_frames: self.counters.dropped,
+            inference_us_p50: self.inference_window.percentile(0.5),
+            inference_us_p99: self.inference_window.percentile(0.99),
+            active_alerts: self.policy.active_mask(),
+        };
+        self.inference_window.clear();
+        self.heartbeat_from = Some((t_ms, self.counters.frames));
+        for sink in self.sinks.iter_mut() {
+            if let Err(e) = sink.heartbeat(&heartbeat) {
+                self.counters.output_errors += 1;
+                tracing::error!(error = %e, "heartbeat output failed");
+            }
+        }
+    }
+
+    /// Accounts for a source error that is not the end: a bad frame is dropped, an
+    /// unavailable source is counted (the source itself waits before the next try).
+    pub fn source_error(&mut self, error: &SourceError) {
+        match error {
+            SourceError::BadFrame { .. } => {
+                self.drop_frame(&DropReason::Unreadable(error.to_string()))
+            }
+            _ => {
+                self.counters.source_errors += 1;
+                tracing::warn!(%error, errors_total = self.counters.source_errors, "frame source error");
+            }
+        }
+    }
+
+    /// Runs until the source ends, fails for good, or `stop` is set.
+    pub fn run<S: FrameSource + ?Sized>(&mut self, source: &mut S, stop: &AtomicBool) -> EndReason {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return EndReason::Stopped;
+            }
+            match source.next_frame() {
+                Ok(Some(frame)) => {
+                    self.process(&frame);
+                }
+                Ok(None) => return EndReason::SourceEnded,
+                Err(SourceError::Fatal(reason)) => return EndReason::SourceFailed(reason),
+                Err(e) => self.source_error(&e),
+            }
+        }
+    }
+
+    /// Counts, latency percentiles and time shares so far.
+    pub fn summary(&self) -> Summary {
+        let l = &self.latency;
+        Summary {
+            counters: self.counters,
+            latency_us: [
+                l.percentile(0.5),
+                l.percentile(0.9),
+                l.percentile(0.99),
+                l.max(),
+            ],
+            detect_us: self.detect_us,
+            preprocess_us: self.preprocess_us,
+            inference_us: self.inference_us,
+            wall_s: match (self.first_wall, self.last_wall) {
+                (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+                _ => 0.0,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

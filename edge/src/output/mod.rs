@@ -1,0 +1,80 @@
+//! Where alerts go: GPIO pins (buzzer, LED), the serial wire protocol, JSON lines on stdout
+//! and the log. Each is a [`Sink`]; the loop hands every event to every sink, and a failing
+//! sink (unplugged serial adapter, GPIO error) is logged and counted without stopping the
+//! others or the loop.
+
+pub mod indicator;
+pub mod json;
+pub mod log;
+pub mod wire;
+
+use shared::wire::{AlertEvent, Heartbeat};
+
+pub use indicator::Indicator;
+pub use json::JsonLines;
+pub use log::LogSink;
+pub use wire::WireSink;
+
+/// Why an output failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Writing to a stream (serial port, stdout) failed.
+    #[error("{sink}: {source}")]
+    Io {
+        /// Which sink.
+        sink: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Encoding a message failed.
+    #[error("{sink}: encoding: {reason}")]
+    Encode {
+        /// Which sink.
+        sink: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A GPIO pin could not be set.
+    #[error("{sink}: pin {pin}: {reason}")]
+    Pin {
+        /// Which sink.
+        sink: &'static str,
+        /// "buzzer" or "led".
+        pin: &'static str,
+        /// The HAL error, formatted.
+        reason: String,
+    },
+}
+
+/// A consumer of alert-loop events.
+pub trait Sink {
+    /// An alert was raised or cleared; `active_mask` is the set of alerts active after it
+    /// ([`shared::wire::AlertKind::bit`]).
+    fn alert(&mut self, event: &AlertEvent, active_mask: u8) -> Result<(), OutputError>;
+
+    /// A periodic heartbeat.
+    fn heartbeat(&mut self, heartbeat: &Heartbeat) -> Result<(), OutputError> {
+        let _ = heartbeat;
+        Ok(())
+    }
+
+    /// Called once per frame with the frame time, for time-based outputs (buzzer length).
+    fn tick(&mut self, t_ms: u64) -> Result<(), OutputError> {
+        let _ = t_ms;
+        Ok(())
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn alert(&mut self, event: &AlertEvent, active_mask: u8) -> Result<(), OutputError> {
+        (**self).alert(event, active_mask)
+    }
+
+    fn heartbeat(&mut self, heartbeat: &Heartbeat) -> Result<(), OutputError> {
+        (**self).heartbeat(heartbeat)
+    }
+
+    fn tick(&mut self, t_ms: u64) -> Result<(), OutputError> {
+        (**self).tick(t_ms)
+    }
+}

@@ -1,0 +1,98 @@
+//! Where frames come from: a V4L2 camera, a directory of images replayed at a fixed rate, or
+//! raw grey frames on stdin — all behind one [`FrameSource`] trait so the alert loop does not
+//! care, and tests can script any sequence of good frames, bad frames and device failures.
+//!
+//! Errors are sorted by what the loop should do about them: a [`SourceError::BadFrame`] is
+//! dropped and counted, a [`SourceError::Unavailable`] device is waited for (the
+//! [`retry::Reconnecting`] wrapper reopens it with exponential back-off), and only a
+//! [`SourceError::Fatal`] error or the end of the stream stops the loop.
+
+#[cfg(all(feature = "v4l", target_os = "linux"))]
+pub mod camera;
+pub mod replay;
+pub mod retry;
+pub mod stdin;
+
+use shared::GrayImage;
+
+/// One captured frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The grey image.
+    pub image: GrayImage,
+    /// Capture time, milliseconds since the source started (monotonic). The policy runs on
+    /// this clock, so a replay decides exactly as the recording would have live.
+    pub timestamp_ms: u64,
+}
+
+/// What went wrong reading a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// This frame is unusable (corrupt, truncated, wrong size); later ones may be fine.
+    #[error("bad frame {index}: {reason}")]
+    BadFrame {
+        /// Frame number within the source.
+        index: u64,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The device is gone or failing; it may come back.
+    #[error("source unavailable: {0}")]
+    Unavailable(String),
+    /// The source cannot go on (e.g. the directory cannot be listed).
+    #[error("source failed: {0}")]
+    Fatal(String),
+}
+
+/// A stream of grey frames.
+pub trait FrameSource {
+    /// The next frame; `Ok(None)` when the stream has ended.
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError>;
+
+    /// Short human description for logs ("replay of 213 images in data/jaffe at 30 fps").
+    fn describe(&self) -> String;
+}
+
+impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        (**self).next_frame()
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+/// Parses a `WIDTHxHEIGHT` size such as `640x480`.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("size {s:?} is not WIDTHxHEIGHT, e.g. 640x480"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&v| (1..=16_384).contains(&v))
+    };
+    match (parse(w), parse(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!(
+            "size {s:?}: width and height must be whole numbers in 1..=16384"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("640x480"), Ok((640, 480)));
+        assert_eq!(parse_size("48X48"), Ok((48, 48)));
+        assert!(parse_size("640").is_err());
+        assert!(parse_size("0x480").is_err());
+        assert!(parse_size("ax480").is_err());
+        assert!(parse_size("99999x1").is_err());
+    }
+}
