@@ -1,0 +1,45 @@
+#!/bin/sh
+# Builds an offline install bundle: one tarball with the edge binary, the model(s) with
+# their manifests, the Haar cascade, the board config, the systemd unit and install.sh.
+#
+#   deploy/bundle.sh [--target aarch64-unknown-linux-gnu] [--binary PATH] [--models DIR] [--out DIR]
+#
+# Without --binary it cross-builds `edge` with the `dist` profile (fat LTO, stripped) for
+# --target (default aarch64-unknown-linux-gnu; see .cargo/config.toml for the linker).
+set -eu
+repo=$(cd "$(dirname "$0")/.." && pwd)
+target=aarch64-unknown-linux-gnu
+binary=""
+models="$repo/models"
+out="$repo/dist"
+features="${VIGIL_EDGE_FEATURES:-gpio}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --target) target=$2; shift 2 ;;
+        --binary) binary=$2; shift 2 ;;
+        --models) models=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        *) echo "bundle.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+if [ -z "$binary" ]; then
+    (cd "$repo" && cargo build --profile dist -p edge --target "$target" --features "$features")
+    binary="${CARGO_TARGET_DIR:-$repo/target}/$target/dist/edge"
+fi
+[ -x "$binary" ] || { echo "bundle.sh: no executable at $binary" >&2; exit 1; }
+ls "$models"/*.onnx >/dev/null 2>&1 || { echo "bundle.sh: no *.onnx model in $models" >&2; exit 1; }
+
+name="vigil-edge-$target"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/$name/bin" "$stage/$name/models"
+cp "$binary" "$stage/$name/bin/vigil-edge"
+cp "$models"/*.onnx "$models"/*.manifest.json "$stage/$name/models/"
+cp "$models"/haarcascade_*.xml "$stage/$name/models/" 2>/dev/null || true
+cp "$repo/deploy/edge.board.toml" "$stage/$name/edge.toml"
+cp "$repo/deploy/vigil-edge.service" "$repo/deploy/install.sh" "$stage/$name/"
+cp "$repo/README.md" "$stage/$name/"
+chmod +x "$stage/$name/install.sh"
+mkdir -p "$out"
+tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
+echo "$out/$name.tar.gz"

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Installs a vigil edge bundle on this machine (run as root on the board), or under
+# $DESTDIR when set (a staging root: nothing is started, no users are created).
+#
+#   sudo ./install.sh            # install, enable and start the service
+#   DESTDIR=/tmp/root ./install.sh
+#
+# Refuses to install a model whose SHA-256 differs from its manifest.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root="${DESTDIR:-}"
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+
+[ -x "$here/bin/vigil-edge" ] || die "missing $here/bin/vigil-edge"
+found=0
+for model in "$here"/models/*.onnx; do
+    [ -e "$model" ] || continue
+    found=1
+    manifest="${model%.onnx}.manifest.json"
+    [ -f "$manifest" ] || die "$model has no manifest ($manifest)"
+    want=$(sed -n 's/.*"sha256": *"\([0-9a-fA-F]*\)".*/\1/p' "$manifest")
+    got=$(sha256sum "$model" | cut -d' ' -f1)
+    [ "$want" = "$got" ] || die "$model does not match its manifest: sha256 $got, manifest says $want"
+    echo "model ok: $(basename "$model") sha256 $got"
+done
+[ "$found" = 1 ] || die "no model (*.onnx) in $here/models"
+
+install -D -m 0755 "$here/bin/vigil-edge" "$root/usr/local/bin/vigil-edge"
+install -d -m 0755 "$root/var/lib/vigil/models"
+for f in "$here"/models/*; do
+    install -m 0644 "$f" "$root/var/lib/vigil/models/"
+done
+if [ -f "$root/etc/vigil/edge.toml" ]; then
+    echo "keeping existing $root/etc/vigil/edge.toml (new default saved as edge.toml.new)"
+    install -D -m 0644 "$here/edge.toml" "$root/etc/vigil/edge.toml.new"
+else
+    install -D -m 0644 "$here/edge.toml" "$root/etc/vigil/edge.toml"
+fi
+install -D -m 0644 "$here/vigil-edge.service" "$root/etc/systemd/system/vigil-edge.service"
+[ -f "$here/README.md" ] && install -D -m 0644 "$here/README.md" "$root/usr/local/share/doc/vigil/README.md"
+
+if [ -z "$root" ]; then
+    id vigil >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vigil
+    for g in video gpio dialout; do getent group "$g" >/dev/null && usermod -aG "$g" vigil; done
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl daemon-reload
+        systemctl enable --now vigil-edge.service
+        systemctl --no-pager status vigil-edge.service || true
+    fi
+fi
+echo "installed vigil edge into ${root:-/}"

@@ -1,0 +1,94 @@
+//! The offline bundle: `deploy/bundle.sh` packs the edge binary, models, config, unit file and
+//! `install.sh`; the install script, run into a temporary root (`DESTDIR`), lays the files out
+//! as on the board and refuses a model whose hash does not match its manifest.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn write_model(dir: &Path, bytes: &[u8], manifest_hash: Option<&str>) {
+    let hash = hex::encode(Sha256::digest(bytes));
+    std::fs::write(dir.join("vigil-int8.onnx"), bytes).unwrap();
+    let manifest = format!("{{\n  \"name\": \"vigil-int8\",\n  \"sha256\": \"{}\"\n}}\n", manifest_hash.unwrap_or(&hash));
+    std::fs::write(dir.join("vigil-int8.manifest.json"), manifest).unwrap();
+    std::fs::copy(repo().join("models/haarcascade_frontalface_default.xml"), dir.join("haarcascade_frontalface_default.xml")).ok();
+}
+
+fn bundle(models: &Path, out: &Path) -> PathBuf {
+    let status = Command::new("sh")
+        .arg(repo().join("deploy/bundle.sh"))
+        .args(["--target", "test-target", "--binary", env!("CARGO_BIN_EXE_edge")])
+        .arg("--models")
+        .arg(models)
+        .arg("--out")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "bundle.sh failed");
+    let tarball = out.join("vigil-edge-test-target.tar.gz");
+    assert!(tarball.is_file());
+    let status = Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(out).status().unwrap();
+    assert!(status.success());
+    out.join("vigil-edge-test-target")
+}
+
+fn install(bundle: &Path, root: &Path) -> std::process::Output {
+    Command::new("sh").arg(bundle.join("install.sh")).env("DESTDIR", root).output().unwrap()
+}
+
+#[test]
+fn bundle_installs_into_a_staging_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    write_model(&models, b"model bytes", None);
+    let bundle = bundle(&models, &tmp.path().join("out"));
+    let root = tmp.path().join("root");
+    let out = install(&bundle, &root);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for path in [
+        "usr/local/bin/vigil-edge",
+        "var/lib/vigil/models/vigil-int8.onnx",
+        "var/lib/vigil/models/vigil-int8.manifest.json",
+        "etc/vigil/edge.toml",
+        "etc/systemd/system/vigil-edge.service",
+    ] {
+        assert!(root.join(path).is_file(), "{path} not installed");
+    }
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system/vigil-edge.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/vigil-edge run --config /etc/vigil/edge.toml"));
+    assert!(unit.contains("Restart=always") && unit.contains("WatchdogSec="));
+    // The installed binary is the one bundled and runs.
+    let version = Command::new(root.join("usr/local/bin/vigil-edge")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("edge "));
+    // The board config parses with the runtime's own config loader.
+    let config = std::fs::read_to_string(root.join("etc/vigil/edge.toml")).unwrap();
+    assert!(config.contains("/var/lib/vigil/models/vigil-int8.onnx"));
+
+    // A second install keeps the user's config.
+    std::fs::write(root.join("etc/vigil/edge.toml"), "# edited on the board\n").unwrap();
+    let out = install(&bundle, &root);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(root.join("etc/vigil/edge.toml")).unwrap(), "# edited on the board\n");
+    assert!(root.join("etc/vigil/edge.toml.new").is_file());
+}
+
+#[test]
+fn install_refuses_a_model_that_does_not_match_its_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    write_model(&models, b"model bytes", Some(&"0".repeat(64)));
+    let bundle = bundle(&models, &tmp.path().join("out"));
+    let root = tmp.path().join("root");
+    let out = install(&bundle, &root);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not match its manifest"), "{stderr}");
+    assert!(!root.join("usr/local/bin/vigil-edge").exists(), "nothing installed");
+}
