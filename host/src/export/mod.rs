@@ -13,9 +13,10 @@ pub mod folded;
 pub mod int8_graph;
 pub mod manifest;
 pub mod onnx;
+pub mod parity;
 pub mod quant;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use shared::wire::{ModelManifest, Quantization};
 
@@ -81,17 +82,15 @@ pub fn build_graphs(
     Ok((fp32, int8))
 }
 
-/// Writes fp32 (optional) and int8 models with manifests into `options.out_dir`.
+/// Writes fp32 (optional) and int8 graphs with manifests into `options.out_dir`.
 /// `template` supplies everything in the manifest except name, quantisation and hash.
-pub fn export(
-    net: &FoldedNetwork,
-    calibration_inputs: &[Vec<f32>],
+pub fn write_models(
+    fp32: &[u8],
+    int8: &[u8],
+    calibration_images: usize,
     options: &ExportOptions,
     template: &ModelManifest,
 ) -> Result<ExportReport, ExportError> {
-    let norm = template.preprocessing.normalization;
-    let input_range = (norm.offset, 255.0 * norm.scale + norm.offset);
-    let (fp32, int8) = build_graphs(net, calibration_inputs, options.calibration, input_range)?;
     std::fs::create_dir_all(&options.out_dir).map_err(|e| ExportError::Io(options.out_dir.display().to_string(), e))?;
     let path = |suffix: &str| -> PathBuf { options.out_dir.join(format!("{}-{suffix}.onnx", options.name)) };
     let with = |suffix: &str, quantization: Quantization| ModelManifest {
@@ -101,7 +100,7 @@ pub fn export(
     };
     let fp32 = if options.write_fp32 {
         let p = path("fp32");
-        let m = manifest::write_model(&p, &fp32, with("fp32", Quantization::Float32))?;
+        let m = manifest::write_model(&p, fp32, with("fp32", Quantization::Float32))?;
         Some((p, m))
     } else {
         None
@@ -109,26 +108,40 @@ pub fn export(
     let int8_quant = Quantization::Int8 {
         scheme: "QLinearConv; per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias".into(),
         calibration: options.calibration.name(),
-        calibration_images: calibration_inputs.len() as u32,
+        calibration_images: calibration_images as u32,
     };
     let p = path("int8");
-    let m = manifest::write_model(&p, &int8, with("int8", int8_quant))?;
+    let m = manifest::write_model(&p, int8, with("int8", int8_quant))?;
     Ok(ExportReport { fp32, int8: (p, m) })
+}
+
+/// A graph loaded into tract once, for evaluating many inputs.
+pub struct TractRunner {
+    model: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
+    chw: [usize; 3],
+}
+
+impl TractRunner {
+    /// Loads and optimises a graph for `[1, c, h, w]` inputs.
+    pub fn new(graph: &[u8], chw: [usize; 3]) -> Result<Self, ExportError> {
+        let model = calibrate::load_tract(graph, chw).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
+        Ok(TractRunner { model, chw })
+    }
+
+    /// The logits of one input.
+    pub fn logits(&self, input: &[f32]) -> Result<Vec<f32>, ExportError> {
+        use tract_onnx::prelude::*;
+        let err = |e: TractError| ExportError::Tract(format!("{e:#}"));
+        let [c, h, w] = self.chw;
+        let tensor = Tensor::from_shape(&[1, c, h, w], input).map_err(err)?;
+        let out = self.model.run(tvec!(tensor.into())).map_err(err)?;
+        out[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec)).map_err(err)
+    }
 }
 
 /// Runs an ONNX graph in tract on one `c*h*w` input and returns its first output (logits).
 pub fn run_tract(graph: &[u8], chw: [usize; 3], input: &[f32]) -> Result<Vec<f32>, ExportError> {
-    use tract_onnx::prelude::*;
-    let err = |e: TractError| ExportError::Tract(format!("{e:#}"));
-    let model = calibrate::load_tract(graph, chw).map_err(err)?;
-    let tensor = Tensor::from_shape(&[1, chw[0], chw[1], chw[2]], input).map_err(err)?;
-    let out = model.run(tvec!(tensor.into())).map_err(err)?;
-    Ok(out[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec)).map_err(err)?)
-}
-
-/// Reads a model file for export tests and tools.
-pub fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
-    std::fs::read(path).map_err(|e| ExportError::Io(path.display().to_string(), e))
+    TractRunner::new(graph, chw)?.logits(input)
 }
 
 #[cfg(test)]

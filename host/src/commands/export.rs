@@ -1,0 +1,135 @@
+//! `host export --run <dir> --out models/`: a trained run -> fp32 and int8 ONNX + manifests.
+//!
+//! Loads the run's best (or last) checkpoint, folds BatchNorm, calibrates the int8
+//! activation ranges on training images, checks int8 against fp32 on the run's test split
+//! (accuracy and top-1 agreement go into the manifests), and writes the models.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use shared::arch::Architecture;
+use shared::wire::{Metric, ModelManifest, WIRE_VERSION};
+use shared::{Emotion, INPUT_SIZE};
+
+use crate::data::{Sample, load_splits};
+use crate::export::{build_graphs, parity, write_models, Calibration, ExportOptions, TractRunner};
+use crate::train::checkpoint;
+use crate::train::trainer::device_for;
+
+/// Which checkpoint of a run to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// Best validation accuracy.
+    Best,
+    /// Most recent epoch.
+    Last,
+}
+
+/// Options of `host export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Training run directory (`host train --out`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Output directory for models and manifests.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// File stem: writes `<name>-int8.onnx` (and `<name>-fp32.onnx` with `--fp32`).
+    #[arg(long, default_value = "vigil")]
+    pub name: String,
+    /// Checkpoint to export.
+    #[arg(long, value_enum, default_value_t = Which::Best)]
+    pub checkpoint: Which,
+    /// Activation calibration: `minmax` or `percentile-<p>` (e.g. percentile-99.99).
+    #[arg(long, default_value = "percentile-99.99")]
+    pub calibration: Calibration,
+    /// Training images used for calibration (seeded random choice, originals only).
+    #[arg(long, default_value_t = 300)]
+    pub calibration_images: usize,
+    /// Also write the fp32 model.
+    #[arg(long)]
+    pub fp32: bool,
+}
+
+fn inputs(samples: &[&Sample], scale: f32, offset: f32) -> Vec<Vec<f32>> {
+    samples.iter().map(|s| s.pixels.iter().map(|&p| p as f32 * scale + offset).collect()).collect()
+}
+
+/// Runs the export; prints the parity table and the written paths.
+pub fn run(args: &ExportArgs) -> Result<()> {
+    let dir = match args.checkpoint {
+        Which::Best => checkpoint::best_dir(&args.run),
+        Which::Last => checkpoint::last_dir(&args.run),
+    };
+    let arch = Architecture::paper(shared::NUM_CLASSES);
+    let state = checkpoint::load_state(&dir, Some(&arch)).with_context(|| format!("reading checkpoint {}", dir.display()))?;
+    let device = device_for(crate::train::config::BackendKind::Flex)?;
+    let model = checkpoint::load_model(&dir, &state, &device)?;
+    let net = model.export_weights().fold();
+
+    let data = state.config.prepare_config();
+    let splits = load_splits(&data).context("loading the run's data splits")?;
+    let norm = data.preprocessing.normalization;
+    let mut originals: Vec<&Sample> = splits.train.iter().filter(|s| !s.augmented).collect();
+    originals.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(state.config.seed));
+    originals.truncate(args.calibration_images);
+    anyhow::ensure!(!originals.is_empty(), "the run's training split is empty: nothing to calibrate on");
+    let calibration = inputs(&originals, norm.scale, norm.offset);
+    let input_range = (norm.offset, 255.0 * norm.scale + norm.offset);
+    tracing::info!(images = calibration.len(), method = %args.calibration.name(), "calibrating");
+    let (fp32, int8) = build_graphs(&net, &calibration, args.calibration, input_range)?;
+
+    let chw = net.input_chw;
+    let (fp32_runner, int8_runner) = (TractRunner::new(&fp32, chw)?, TractRunner::new(&int8, chw)?);
+    let mut metrics = Vec::new();
+    println!("| test set | images | fp32 acc | int8 acc | top-1 agreement | max logit diff |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for dataset in &state.config.datasets {
+        let test: Vec<&Sample> = splits.test.iter().filter(|s| s.dataset == *dataset).collect();
+        if test.is_empty() {
+            continue;
+        }
+        let labels: Vec<usize> = test.iter().map(|s| s.label.index()).collect();
+        let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&test, norm.scale, norm.offset), &labels)?;
+        let name = format!("{}/{}", dataset.name(), data.protocol.name());
+        println!(
+            "| {name} | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
+            p.images,
+            100.0 * p.fp32_accuracy,
+            100.0 * p.int8_accuracy,
+            100.0 * p.top1_agreement,
+            p.max_logit_diff
+        );
+        metrics.push(Metric { name: format!("{name}/test/fp32_accuracy"), value: p.fp32_accuracy as f32 });
+        metrics.push(Metric { name: format!("{name}/test/int8_accuracy"), value: p.int8_accuracy as f32 });
+        metrics.push(Metric { name: format!("{name}/test/int8_fp32_top1_agreement"), value: p.top1_agreement as f32 });
+    }
+
+    let template = ModelManifest {
+        format_version: WIRE_VERSION,
+        name: args.name.clone(),
+        labels: Emotion::ALL.to_vec(),
+        input_chw: [1, INPUT_SIZE as u32, INPUT_SIZE as u32],
+        preprocessing: data.preprocessing,
+        quantization: shared::wire::Quantization::Float32,
+        datasets: state.config.datasets.iter().map(|d| d.name().to_string()).collect(),
+        split: data.protocol.name().to_string(),
+        seed: state.config.seed,
+        metrics,
+        sha256: String::new(),
+    };
+    let options = ExportOptions {
+        out_dir: args.out.clone(),
+        name: args.name.clone(),
+        calibration: args.calibration,
+        write_fp32: args.fp32,
+    };
+    let report = write_models(&fp32, &int8, calibration.len(), &options, &template)?;
+    if let Some((path, m)) = &report.fp32 {
+        println!("wrote {} (sha256 {})", path.display(), m.sha256);
+    }
+    println!("wrote {} (sha256 {})", report.int8.0.display(), report.int8.1.sha256);
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! fp32 vs int8 on labelled images: each model's accuracy and how often their top-1 agree —
+//! the figures that decide whether the int8 model may replace the fp32 one.
+
+use super::{ExportError, TractRunner};
+
+/// Accuracy of both models and their agreement on one image set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Parity {
+    /// Images compared.
+    pub images: usize,
+    /// fp32 top-1 accuracy.
+    pub fp32_accuracy: f64,
+    /// int8 top-1 accuracy.
+    pub int8_accuracy: f64,
+    /// Share of images where both predict the same class.
+    pub top1_agreement: f64,
+    /// Largest absolute logit difference seen.
+    pub max_logit_diff: f32,
+}
+
+/// Index of the largest value (first on ties).
+pub fn argmax(values: &[f32]) -> usize {
+    (0..values.len()).fold(0, |best, i| if values[i] > values[best] { i } else { best })
+}
+
+/// Runs both models on every input.
+pub fn compare(fp32: &TractRunner, int8: &TractRunner, inputs: &[Vec<f32>], labels: &[usize]) -> Result<Parity, ExportError> {
+    let (mut fp32_ok, mut int8_ok, mut agree, mut max_diff) = (0usize, 0usize, 0usize, 0f32);
+    for (input, &label) in inputs.iter().zip(labels) {
+        let a = fp32.logits(input)?;
+        let b = int8.logits(input)?;
+        let (pa, pb) = (argmax(&a), argmax(&b));
+        fp32_ok += usize::from(pa == label);
+        int8_ok += usize::from(pb == label);
+        agree += usize::from(pa == pb);
+        max_diff = a.iter().zip(&b).fold(max_diff, |m, (x, y)| m.max((x - y).abs()));
+    }
+    let n = inputs.len().max(1) as f64;
+    Ok(Parity {
+        images: inputs.len(),
+        fp32_accuracy: fp32_ok as f64 / n,
+        int8_accuracy: int8_ok as f64 / n,
+        top1_agreement: agree as f64 / n,
+        max_logit_diff: max_diff,
+    })
+}
