@@ -6,6 +6,7 @@
 pub mod indicator;
 pub mod json;
 pub mod log;
+pub mod systemd;
 pub mod wire;
 
 use shared::wire::{AlertEvent, Heartbeat};
@@ -13,6 +14,7 @@ use shared::wire::{AlertEvent, Heartbeat};
 pub use indicator::Indicator;
 pub use json::JsonLines;
 pub use log::LogSink;
+pub use systemd::SystemdNotify;
 pub use wire::WireSink;
 
 /// Why an output failed.
