@@ -21,6 +21,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+pub mod haar;
 
 pub mod image;
 pub mod labels;
