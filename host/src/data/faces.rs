@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use shared::haar::{Cascade, DetectParams};
 use shared::preprocess::{Enhancement, PreprocessError, Preprocessing, enhance};
 use shared::{FaceBox, GrayImage};
 
@@ -38,6 +39,38 @@ impl FaceFinder for WholeImage {
 
     fn find(&self, frame: &GrayImage) -> Option<FaceBox> {
         Some(FaceBox::whole(frame.width(), frame.height()))
+    }
+}
+
+/// OpenCV Haar cascade through `shared::haar`, keeping the largest detection.
+pub struct HaarFinder {
+    cascade: Cascade,
+    params: DetectParams,
+    id: String,
+}
+
+impl HaarFinder {
+    /// Loads an OpenCV cascade XML file, detecting with `DetectParams::default()` (scale 1.1,
+    /// minNeighbors 5, min size 30, as OpenCV's tools are usually run).
+    pub fn load(path: &Path) -> Result<Self, DataError> {
+        let xml = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        let cascade = Cascade::from_opencv_xml(&xml)
+            .map_err(|e| DataError::Detector(format!("{}: {e}", path.display())))?;
+        Ok(HaarFinder {
+            cascade,
+            params: DetectParams::default(),
+            id: cascade_id(&xml),
+        })
+    }
+}
+
+impl FaceFinder for HaarFinder {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn find(&self, frame: &GrayImage) -> Option<FaceBox> {
+        shared::haar::largest(&self.cascade.detect(frame, &self.params))
     }
 }
 
@@ -85,12 +118,7 @@ pub fn finder_for(
     if kind.pre_cropped() {
         Ok(Box::new(WholeImage))
     } else {
-        // Interim until `shared::haar` lands: the detector is being written; refuse clearly
-        // rather than guess a box.
-        Err(DataError::Detector(format!(
-            "{kind} needs face detection and shared::haar is not merged yet (cascade {})",
-            cascade_path(config)?.display()
-        )))
+        Ok(Box::new(HaarFinder::load(&cascade_path(config)?)?))
     }
 }
 
@@ -201,5 +229,8 @@ mod tests {
             Err(DataError::Detector(_))
         ));
         assert!(finder_for(DatasetKind::CkPlus, &config).is_ok());
+        let broken = tmp.path().join("broken.xml");
+        std::fs::write(&broken, "<opencv_storage><cascade>").unwrap();
+        assert!(HaarFinder::load(&broken).is_err());
     }
 }
