@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod config;
 pub mod detect;
+pub mod frame_io;
 pub mod inference;
 pub mod monitor;
 pub mod output;

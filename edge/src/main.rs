@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Print the network the runtime expects (input shape and classes).
     Info,
+    /// Find faces in still images with a Haar cascade; one JSON line per image.
+    Detect(edge::commands::detect::DetectArgs),
 }
 
 fn main() -> Result<()> {
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
             let labels: Vec<&str> = shared::Emotion::ALL.iter().map(|e| e.name()).collect();
             println!("input: 1x{0}x{0} grey; classes: {1}", shared::INPUT_SIZE, labels.join(", "));
         }
+        Command::Detect(args) => edge::commands::detect::run(&args)?,
     }
     Ok(())
 }

@@ -1,1 +1,2 @@
 //! One module per `edge` subcommand.
+pub mod detect;
