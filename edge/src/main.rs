@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Print the network the runtime expects (input shape and classes).
     Info,
+    /// The driver-monitoring alert loop on a camera, a replayed directory or raw stdin frames.
+    Run(edge::commands::run::RunArgs),
     /// Find faces in still images with a Haar cascade; one JSON line per image.
     Detect(edge::commands::detect::DetectArgs),
 }
@@ -30,6 +32,7 @@ fn main() -> Result<()> {
             println!("input: 1x{0}x{0} grey; classes: {1}", shared::INPUT_SIZE, labels.join(", "));
         }
         Command::Detect(args) => edge::commands::detect::run(&args)?,
+        Command::Run(args) => edge::commands::run::run(args)?,
     }
     Ok(())
 }

@@ -1,2 +1,3 @@
 //! One module per `edge` subcommand.
 pub mod detect;
+pub mod run;

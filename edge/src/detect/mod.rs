@@ -8,6 +8,8 @@
 
 use shared::{FaceBox, GrayImage};
 
+pub mod haar;
+
 /// Anything that finds faces in a grey frame.
 pub trait FaceDetector {
     /// All faces found in `frame` (any order).
