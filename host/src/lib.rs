@@ -3,4 +3,8 @@
 
 pub mod commands;
 pub mod data;
+pub mod eval;
 pub mod export;
+pub mod model;
+pub mod plot;
+pub mod train;

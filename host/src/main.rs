@@ -17,6 +17,14 @@ enum Command {
     Arch,
     /// Prepare datasets: 48x48 faces, cleaning, splits, noise balancing, cache + summary.
     Prepare(host::commands::prepare::PrepareArgs),
+    /// Train the network (paper regime by default): checkpoints, metrics.csv, report and plots.
+    Train(host::commands::train::TrainArgs),
+    /// Evaluate a run's checkpoint: per-class accuracy, confusion matrices, report and plots.
+    Eval(host::commands::eval::EvalArgs),
+    /// Measure training and forward throughput (ms/image) on the current backend.
+    BenchTrain(host::commands::bench_train::BenchTrainArgs),
+    /// Export a run to int8 (and optionally fp32) ONNX with manifests, checking int8 vs fp32.
+    Export(host::commands::export::ExportArgs),
 }
 
 fn main() -> Result<()> {
@@ -27,6 +35,10 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Arch => print!("{}", host::commands::arch::render(&shared::arch::Architecture::paper(shared::NUM_CLASSES))?),
         Command::Prepare(args) => host::commands::prepare::run(&args)?,
+        Command::Train(args) => host::commands::train::run(&args)?,
+        Command::Eval(args) => host::commands::eval::run(&args)?,
+        Command::BenchTrain(args) => host::commands::bench_train::run(&args)?,
+        Command::Export(args) => host::commands::export::run(&args)?,
     }
     Ok(())
 }

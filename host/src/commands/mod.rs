@@ -1,4 +1,8 @@
 //! One module per `host` subcommand.
 
 pub mod arch;
+pub mod bench_train;
+pub mod eval;
+pub mod export;
 pub mod prepare;
+pub mod train;

@@ -1,0 +1,283 @@
+//! Trained weights as plain vectors, in spec order, for the ONNX exporter.
+//!
+//! Why plain `Vec<f32>`s: the exporter (and its tests) should not depend on burn's module tree
+//! or device types; they walk the same [`Architecture`] and pick each layer's tensors from
+//! here. Layouts are fixed and documented on each field; [`NetworkWeights::fold`] turns them
+//! into the exporter's BatchNorm-folded [`FoldedNetwork`].
+
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+use shared::arch::{ConvSpec, PoolSpec};
+
+use super::network::{Block, ConvBnRelu, Network};
+use crate::export::folded::{
+    BatchNormParams, FoldedBranch, FoldedConv, FoldedDense, FoldedLayer, FoldedNetwork, NamedLayer,
+    fold_batch_norm,
+};
+
+/// BatchNorm of one convolution: `y = gamma * (x - running_mean) / sqrt(running_var + epsilon)
+/// + beta` at inference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNormWeights {
+    /// Scale, one per channel.
+    pub gamma: Vec<f32>,
+    /// Shift, one per channel.
+    pub beta: Vec<f32>,
+    /// Running mean, one per channel.
+    pub running_mean: Vec<f32>,
+    /// Running variance, one per channel.
+    pub running_var: Vec<f32>,
+    /// Added to the variance.
+    pub epsilon: f32,
+}
+
+/// One convolution with its BatchNorm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvWeights {
+    /// Geometry from the architecture.
+    pub spec: ConvSpec,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Weights, `[out, in, kh, kw]` row-major (burn's and ONNX's layout).
+    pub weight: Vec<f32>,
+    /// Bias, when the spec has no BatchNorm.
+    pub bias: Option<Vec<f32>>,
+    /// BatchNorm, when the spec has one.
+    pub batch_norm: Option<BatchNormWeights>,
+}
+
+/// One Inception branch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchWeights {
+    /// Max-pool applied first.
+    pub pool: Option<PoolSpec>,
+    /// Convolutions in order.
+    pub convs: Vec<ConvWeights>,
+}
+
+/// A fully connected layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseWeights {
+    /// Input features.
+    pub in_features: usize,
+    /// Output features.
+    pub out_features: usize,
+    /// Weights, `[in, out]` row-major: burn's layout, `y = x W + b` (ONNX Gemm with
+    /// `transB = 0`; [`NetworkWeights::fold`] transposes to `[out, in]`).
+    pub weight: Vec<f32>,
+    /// Bias, one per output.
+    pub bias: Vec<f32>,
+    /// ReLU after the layer (false for the logits).
+    pub relu: bool,
+}
+
+/// The weights of one spec layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerWeightsKind {
+    /// Conv + BN + ReLU.
+    Conv(ConvWeights),
+    /// Max pooling (no weights).
+    MaxPool(PoolSpec),
+    /// Branches in spec order.
+    Inception(Vec<BranchWeights>),
+    /// Flatten (no weights).
+    Flatten,
+    /// Fully connected.
+    Dense(DenseWeights),
+}
+
+/// A named layer's weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerWeights {
+    /// Layer name from the architecture.
+    pub name: String,
+    /// Its weights.
+    pub kind: LayerWeightsKind,
+}
+
+/// Every weight of a [`Network`], per spec layer in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkWeights {
+    /// Input channels, height, width.
+    pub input_chw: [usize; 3],
+    /// Layers in spec order.
+    pub layers: Vec<LayerWeights>,
+}
+
+/// A tensor's values as `f32` (converted if the tensor holds another float type).
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+    values(p.val())
+}
+
+fn conv_weights(c: &ConvBnRelu, spec: &ConvSpec, in_channels: usize) -> ConvWeights {
+    let batch_norm = match &c.bn {
+        Some(bn) => Some(BatchNormWeights {
+            gamma: param(&bn.gamma),
+            beta: param(&bn.beta),
+            running_mean: values(bn.running_mean.value()),
+            running_var: values(bn.running_var.value()),
+            epsilon: bn.epsilon as f32,
+        }),
+        None => None,
+    };
+    ConvWeights {
+        spec: *spec,
+        in_channels,
+        weight: param(&c.conv.weight),
+        bias: c.conv.bias.as_ref().map(param),
+        batch_norm,
+    }
+}
+
+impl Network {
+    /// All weights as plain vectors, per spec layer / branch / conv in spec order.
+    pub fn export_weights(&self) -> NetworkWeights {
+        let model = self.valid();
+        let arch = &model.arch;
+        // `Network::new` accepted only spatial inputs whose shapes infer.
+        let shared::arch::Shape::Spatial { h, w, c } = arch.input else {
+            unreachable!("Network::new checked the input is spatial")
+        };
+        let summary = arch.summary().unwrap_or_default();
+        let mut in_shape = arch.input;
+        let mut layers = Vec::with_capacity(arch.layers.len());
+        for ((layer, block), out) in arch.layers.iter().zip(&model.layers).zip(&summary) {
+            let channels = match in_shape {
+                shared::arch::Shape::Spatial { c, .. } => c,
+                shared::arch::Shape::Flat(n) => n,
+            };
+            let kind = match (&layer.kind, &block.block) {
+                (shared::arch::LayerKind::Conv(spec), Block::Conv(conv)) => {
+                    LayerWeightsKind::Conv(conv_weights(conv, spec, channels))
+                }
+                (shared::arch::LayerKind::MaxPool(p), Block::MaxPool(_)) => {
+                    LayerWeightsKind::MaxPool(*p)
+                }
+                (shared::arch::LayerKind::Inception(specs), Block::Inception(inc)) => {
+                    let mut branches = Vec::with_capacity(specs.len());
+                    for (spec, branch) in specs.iter().zip(&inc.branches) {
+                        let mut c_in = channels;
+                        let mut convs = Vec::with_capacity(spec.convs.len());
+                        for (cs, conv) in spec.convs.iter().zip(&branch.convs) {
+                            convs.push(conv_weights(conv, cs, c_in));
+                            c_in = cs.out_channels;
+                        }
+                        branches.push(BranchWeights {
+                            pool: spec.pool,
+                            convs,
+                        });
+                    }
+                    LayerWeightsKind::Inception(branches)
+                }
+                (shared::arch::LayerKind::Flatten, Block::Flatten(_)) => LayerWeightsKind::Flatten,
+                (shared::arch::LayerKind::Dense { units, relu }, Block::Dense(d)) => {
+                    LayerWeightsKind::Dense(DenseWeights {
+                        in_features: channels,
+                        out_features: *units,
+                        weight: param(&d.linear.weight),
+                        bias: match &d.linear.bias {
+                            Some(b) => param(b),
+                            None => vec![0.0; *units],
+                        },
+                        relu: *relu,
+                    })
+                }
+                // The module tree is private and built from `arch` by `Network::new`.
+                _ => unreachable!(
+                    "layer {}: module built from another architecture",
+                    layer.name
+                ),
+            };
+            layers.push(LayerWeights {
+                name: layer.name.clone(),
+                kind,
+            });
+            in_shape = out.output;
+        }
+        NetworkWeights {
+            input_chw: [c, h, w],
+            layers,
+        }
+    }
+}
+
+fn fold_conv(c: &ConvWeights) -> FoldedConv {
+    let (weight, bias) = match &c.batch_norm {
+        Some(bn) => fold_batch_norm(
+            &c.weight,
+            c.bias.as_deref(),
+            &BatchNormParams {
+                gamma: &bn.gamma,
+                beta: &bn.beta,
+                mean: &bn.running_mean,
+                var: &bn.running_var,
+                epsilon: bn.epsilon,
+            },
+        ),
+        None => (
+            c.weight.clone(),
+            c.bias
+                .clone()
+                .unwrap_or_else(|| vec![0.0; c.spec.out_channels]),
+        ),
+    };
+    FoldedConv {
+        spec: c.spec,
+        in_channels: c.in_channels,
+        weight,
+        bias,
+    }
+}
+
+impl NetworkWeights {
+    /// BatchNorm folded into the convolutions and dense weights transposed to `[out, in]`: the
+    /// form [`crate::export`] writes ONNX graphs from.
+    pub fn fold(&self) -> FoldedNetwork {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let layer = match &l.kind {
+                    LayerWeightsKind::Conv(c) => FoldedLayer::Conv(fold_conv(c)),
+                    LayerWeightsKind::MaxPool(p) => FoldedLayer::MaxPool(*p),
+                    LayerWeightsKind::Inception(bs) => FoldedLayer::Inception(
+                        bs.iter()
+                            .map(|b| FoldedBranch {
+                                pool: b.pool,
+                                convs: b.convs.iter().map(fold_conv).collect(),
+                            })
+                            .collect(),
+                    ),
+                    LayerWeightsKind::Flatten => FoldedLayer::Flatten,
+                    LayerWeightsKind::Dense(d) => {
+                        let mut weight = vec![0f32; d.weight.len()];
+                        for i in 0..d.in_features {
+                            for o in 0..d.out_features {
+                                weight[o * d.in_features + i] = d.weight[i * d.out_features + o];
+                            }
+                        }
+                        FoldedLayer::Dense(FoldedDense {
+                            in_features: d.in_features,
+                            out_features: d.out_features,
+                            weight,
+                            bias: d.bias.clone(),
+                            relu: d.relu,
+                        })
+                    }
+                };
+                NamedLayer {
+                    name: l.name.clone(),
+                    layer,
+                }
+            })
+            .collect();
+        FoldedNetwork {
+            input_chw: self.input_chw,
+            layers,
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! PNG plots of a run: validation loss and learning rate per epoch (the paper's Fig. 3),
+//! training / validation accuracy, and the confusion-matrix heat map.
+//!
+//! Why these choices: plotters draws into an RGB buffer (no system libraries) and text is
+//! rasterised with `ab_glyph` from a font compiled into the binary (Hack, via
+//! `epaint_default_fonts`), so plots render the same on a headless machine with no fonts
+//! installed. The buffer is encoded to PNG with the `image` crate the workspace already uses.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use shared::{Emotion, NUM_CLASSES};
+
+use crate::eval::metrics::ConfusionMatrix;
+use crate::train::EpochMetrics;
+
+/// Font family name the plots use (registered on first use).
+const FONT: &str = "sans-serif";
+
+/// Plot failures.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// plotters failed to draw.
+    #[error("drawing {path}: {why}")]
+    Draw {
+        /// Output file.
+        path: String,
+        /// plotters' message.
+        why: String,
+    },
+    /// The PNG could not be written.
+    #[error("writing {path}: {why}")]
+    Write {
+        /// Output file.
+        path: String,
+        /// The cause.
+        why: String,
+    },
+    /// Nothing to plot.
+    #[error("no epochs to plot")]
+    Empty,
+}
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            if register_font(FONT, style, epaint_default_fonts::HACK_REGULAR).is_err() {
+                tracing::warn!("bundled font could not be registered; plots will lack text");
+            }
+        }
+    });
+}
+
+/// Draws with `draw` into a `width x height` RGB buffer and writes it as PNG.
+fn render(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
+) -> Result<(), PlotError> {
+    register_fonts();
+    let shown = path.display().to_string();
+    let mut buffer = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| PlotError::Draw {
+            path: shown.clone(),
+            why: e.to_string(),
+        })?;
+        draw(&root).map_err(|why| PlotError::Draw {
+            path: shown.clone(),
+            why,
+        })?;
+        root.present().map_err(|e| PlotError::Draw {
+            path: shown.clone(),
+            why: e.to_string(),
+        })?;
+    }
+    let image =
+        image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| PlotError::Write {
+            path: shown.clone(),
+            why: "buffer size".into(),
+        })?;
+    image.save(path).map_err(|e| PlotError::Write {
+        path: shown,
+        why: e.to_string(),
+    })
+}
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// Validation (and training) loss on the left axis, learning rate on the right, per epoch.
+pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result<(), PlotError> {
+    if history.is_empty() {
+        return Err(PlotError::Empty);
+    }
+    let last = history.last().map_or(1, |m| m.epoch) as f64;
+    let first = history.first().map_or(1, |m| m.epoch) as f64;
+    let x = (first - 0.5)..(last + 0.5);
+    let (lo, hi) = range(history.iter().flat_map(|m| [m.val_loss, m.train_loss]));
+    let lr_hi = history.iter().map(|m| m.lr).fold(0.0, f64::max).max(1e-12) * 1.1;
+    render(path, (900, 560), |root| {
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 24))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .right_y_label_area_size(72)
+            .build_cartesian_2d(x.clone(), lo.max(0.0)..hi)
+            .map_err(e)?
+            .set_secondary_coord(x, 0.0..lr_hi);
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss")
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(e)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("learning rate")
+            .y_label_formatter(&|v| format!("{v:.1e}"))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(e)?;
+        let val: Vec<(f64, f64)> = history
+            .iter()
+            .map(|m| (m.epoch as f64, m.val_loss))
+            .collect();
+        let train: Vec<(f64, f64)> = history
+            .iter()
+            .map(|m| (m.epoch as f64, m.train_loss))
+            .collect();
+        let lr: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, m.lr)).collect();
+        chart
+            .draw_series(LineSeries::new(val.clone(), RED.stroke_width(3)))
+            .map_err(e)?
+            .label("validation loss")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], RED.stroke_width(3)));
+        chart
+            .draw_series(val.iter().map(|&p| Circle::new(p, 3, RED.filled())))
+            .map_err(e)?;
+        chart
+            .draw_series(LineSeries::new(
+                train,
+                RGBColor(120, 120, 120).stroke_width(2),
+            ))
+            .map_err(e)?
+            .label("training loss")
+            .legend(|(x, y)| {
+                PathElement::new(
+                    [(x, y), (x + 24, y)],
+                    RGBColor(120, 120, 120).stroke_width(2),
+                )
+            });
+        chart
+            .draw_secondary_series(LineSeries::new(lr, BLUE.stroke_width(2)))
+            .map_err(e)?
+            .label("learning rate (right axis)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLUE.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    })
+}
+
+/// Training and validation accuracy (%) per epoch.
+pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<(), PlotError> {
+    if history.is_empty() {
+        return Err(PlotError::Empty);
+    }
+    let last = history.last().map_or(1, |m| m.epoch) as f64;
+    let first = history.first().map_or(1, |m| m.epoch) as f64;
+    render(path, (900, 560), |root| {
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 24))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d((first - 0.5)..(last + 0.5), 0.0..100.0)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("accuracy (%)")
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(e)?;
+        let series = [
+            (
+                "training accuracy",
+                RGBColor(120, 120, 120),
+                history
+                    .iter()
+                    .map(|m| (m.epoch as f64, 100.0 * m.train_acc))
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "validation accuracy",
+                RED,
+                history
+                    .iter()
+                    .map(|m| (m.epoch as f64, 100.0 * m.val_acc))
+                    .collect(),
+            ),
+        ];
+        for (name, color, points) in series {
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
+                .map_err(e)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    })
+}
+
+/// Row-normalised confusion matrix as a heat map with percentages in the cells; rows are the
+/// true class, columns the prediction, in the paper's label order. Absent classes are grey.
+pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(), PlotError> {
+    let rows = matrix.row_normalised();
+    let totals = matrix.row_totals();
+    let (width, height) = (820u32, 760u32);
+    render(path, (width, height), |root| {
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        let (left, top, cell) = (150i32, 70i32, 88i32);
+        root.draw(&Text::new(
+            title.to_string(),
+            (20, 16),
+            (FONT, 22).into_font(),
+        ))
+        .map_err(e)?;
+        root.draw(&Text::new(
+            "predicted",
+            (left + cell * 3, top - 26),
+            (FONT, 16).into_font(),
+        ))
+        .map_err(e)?;
+        for (i, emotion) in Emotion::ALL.iter().enumerate() {
+            let y = top + cell * i as i32;
+            let label = format!("{} ({})", emotion.name(), totals[i]);
+            root.draw(&Text::new(
+                label,
+                (8, y + cell / 2 - 8),
+                (FONT, 14).into_font(),
+            ))
+            .map_err(e)?;
+            let x = left + cell * i as i32;
+            root.draw(&Text::new(
+                emotion.name().to_string(),
+                (x + 6, top + cell * NUM_CLASSES as i32 + 8),
+                (FONT, 14).into_font(),
+            ))
+            .map_err(e)?;
+            for j in 0..NUM_CLASSES {
+                let x = left + cell * j as i32;
+                let (fill, text) = match rows[i] {
+                    Some(row) => {
+                        let v = row[j];
+                        let shade = (255.0 * (1.0 - v)).round() as u8;
+                        (
+                            RGBColor(shade, shade, 255),
+                            Some(format!("{:.1}", 100.0 * v)),
+                        )
+                    }
+                    None => (RGBColor(225, 225, 225), None),
+                };
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
+                    fill.filled(),
+                ))
+                .map_err(e)?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(e)?;
+                if let Some(text) = text {
+                    let dark = rows[i].is_some_and(|r| r[j] > 0.55);
+                    let color = if dark { WHITE } else { BLACK };
+                    let style = TextStyle::from((FONT, 18).into_font()).color(&color);
+                    root.draw(&Text::new(text, (x + 18, y + cell / 2 - 9), style))
+                        .map_err(e)?;
+                }
+            }
+        }
+        root.draw(&Text::new(
+            "rows: true class (images), row-normalised %",
+            (left, top + cell * NUM_CLASSES as i32 + 36),
+            (FONT, 14).into_font(),
+        ))
+        .map_err(e)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history() -> Vec<EpochMetrics> {
+        (1..=6)
+            .map(|epoch| EpochMetrics {
+                epoch,
+                train_loss: 2.0 / epoch as f64,
+                train_acc: 0.1 * epoch as f64,
+                val_loss: 2.2 / epoch as f64,
+                val_acc: 0.09 * epoch as f64,
+                lr: if epoch <= 5 { 1e-3 } else { 5e-5 },
+                seconds: 1.0,
+                ms_per_image: 10.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plots_render_to_png_files_with_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = history();
+        loss_and_lr(
+            &dir.path().join("loss.png"),
+            &h,
+            "validation loss and learning rate",
+        )
+        .unwrap();
+        accuracy(&dir.path().join("acc.png"), &h, "accuracy").unwrap();
+        let m = ConfusionMatrix::from_predictions(&[0, 0, 3, 6, 6], &[0, 1, 3, 6, 2]);
+        confusion(&dir.path().join("cm.png"), &m, "confusion").unwrap();
+        for name in ["loss.png", "acc.png", "cm.png"] {
+            let img = image::open(dir.path().join(name)).unwrap().to_rgb8();
+            // Text and lines leave dark pixels; a blank canvas would have none.
+            let dark = img.pixels().filter(|p| p.0.iter().all(|&c| c < 80)).count();
+            assert!(dark > 500, "{name}: only {dark} dark pixels");
+        }
+        assert!(matches!(
+            accuracy(&dir.path().join("x.png"), &[], "x"),
+            Err(PlotError::Empty)
+        ));
+    }
+}

@@ -1,0 +1,129 @@
+//! Every training choice, with the paper's regime as the defaults, in one place.
+//!
+//! The configuration is stored in each checkpoint so `host eval` and `--resume` see the run
+//! exactly as it was started (same data, split protocol and seed).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::schedule::{Schedule, ScheduleKind};
+use crate::data::{DatasetKind, PrepareConfig, SplitProtocol};
+
+/// The paper's batch size (Table 2).
+pub const PAPER_BATCH_SIZE: usize = 64;
+/// The paper's number of epochs (Table 2).
+pub const PAPER_EPOCHS: usize = 30;
+/// The paper's learning rate (Table 2).
+pub const PAPER_LR: f64 = 1e-3;
+
+/// Which compute backend trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum BackendKind {
+    /// burn's pure-Rust CPU backend.
+    #[default]
+    #[value(name = "flex")]
+    Flex,
+    /// wgpu (Vulkan / Metal / DX12), with the `wgpu` cargo feature.
+    #[value(name = "wgpu")]
+    Wgpu,
+    /// CUDA, with the `cuda` cargo feature.
+    #[value(name = "cuda")]
+    Cuda,
+}
+
+impl BackendKind {
+    /// Stable machine name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+/// A training run's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Directory with one sub-directory per dataset.
+    pub data_root: PathBuf,
+    /// Datasets trained on together (each evaluated separately too).
+    pub datasets: Vec<DatasetKind>,
+    /// Split protocol.
+    pub protocol: SplitProtocol,
+    /// Where prepared splits are cached (`host prepare --out`).
+    pub cache_dir: PathBuf,
+    /// Seed of the splits, the initialisation, the shuffling and dropout.
+    pub seed: u64,
+    /// Epochs.
+    pub epochs: usize,
+    /// Images per optimiser step.
+    pub batch_size: usize,
+    /// Base learning rate (Adam).
+    pub lr: f64,
+    /// Learning-rate schedule.
+    pub schedule: ScheduleKind,
+    /// Run directory: checkpoints, metrics, reports, plots.
+    pub out_dir: PathBuf,
+    /// Compute backend.
+    pub backend: BackendKind,
+    /// Use at most this many training images (0: all); for smoke tests.
+    pub max_train: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        let data = PrepareConfig::default();
+        TrainConfig {
+            data_root: data.data_root,
+            datasets: vec![DatasetKind::CkPlus],
+            protocol: SplitProtocol::Paper,
+            cache_dir: data.cache_dir,
+            seed: data.seed,
+            epochs: PAPER_EPOCHS,
+            batch_size: PAPER_BATCH_SIZE,
+            lr: PAPER_LR,
+            schedule: ScheduleKind::LossDecay,
+            out_dir: PathBuf::from("runs/latest"),
+            backend: BackendKind::Flex,
+            max_train: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The data pipeline configuration for this run (its seed drives the split).
+    pub fn prepare_config(&self) -> PrepareConfig {
+        PrepareConfig {
+            data_root: self.data_root.clone(),
+            datasets: self.datasets.clone(),
+            protocol: self.protocol,
+            seed: self.seed,
+            cache_dir: self.cache_dir.clone(),
+            ..PrepareConfig::default()
+        }
+    }
+
+    /// The learning-rate schedule.
+    pub fn schedule(&self) -> Schedule {
+        Schedule::new(self.schedule, self.lr, self.epochs)
+    }
+
+    /// Checks the numbers.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.datasets.is_empty() {
+            return Err("no dataset selected".into());
+        }
+        if self.epochs == 0 {
+            return Err("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("batch size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("learning rate {} must be positive", self.lr));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! Prepared samples as network inputs, converted once.
+//!
+//! Why convert up front: the training loop then only gathers `f32` rows into a batch buffer,
+//! so data loading costs microseconds per batch and never competes with the backward pass for
+//! the two cores.
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use shared::preprocess::Normalization;
+
+use crate::data::{DatasetKind, Sample};
+
+/// A split's images as normalised `f32`s with their labels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageSet {
+    /// `len * per_image` values, image after image (`[c, h, w]` each, c = 1).
+    pub inputs: Vec<f32>,
+    /// Class index per image.
+    pub labels: Vec<u8>,
+    /// Source dataset per image (for per-dataset evaluation).
+    pub datasets: Vec<DatasetKind>,
+    /// Values per image.
+    pub per_image: usize,
+}
+
+impl ImageSet {
+    /// Converts samples with the shared normalisation (`pixel * scale + offset`).
+    pub fn from_samples(samples: &[Sample], norm: Normalization, per_image: usize) -> Self {
+        let mut inputs = Vec::with_capacity(samples.len() * per_image);
+        for s in samples {
+            // Rows stay aligned even for a sample of the wrong size (the data pipeline only
+            // makes 48x48 samples): extra pixels are cut, missing ones are 0.
+            let start = inputs.len();
+            inputs.extend(
+                s.pixels
+                    .iter()
+                    .take(per_image)
+                    .map(|&p| f32::from(p) * norm.scale + norm.offset),
+            );
+            inputs.resize(start + per_image, 0.0);
+        }
+        ImageSet {
+            inputs,
+            labels: samples.iter().map(|s| s.label.index() as u8).collect(),
+            datasets: samples.iter().map(|s| s.dataset).collect(),
+            per_image,
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Keeps the first `n` images.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.inputs.truncate(n * self.per_image);
+            self.labels.truncate(n);
+            self.datasets.truncate(n);
+        }
+    }
+
+    /// Gathers the images at `indices` into `inputs` and `labels` (cleared first).
+    pub fn gather(&self, indices: &[usize], inputs: &mut Vec<f32>, labels: &mut Vec<i64>) {
+        inputs.clear();
+        labels.clear();
+        for &i in indices {
+            inputs.extend_from_slice(&self.inputs[i * self.per_image..(i + 1) * self.per_image]);
+            labels.push(i64::from(self.labels[i]));
+        }
+    }
+
+    /// A shuffled order of all images.
+    pub fn shuffled(&self, rng: &mut ChaCha8Rng) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(rng);
+        order
+    }
+
+    /// The datasets present, in [`DatasetKind`] order.
+    pub fn dataset_kinds(&self) -> Vec<DatasetKind> {
+        let mut kinds = self.datasets.clone();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use shared::Emotion;
+
+    use super::*;
+
+    fn sample(value: u8, label: Emotion) -> Sample {
+        Sample {
+            pixels: vec![value; 4],
+            label,
+            dataset: DatasetKind::CkPlus,
+            subject: "S1".into(),
+            source: "x.png".into(),
+            augmented: false,
+        }
+    }
+
+    #[test]
+    fn converts_with_the_shared_normalisation_and_gathers_rows() {
+        let samples = [
+            sample(0, Emotion::Angry),
+            sample(255, Emotion::Happy),
+            sample(51, Emotion::Sad),
+        ];
+        let set = ImageSet::from_samples(&samples, Normalization::default(), 4);
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.labels, [0, 3, 5]);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        set.gather(&[2, 1], &mut x, &mut y);
+        assert_eq!(y, [5, 3]);
+        assert!((x[0] - 0.2).abs() < 1e-6 && (x[4] - 1.0).abs() < 1e-6);
+        assert_eq!(x.len(), 8);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut order = set.shuffled(&mut rng);
+        order.sort();
+        assert_eq!(order, [0, 1, 2]);
+    }
+}

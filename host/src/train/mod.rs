@@ -1,0 +1,79 @@
+//! Training the Table-1 network with burn: configuration, learning-rate schedules, the
+//! training loop, and checkpoints.
+//!
+//! Why a hand-written loop rather than burn's `Learner`: the paper's learning-rate rule needs
+//! the validation loss of whole epochs, checkpoints must record the architecture, and Ctrl-C
+//! must save and exit; all three are a few lines here and awkward to bolt onto a generic
+//! learner. The loop keeps data off the hot path ([`images`]) and is deterministic for a given
+//! seed (splits, initialisation, shuffling and dropout all derive from it).
+
+pub mod checkpoint;
+pub mod config;
+pub mod images;
+pub mod schedule;
+pub mod trainer;
+
+use serde::{Deserialize, Serialize};
+
+pub use checkpoint::{CheckpointError, CheckpointState};
+pub use config::{BackendKind, TrainConfig};
+pub use images::ImageSet;
+pub use schedule::{Schedule, ScheduleKind};
+pub use trainer::{Evaluation, TrainError, TrainOutcome, Trainer, device_for, evaluate};
+
+/// One row of the metrics CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (dropout active).
+    pub train_loss: f64,
+    /// Training accuracy over the epoch (0..1, dropout active).
+    pub train_acc: f64,
+    /// Validation loss (inference mode).
+    pub val_loss: f64,
+    /// Validation accuracy (0..1).
+    pub val_acc: f64,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
+    /// Wall time of the epoch, training and validation.
+    pub seconds: f64,
+    /// Training time per training image (forward + backward + update), milliseconds.
+    pub ms_per_image: f64,
+}
+
+impl EpochMetrics {
+    /// The CSV header, matching [`EpochMetrics::csv_row`].
+    pub const CSV_HEADER: &'static str =
+        "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,ms_per_image";
+
+    /// One CSV line (no newline).
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.3},{:.3}",
+            self.epoch,
+            self.train_loss,
+            self.train_acc,
+            self.val_loss,
+            self.val_acc,
+            self.lr,
+            self.seconds,
+            self.ms_per_image
+        )
+    }
+}
+
+/// Writes the metrics CSV for a whole history (rewritten each epoch, so a resumed run's file
+/// is complete).
+pub fn write_metrics_csv(path: &std::path::Path, history: &[EpochMetrics]) -> std::io::Result<()> {
+    let mut text = String::from(EpochMetrics::CSV_HEADER);
+    text.push('\n');
+    for row in history {
+        text.push_str(&row.csv_row());
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests;

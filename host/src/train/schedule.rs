@@ -1,0 +1,218 @@
+//! Learning-rate schedules, as pure functions of the epoch history.
+//!
+//! Why pure: the rate for the next epoch depends only on the base rate, the rate used so far
+//! and the validation losses seen, all of which a checkpoint records, so a resumed run picks
+//! up exactly the rate an uninterrupted one would have used, and the logic is unit-tested
+//! without training anything.
+//!
+//! The paper's rule (section 4.3, Table 2) as read here ([`ScheduleKind::LossDecay`]): after
+//! every `every`-th epoch (5), compare the validation loss with the one `every` epochs earlier
+//! (with the first epoch's at the first check); if it went up, the rate becomes `factor` (5%)
+//! of itself. Once it falls below `floor` it is 0: decay stops there and training ends, since
+//! further epochs cannot change the weights.
+
+use std::f64::consts::PI;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Which schedule to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum ScheduleKind {
+    /// The paper's: every 5 epochs, if validation loss rose, lr *= 0.05; stop at 0.
+    #[default]
+    #[value(name = "loss-decay")]
+    LossDecay,
+    /// Cosine annealing from the base rate to 0 over all epochs (per epoch).
+    #[value(name = "cosine")]
+    Cosine,
+    /// The base rate throughout.
+    #[value(name = "fixed")]
+    Fixed,
+}
+
+impl ScheduleKind {
+    /// Stable machine name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ScheduleKind::LossDecay => "loss-decay",
+            ScheduleKind::Cosine => "cosine",
+            ScheduleKind::Fixed => "fixed",
+        }
+    }
+}
+
+impl fmt::Display for ScheduleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ScheduleKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "loss-decay" | "paper" => Ok(ScheduleKind::LossDecay),
+            "cosine" => Ok(ScheduleKind::Cosine),
+            "fixed" => Ok(ScheduleKind::Fixed),
+            other => Err(format!(
+                "unknown schedule {other:?} (expected loss-decay, cosine or fixed)"
+            )),
+        }
+    }
+}
+
+/// A schedule with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Which rule.
+    pub kind: ScheduleKind,
+    /// Base (initial) learning rate.
+    pub base_lr: f64,
+    /// Total epochs (for cosine).
+    pub epochs: usize,
+    /// Loss decay: check every this many epochs.
+    pub every: usize,
+    /// Loss decay: multiply by this when the loss rose.
+    pub factor: f64,
+    /// Loss decay: a rate below this is 0.
+    pub floor: f64,
+}
+
+impl Schedule {
+    /// The paper's parameters for `kind`: checks every 5 epochs, factor 0.05, floor 1e-9.
+    pub fn new(kind: ScheduleKind, base_lr: f64, epochs: usize) -> Self {
+        Schedule {
+            kind,
+            base_lr,
+            epochs,
+            every: 5,
+            factor: 0.05,
+            floor: 1e-9,
+        }
+    }
+
+    /// The rate of the first epoch.
+    pub fn initial(&self) -> f64 {
+        self.base_lr
+    }
+
+    /// The rate for epoch `done + 1` (1-based), after `done` epochs trained at `current` and
+    /// with `val_losses[i]` the validation loss after epoch `i + 1`.
+    pub fn next(&self, current: f64, done: usize, val_losses: &[f64]) -> f64 {
+        match self.kind {
+            ScheduleKind::Fixed => self.base_lr,
+            ScheduleKind::Cosine => {
+                let total = self.epochs.max(1) as f64;
+                let t = (done as f64 / total).min(1.0);
+                0.5 * self.base_lr * (1.0 + (PI * t).cos())
+            }
+            ScheduleKind::LossDecay => {
+                if current == 0.0 || self.every == 0 || done == 0 || done % self.every != 0 {
+                    return current;
+                }
+                let Some(&now) = val_losses.get(done - 1) else {
+                    return current;
+                };
+                let before_index = done.saturating_sub(self.every + 1);
+                let before = val_losses.get(before_index).copied().unwrap_or(now);
+                if now > before {
+                    let decayed = current * self.factor;
+                    if decayed < self.floor { 0.0 } else { decayed }
+                } else {
+                    current
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paper() -> Schedule {
+        Schedule::new(ScheduleKind::LossDecay, 1e-3, 30)
+    }
+
+    #[test]
+    fn loss_decay_only_checks_every_fifth_epoch() {
+        let s = paper();
+        // Loss rising every epoch: only epochs 5, 10, ... decay.
+        let losses: Vec<f64> = (0..30).map(|i| i as f64).collect();
+        let mut lr = s.initial();
+        let mut changes = Vec::new();
+        for done in 1..=12 {
+            let next = s.next(lr, done, &losses[..done]);
+            if next != lr {
+                changes.push(done);
+            }
+            lr = next;
+        }
+        assert_eq!(changes, [5, 10]);
+        assert!((lr - 1e-3 * 0.05 * 0.05).abs() < 1e-15, "{lr}");
+    }
+
+    #[test]
+    fn loss_decay_keeps_the_rate_when_the_loss_fell() {
+        let s = paper();
+        let falling: Vec<f64> = (0..10).map(|i| 10.0 - i as f64).collect();
+        assert_eq!(s.next(1e-3, 5, &falling[..5]), 1e-3);
+        // Compared with five epochs earlier, not the previous epoch: a blip at epoch 9 that is
+        // still below epoch 5 does not decay.
+        let blip = [5.0, 4.0, 3.0, 2.5, 2.0, 1.9, 1.8, 1.0, 1.5, 1.95];
+        assert_eq!(s.next(1e-3, 10, &blip), 1e-3);
+        let rose = [5.0, 4.0, 3.0, 2.5, 2.0, 1.9, 1.8, 1.0, 1.5, 2.1];
+        assert!((s.next(1e-3, 10, &rose) - 5e-5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn loss_decay_first_check_compares_with_the_first_epoch() {
+        let s = paper();
+        assert!(s.next(1e-3, 5, &[1.0, 0.5, 0.5, 0.5, 1.1]) < 1e-3);
+        assert_eq!(s.next(1e-3, 5, &[1.0, 0.5, 0.5, 0.5, 0.9]), 1e-3);
+    }
+
+    #[test]
+    fn loss_decay_stops_at_zero() {
+        let s = paper();
+        let rising: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        let mut lr = s.initial();
+        for done in 1..=100 {
+            lr = s.next(lr, done, &rising[..done]);
+        }
+        assert_eq!(lr, 0.0);
+        // Zero stays zero.
+        assert_eq!(s.next(0.0, 5, &rising[..5]), 0.0);
+    }
+
+    #[test]
+    fn cosine_goes_from_base_to_zero() {
+        let s = Schedule::new(ScheduleKind::Cosine, 1e-3, 30);
+        assert_eq!(s.initial(), 1e-3);
+        assert!((s.next(1e-3, 15, &[]) - 5e-4).abs() < 1e-12);
+        assert!(s.next(1e-3, 30, &[]).abs() < 1e-12);
+        let mut last = s.initial();
+        for done in 1..=30 {
+            let lr = s.next(last, done, &[]);
+            assert!(lr <= last, "cosine must not increase");
+            last = lr;
+        }
+    }
+
+    #[test]
+    fn fixed_never_changes_and_names_parse() {
+        let s = Schedule::new(ScheduleKind::Fixed, 0.01, 30);
+        assert_eq!(s.next(0.01, 5, &[1.0, 2.0, 3.0, 4.0, 5.0]), 0.01);
+        for k in [
+            ScheduleKind::LossDecay,
+            ScheduleKind::Cosine,
+            ScheduleKind::Fixed,
+        ] {
+            assert_eq!(k.name().parse::<ScheduleKind>().unwrap(), k);
+        }
+        assert!("step".parse::<ScheduleKind>().is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! Training-loop tests on synthetic images with a tiny architecture: learning happens,
+//! checkpoints resume, a foreign architecture is refused, the stop flag saves and stops.
+
+use std::sync::atomic::AtomicBool;
+
+use shared::arch::{Architecture, ConvSpec, Layer, LayerKind, PoolSpec, Shape};
+
+use super::checkpoint::{self, CheckpointError};
+use super::*;
+use crate::data::DatasetKind;
+
+fn tiny() -> Architecture {
+    let c = ConvSpec::new;
+    let layer = |name: &str, kind, dropout| Layer {
+        name: name.into(),
+        kind,
+        dropout,
+    };
+    Architecture {
+        input: Shape::Spatial { h: 8, w: 8, c: 1 },
+        layers: vec![
+            layer("conv1", LayerKind::Conv(c(4, 3, 3, 1)), 0.0),
+            layer("pool", LayerKind::MaxPool(PoolSpec::new(2, 2, 0)), 0.0),
+            layer("flatten", LayerKind::Flatten, 0.0),
+            layer(
+                "fc",
+                LayerKind::Dense {
+                    units: 16,
+                    relu: true,
+                },
+                0.1,
+            ),
+            layer(
+                "out",
+                LayerKind::Dense {
+                    units: 7,
+                    relu: false,
+                },
+                0.0,
+            ),
+        ],
+    }
+}
+
+/// Two easily separable classes: bright left half (angry) vs bright right half (happy).
+fn synthetic(n: usize) -> ImageSet {
+    let mut set = ImageSet {
+        per_image: 64,
+        ..ImageSet::default()
+    };
+    for i in 0..n {
+        let label = if i % 2 == 0 { 0u8 } else { 3 };
+        for y in 0..8 {
+            for x in 0..8 {
+                let bright = (x < 4) == (label == 0);
+                let noise = ((i * 31 + y * 7 + x * 13) % 10) as f32 / 50.0;
+                set.inputs
+                    .push(if bright { 0.8 + noise } else { 0.1 + noise });
+            }
+        }
+        set.labels.push(label);
+        set.datasets.push(DatasetKind::CkPlus);
+    }
+    set
+}
+
+fn config(dir: &std::path::Path, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 8,
+        lr: 5e-3,
+        out_dir: dir.to_path_buf(),
+        schedule: ScheduleKind::Fixed,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn learns_checkpoints_resumes_and_refuses_other_architectures() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = tiny();
+    let (train, val) = (synthetic(32), synthetic(8));
+    let stop = AtomicBool::new(false);
+    let outcome = Trainer::new(config(dir.path(), 4), &arch, None)
+        .unwrap()
+        .fit(&train, &val, &stop)
+        .unwrap();
+    let h = &outcome.state.history;
+    assert_eq!(h.len(), 4);
+    assert!(h[3].train_loss < h[0].train_loss, "loss should fall: {h:?}");
+    assert!(
+        h[3].val_acc > 0.5,
+        "validation accuracy should beat chance: {h:?}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().next().unwrap(), EpochMetrics::CSV_HEADER);
+    assert_eq!(csv.lines().count(), 5);
+    let best = outcome.state.best.unwrap();
+    let best_eval = evaluate(&outcome.best_model, &val, 4).unwrap();
+    assert!(
+        (best_eval.accuracy() - best.val_acc).abs() < 1e-9,
+        "best model is the best epoch's"
+    );
+
+    // Resume with more epochs: continues after epoch 4, same data, history grows.
+    let last = checkpoint::last_dir(dir.path());
+    let resumed = Trainer::new(config(dir.path(), 5), &arch, Some(&last)).unwrap();
+    assert_eq!(resumed.state.epochs_done, 4);
+    let outcome = resumed.fit(&train, &val, &stop).unwrap();
+    assert_eq!(outcome.state.history.len(), 5);
+    for (a, b) in outcome.state.history[..4].iter().zip(h) {
+        // The history went through JSON: equal up to float printing.
+        assert_eq!(a.epoch, b.epoch);
+        assert!(
+            (a.train_loss - b.train_loss).abs() < 1e-12 && (a.val_loss - b.val_loss).abs() < 1e-12
+        );
+    }
+
+    // The paper architecture cannot load this checkpoint: a clear error naming the layer.
+    let paper = Architecture::paper(7);
+    let err = checkpoint::load_state(&last, Some(&paper)).unwrap_err();
+    assert!(matches!(err, CheckpointError::Architecture { .. }), "{err}");
+    assert!(err.to_string().contains("another architecture"), "{err}");
+    assert!(Trainer::new(config(dir.path(), 5), &paper, Some(&last)).is_err());
+    // A missing checkpoint and a damaged state file are errors too.
+    assert!(matches!(
+        checkpoint::load_state(&dir.path().join("nope"), None),
+        Err(CheckpointError::Missing(_))
+    ));
+    std::fs::write(
+        last.join(checkpoint::STATE_FILE),
+        b"{\"format_version\": 99}",
+    )
+    .unwrap();
+    assert!(matches!(
+        checkpoint::load_state(&last, None),
+        Err(CheckpointError::Version { found: 99, .. })
+    ));
+}
+
+#[test]
+fn stop_flag_saves_a_checkpoint_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(true);
+    let outcome = Trainer::new(config(dir.path(), 3), &tiny(), None)
+        .unwrap()
+        .fit(&synthetic(16), &synthetic(4), &stop)
+        .unwrap();
+    assert!(outcome.interrupted);
+    let state = checkpoint::load_state(&checkpoint::last_dir(dir.path()), Some(&tiny())).unwrap();
+    assert!(state.interrupted);
+    assert_eq!(state.epochs_done, 0);
+}
+
+#[test]
+fn bad_settings_and_empty_data_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = tiny();
+    let stop = AtomicBool::new(false);
+    let mut c = config(dir.path(), 1);
+    c.batch_size = 0;
+    assert!(matches!(
+        Trainer::new(c, &arch, None),
+        Err(TrainError::Config(_))
+    ));
+    let empty = ImageSet {
+        per_image: 64,
+        ..ImageSet::default()
+    };
+    let trainer = Trainer::new(config(dir.path(), 1), &arch, None).unwrap();
+    assert!(matches!(
+        trainer.fit(&empty, &synthetic(4), &stop),
+        Err(TrainError::EmptySplit(_))
+    ));
+    // A batch far beyond memory is refused up front with a suggestion, not an abort.
+    let mut huge = config(dir.path(), 1);
+    huge.batch_size = 1 << 40;
+    let paper = Architecture::paper(7);
+    match Trainer::new(huge, &paper, None) {
+        Err(e @ TrainError::OutOfMemory { .. }) => {
+            assert!(e.to_string().contains("--batch-size"), "{e}")
+        }
+        Err(other) => panic!("expected OutOfMemory, got {other}"),
+        Ok(_) => panic!("expected OutOfMemory"),
+    }
+    assert!(matches!(device_for(BackendKind::Flex), Ok(_)));
+}

@@ -1,0 +1,564 @@
+//! The training loop: Adam, cross-entropy, per-epoch validation, schedule, checkpoints,
+//! progress bar, Ctrl-C.
+//!
+//! Reproducibility: the device RNG (initialisation) is seeded with the run seed; each epoch
+//! reseeds it (dropout) and derives its shuffle from `seed` and the epoch number, so a resumed
+//! run shuffles exactly as an uninterrupted one would.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use shared::arch::{Architecture, LayerKind, Shape};
+
+use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, CheckpointState};
+use super::config::{BackendKind, TrainConfig};
+use super::images::ImageSet;
+use super::schedule::Schedule;
+use super::{EpochMetrics, write_metrics_csv};
+use crate::eval::metrics::ConfusionMatrix;
+use crate::model::{ModelError, Network, batch_to_tensor};
+
+/// Images per inference batch during validation and evaluation.
+pub const EVAL_BATCH: usize = 128;
+
+/// Training failures.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// An invalid setting.
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    /// A split with no image.
+    #[error("the {0} split is empty: nothing to train or validate on")]
+    EmptySplit(&'static str),
+    /// The batch would not fit in memory.
+    #[error(
+        "batch size {batch_size} needs about {needed_mib} MiB for training activations, but only {available_mib} MiB of memory is available; use --batch-size {suggestion} or less"
+    )]
+    OutOfMemory {
+        /// Requested batch size.
+        batch_size: usize,
+        /// Estimated need.
+        needed_mib: u64,
+        /// Available memory.
+        available_mib: u64,
+        /// A batch size that fits.
+        suggestion: usize,
+    },
+    /// The backend is not compiled in.
+    #[error("backend {0} is not compiled in; rebuild with `--features {0}`")]
+    Backend(&'static str),
+    /// Model construction or inference failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A checkpoint could not be written or read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A metrics file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The loss became NaN or infinite.
+    #[error("training diverged at epoch {epoch}: loss {loss}; try a lower --lr")]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// The loss seen.
+        loss: f64,
+    },
+}
+
+/// The inference device for a backend (`.autodiff()` it to train).
+pub fn device_for(backend: BackendKind) -> Result<Device, TrainError> {
+    match backend {
+        BackendKind::Flex => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "wgpu"))]
+        BackendKind::Wgpu => Err(TrainError::Backend("wgpu")),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Device::cuda(0usize)),
+        #[cfg(not(feature = "cuda"))]
+        BackendKind::Cuda => Err(TrainError::Backend("cuda")),
+    }
+}
+
+/// `f32` values kept alive per image by one training step (forward activations saved for the
+/// backward pass and their gradients), estimated from the architecture: every conv keeps its
+/// output three times (conv, BatchNorm, ReLU), pools and dense layers once or twice, and the
+/// backward pass roughly doubles it.
+pub fn training_floats_per_image(arch: &Architecture) -> usize {
+    let Ok(summary) = arch.summary() else {
+        return 0;
+    };
+    let mut shape = arch.input;
+    let mut floats = 0;
+    for (layer, out) in arch.layers.iter().zip(&summary) {
+        floats += match &layer.kind {
+            LayerKind::Conv(_) => 3 * out.output.len(),
+            LayerKind::MaxPool(_) | LayerKind::Flatten => out.output.len(),
+            LayerKind::Dense { .. } => 2 * out.output.len(),
+            LayerKind::Inception(branches) => {
+                let mut n = out.output.len();
+                for b in branches {
+                    let mut s = shape;
+                    if let Some(p) = &b.pool
+                        && let Ok((o, _)) = LayerKind::MaxPool(*p).infer(&layer.name, s)
+                    {
+                        n += o.len();
+                        s = o;
+                    }
+                    for c in &b.convs {
+                        if let Ok((o, _)) = LayerKind::Conv(*c).infer(&layer.name, s) {
+                            n += 3 * o.len();
+                            s = o;
+                        }
+                    }
+                }
+                n
+            }
+        };
+        if layer.dropout > 0.0 {
+            floats += 2 * out.output.len();
+        }
+        shape = out.output;
+    }
+    2 * floats
+}
+
+/// Memory the OS reports as available, in bytes (Linux `/proc/meminfo`); `None` elsewhere.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a batch size whose training activations would not fit in host memory (CPU
+/// backends allocate there, and an allocation failure aborts the process without a message).
+pub fn check_batch_memory(
+    arch: &Architecture,
+    batch_size: usize,
+    backend: BackendKind,
+) -> Result<(), TrainError> {
+    if backend != BackendKind::Flex {
+        return Ok(());
+    }
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    let per_image = training_floats_per_image(arch) as u64 * 4;
+    let params = arch.num_params().unwrap_or(0) as u64 * 4 * 4; // weights, grads, Adam moments
+    let needed = per_image
+        .saturating_mul(batch_size as u64)
+        .saturating_add(params);
+    let budget = available / 10 * 8;
+    if needed > budget {
+        let suggestion = (budget.saturating_sub(params) / per_image.max(1)).max(1) as usize;
+        return Err(TrainError::OutOfMemory {
+            batch_size,
+            needed_mib: needed >> 20,
+            available_mib: available >> 20,
+            suggestion,
+        });
+    }
+    Ok(())
+}
+
+/// Loss, confusion matrix and predictions of a model on a set, in inference mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Confusion matrix of all images.
+    pub confusion: ConfusionMatrix,
+    /// Predicted class per image.
+    pub predictions: Vec<u8>,
+}
+
+impl Evaluation {
+    /// Overall accuracy (0 for an empty set).
+    pub fn accuracy(&self) -> f64 {
+        self.confusion.accuracy().unwrap_or(0.0)
+    }
+}
+
+fn labels_tensor(labels: &[i64], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
+}
+
+fn argmax_rows(logits: Tensor<2>) -> Vec<u8> {
+    logits
+        .argmax(1)
+        .into_data()
+        .iter::<i64>()
+        .map(|v| v as u8)
+        .collect()
+}
+
+/// Evaluates `model` (inference mode) on `set` in batches of `batch`.
+pub fn evaluate(model: &Network, set: &ImageSet, batch: usize) -> Result<Evaluation, TrainError> {
+    let model = model.valid();
+    let device = model.device();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut predictions = Vec::with_capacity(set.len());
+    let mut loss_sum = 0.0;
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(batch.max(1)) {
+        set.gather(chunk, &mut xs, &mut ys);
+        let x = batch_to_tensor(model.arch(), &xs, chunk.len(), &device)?;
+        let logits = model.forward(x);
+        let loss: f32 = loss_fn
+            .forward(logits.clone(), labels_tensor(&ys, &device))
+            .into_scalar();
+        loss_sum += f64::from(loss) * chunk.len() as f64;
+        predictions.extend(argmax_rows(logits));
+    }
+    let n = set.len().max(1) as f64;
+    Ok(Evaluation {
+        loss: loss_sum / n,
+        confusion: ConfusionMatrix::from_predictions(&set.labels, &predictions),
+        predictions,
+    })
+}
+
+/// What [`Trainer::fit`] ended with.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// The final state (also in `checkpoints/last`).
+    pub state: CheckpointState,
+    /// The model of the best validation epoch (inference mode); the last model if no epoch
+    /// completed.
+    pub best_model: Network,
+    /// Stopped by Ctrl-C.
+    pub interrupted: bool,
+    /// Why training stopped before the configured epochs, if it did.
+    pub stopped_early: Option<String>,
+}
+
+/// Result of one epoch's training pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochTrain {
+    /// Mean loss over batches.
+    pub loss: f64,
+    /// Accuracy over images.
+    pub acc: f64,
+    /// Images trained on.
+    pub images: usize,
+    /// Seconds spent.
+    pub seconds: f64,
+    /// Stopped by the stop flag before the end.
+    pub interrupted: bool,
+}
+
+/// A model, its optimiser and the run's state.
+pub struct Trainer {
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// The autodiff device.
+    pub device: Device,
+    /// The model being trained.
+    pub model: Network,
+    /// Adam.
+    pub optimizer: ModuleOptimizer,
+    /// The run's state (history, best, next rate).
+    pub state: CheckpointState,
+    schedule: Schedule,
+    loss_fn: CrossEntropyLoss,
+    best_model: Option<Network>,
+}
+
+impl Trainer {
+    /// A fresh model (seeded initialisation) or, with `resume`, the checkpoint in that
+    /// directory (which must hold `arch`).
+    pub fn new(
+        config: TrainConfig,
+        arch: &Architecture,
+        resume: Option<&Path>,
+    ) -> Result<Self, TrainError> {
+        config.validate().map_err(TrainError::Config)?;
+        check_batch_memory(arch, config.batch_size, config.backend)?;
+        let inner = device_for(config.backend)?;
+        inner.seed(config.seed);
+        let device = inner.clone().autodiff();
+        device.seed(config.seed);
+        let schedule = config.schedule();
+        let optimizer = AdamConfig::new().init();
+        let (model, optimizer, state) = match resume {
+            Some(dir) => {
+                let mut state = checkpoint::load_state(dir, Some(arch))?;
+                let model = checkpoint::load_model(dir, &state, &device)?;
+                let optimizer = checkpoint::load_optimizer(dir, optimizer)?;
+                tracing::info!(
+                    "resuming from {} after {} epoch(s){}",
+                    dir.display(),
+                    state.epochs_done,
+                    if state.interrupted {
+                        " (interrupted mid-epoch: that epoch restarts)"
+                    } else {
+                        ""
+                    }
+                );
+                state.config.epochs = config.epochs;
+                state.config.out_dir = config.out_dir.clone();
+                state.interrupted = false;
+                (model, optimizer, state)
+            }
+            None => {
+                let model = Network::seeded(arch, &device, config.seed)?;
+                let state = CheckpointState {
+                    format_version: CHECKPOINT_FORMAT_VERSION,
+                    architecture: arch.clone(),
+                    config: config.clone(),
+                    epochs_done: 0,
+                    next_lr: schedule.initial(),
+                    history: Vec::new(),
+                    best: None,
+                    interrupted: false,
+                };
+                (model, optimizer, state)
+            }
+        };
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let config = state.config.clone();
+        Ok(Trainer {
+            schedule: config.schedule(),
+            config,
+            device,
+            model,
+            optimizer,
+            state,
+            loss_fn,
+            best_model: None,
+        })
+    }
+
+    /// One optimiser step on a batch: returns the batch's mean loss and correct predictions.
+    pub fn step(
+        &mut self,
+        inputs: &[f32],
+        labels: &[i64],
+        lr: f64,
+    ) -> Result<(f64, usize), TrainError> {
+        let x = batch_to_tensor(self.model.arch(), inputs, labels.len(), &self.device)?;
+        let y = labels_tensor(labels, &self.device);
+        let logits = self.model.forward(x);
+        let loss = self.loss_fn.forward(logits.clone(), y);
+        let loss_value: f32 = loss.clone().into_scalar();
+        let predictions = argmax_rows(logits);
+        let correct = predictions
+            .iter()
+            .zip(labels)
+            .filter(|&(&p, &t)| i64::from(p) == t)
+            .count();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optimizer.step(lr, self.model.clone(), grads);
+        Ok((f64::from(loss_value), correct))
+    }
+
+    /// Trains one epoch (1-based `epoch`) at `lr` over `train` in a seeded shuffled order.
+    pub fn train_epoch(
+        &mut self,
+        train: &ImageSet,
+        epoch: usize,
+        lr: f64,
+        stop: &AtomicBool,
+    ) -> Result<EpochTrain, TrainError> {
+        let seed = self.config.seed;
+        self.device.seed(seed.wrapping_add(epoch as u64));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let order = train.shuffled(&mut rng);
+        let batches = order.len().div_ceil(self.config.batch_size);
+        let bar = progress_bar(batches as u64, epoch, self.config.epochs);
+        let started = Instant::now();
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        let (mut loss_sum, mut correct, mut images, mut steps) = (0.0, 0usize, 0usize, 0usize);
+        let mut interrupted = false;
+        for chunk in order.chunks(self.config.batch_size) {
+            if stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break;
+            }
+            train.gather(chunk, &mut xs, &mut ys);
+            let (loss, ok) = self.step(&xs, &ys, lr)?;
+            if !loss.is_finite() {
+                bar.abandon();
+                return Err(TrainError::Diverged { epoch, loss });
+            }
+            loss_sum += loss;
+            correct += ok;
+            images += chunk.len();
+            steps += 1;
+            let secs = started.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "loss {:.4} acc {:5.1}% lr {:.2e} {:.1} img/s",
+                loss_sum / steps as f64,
+                100.0 * correct as f64 / images as f64,
+                lr,
+                images as f64 / secs.max(1e-9)
+            ));
+            bar.inc(1);
+        }
+        bar.finish();
+        Ok(EpochTrain {
+            loss: loss_sum / steps.max(1) as f64,
+            acc: correct as f64 / images.max(1) as f64,
+            images,
+            seconds: started.elapsed().as_secs_f64(),
+            interrupted,
+        })
+    }
+
+    fn save_last(&self) -> Result<(), TrainError> {
+        let dir = checkpoint::last_dir(&self.config.out_dir);
+        checkpoint::save(&dir, &self.model, Some(&self.optimizer), &self.state)?;
+        Ok(())
+    }
+
+    /// Trains until the configured epochs are done, the rate reaches 0, or `stop` is set;
+    /// validates and checkpoints every epoch and writes `metrics.csv` in the run directory.
+    pub fn fit(
+        mut self,
+        train: &ImageSet,
+        val: &ImageSet,
+        stop: &AtomicBool,
+    ) -> Result<TrainOutcome, TrainError> {
+        if train.is_empty() {
+            return Err(TrainError::EmptySplit("training"));
+        }
+        if val.is_empty() {
+            return Err(TrainError::EmptySplit("validation"));
+        }
+        let out = self.config.out_dir.clone();
+        std::fs::create_dir_all(&out).map_err(|source| TrainError::Io {
+            path: out.clone(),
+            source,
+        })?;
+        let metrics_path = out.join("metrics.csv");
+        let mut stopped_early = None;
+        let mut interrupted = false;
+        while self.state.epochs_done < self.config.epochs {
+            let lr = self.state.next_lr;
+            if lr <= 0.0 {
+                stopped_early = Some(format!(
+                    "learning rate reached 0 after epoch {}",
+                    self.state.epochs_done
+                ));
+                break;
+            }
+            let epoch = self.state.epochs_done + 1;
+            let started = Instant::now();
+            let trained = self.train_epoch(train, epoch, lr, stop)?;
+            if trained.interrupted {
+                self.state.interrupted = true;
+                self.save_last()?;
+                tracing::warn!(
+                    "interrupted in epoch {epoch}; checkpoint saved to {} (resume with --resume)",
+                    checkpoint::last_dir(&out).display()
+                );
+                interrupted = true;
+                break;
+            }
+            let validation = evaluate(&self.model, val, EVAL_BATCH)?;
+            let row = EpochMetrics {
+                epoch,
+                train_loss: trained.loss,
+                train_acc: trained.acc,
+                val_loss: validation.loss,
+                val_acc: validation.accuracy(),
+                lr,
+                seconds: started.elapsed().as_secs_f64(),
+                ms_per_image: 1000.0 * trained.seconds / trained.images.max(1) as f64,
+            };
+            tracing::info!(
+                "epoch {epoch}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | lr {:.2e} | {:.1} s, {:.1} ms/image",
+                self.config.epochs,
+                row.train_loss,
+                100.0 * row.train_acc,
+                row.val_loss,
+                100.0 * row.val_acc,
+                lr,
+                row.seconds,
+                row.ms_per_image
+            );
+            self.state.history.push(row);
+            self.state.epochs_done = epoch;
+            let losses: Vec<f64> = self.state.history.iter().map(|m| m.val_loss).collect();
+            self.state.next_lr = self.schedule.next(lr, epoch, &losses);
+            if self.state.next_lr != lr {
+                tracing::info!("learning rate {lr:.2e} -> {:.2e}", self.state.next_lr);
+            }
+            let improved = self
+                .state
+                .best
+                .is_none_or(|b| b.beaten_by(row.val_acc, row.val_loss));
+            if improved {
+                self.state.best = Some(Best {
+                    epoch,
+                    val_acc: row.val_acc,
+                    val_loss: row.val_loss,
+                });
+                checkpoint::save(&checkpoint::best_dir(&out), &self.model, None, &self.state)?;
+                self.best_model = Some(self.model.valid());
+            }
+            self.save_last()?;
+            write_metrics_csv(&metrics_path, &self.state.history).map_err(|source| {
+                TrainError::Io {
+                    path: metrics_path.clone(),
+                    source,
+                }
+            })?;
+        }
+        let best_model = match self.best_model.take() {
+            Some(m) => m,
+            None => {
+                // Resumed runs keep their best on disk.
+                let dir = checkpoint::best_dir(&out);
+                match checkpoint::load_state(&dir, Some(&self.state.architecture)) {
+                    Ok(state) => checkpoint::load_model(&dir, &state, &self.device)?.valid(),
+                    Err(_) => self.model.valid(),
+                }
+            }
+        };
+        Ok(TrainOutcome {
+            state: self.state,
+            best_model,
+            interrupted,
+            stopped_early,
+        })
+    }
+}
+
+fn progress_bar(batches: u64, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(batches);
+    let style =
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
+    bar
+}
+
+/// The input shape's values per image, or an error for a non-spatial input.
+pub fn per_image(arch: &Architecture) -> Result<usize, TrainError> {
+    match arch.input {
+        Shape::Spatial { h, w, c } => Ok(h * w * c),
+        other => Err(TrainError::Model(ModelError::Unsupported(format!(
+            "input {other} is not spatial"
+        )))),
+    }
+}
