@@ -293,9 +293,8 @@ pub fn clahe(img: &GrayImage, clip_limit: f32, tiles: u32) -> GrayImage {
                 // Spread the clipped excess evenly, the remainder one count at a time.
                 let (each, mut rest) = (excess / 256, (excess % 256) as usize);
                 hist.iter_mut().for_each(|bin| *bin += each);
-                if rest > 0 {
-                    let step = (256 / rest).max(1);
-                    for bin in hist.iter_mut().step_by(step) {
+                if let Some(step) = 256usize.checked_div(rest) {
+                    for bin in hist.iter_mut().step_by(step.max(1)) {
                         if rest == 0 {
                             break;
                         }
