@@ -19,6 +19,8 @@ enum Command {
     Run(edge::commands::run::RunArgs),
     /// Find faces in still images with a Haar cascade; one JSON line per image.
     Detect(edge::commands::detect::DetectArgs),
+    /// Classify the face in still images with a model: one JSON line per image.
+    Classify(edge::commands::classify::ClassifyArgs),
 }
 
 fn main() -> Result<()> {
@@ -32,6 +34,7 @@ fn main() -> Result<()> {
             println!("input: 1x{0}x{0} grey; classes: {1}", shared::INPUT_SIZE, labels.join(", "));
         }
         Command::Detect(args) => edge::commands::detect::run(&args)?,
+        Command::Classify(args) => edge::commands::classify::run(&args)?,
         Command::Run(args) => edge::commands::run::run(args)?,
     }
     Ok(())

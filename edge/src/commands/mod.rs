@@ -1,3 +1,4 @@
 //! One module per `edge` subcommand.
+pub mod classify;
 pub mod detect;
 pub mod run;
