@@ -89,6 +89,15 @@ fn render(
     })
 }
 
+/// Epoch axis labels: whole epochs only.
+fn epoch_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("{}", v.round() as i64)
+    } else {
+        String::new()
+    }
+}
+
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -126,6 +135,7 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
         chart
             .configure_mesh()
             .x_desc("epoch")
+            .x_label_formatter(&epoch_label)
             .y_desc("loss")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
@@ -205,6 +215,7 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
         chart
             .configure_mesh()
             .x_desc("epoch")
+            .x_label_formatter(&epoch_label)
             .y_desc("accuracy (%)")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))

@@ -100,6 +100,9 @@ pub struct Dense {
 }
 
 /// What one spec layer is, as burn modules.
+// One `Block` per spec layer (ten of them): the size difference between variants costs
+// nothing, and burn's `Module` derive does not support boxing the large one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Block {
     /// Conv + BN + ReLU.
@@ -175,7 +178,9 @@ impl Network {
         let mut layers = Vec::with_capacity(arch.layers.len());
         for (layer, summary) in arch.layers.iter().zip(&summary) {
             let block = match &layer.kind {
-                LayerKind::Conv(spec) => Block::Conv(ConvBnRelu::new(spec, channels, device)),
+                LayerKind::Conv(spec) => {
+                    Block::Conv(ConvBnRelu::new(spec, channels, device))
+                }
                 LayerKind::MaxPool(spec) => Block::MaxPool(pool(spec)),
                 LayerKind::Inception(branches) => Block::Inception(Inception {
                     branches: branches

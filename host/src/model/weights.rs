@@ -114,16 +114,13 @@ fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
 }
 
 fn conv_weights(c: &ConvBnRelu, spec: &ConvSpec, in_channels: usize) -> ConvWeights {
-    let batch_norm = match &c.bn {
-        Some(bn) => Some(BatchNormWeights {
-            gamma: param(&bn.gamma),
-            beta: param(&bn.beta),
-            running_mean: values(bn.running_mean.value()),
-            running_var: values(bn.running_var.value()),
-            epsilon: bn.epsilon as f32,
-        }),
-        None => None,
-    };
+    let batch_norm = c.bn.as_ref().map(|bn| BatchNormWeights {
+        gamma: param(&bn.gamma),
+        beta: param(&bn.beta),
+        running_mean: values(bn.running_mean.value()),
+        running_var: values(bn.running_var.value()),
+        epsilon: bn.epsilon as f32,
+    });
     ConvWeights {
         spec: *spec,
         in_channels,

@@ -110,7 +110,11 @@ impl Schedule {
                 0.5 * self.base_lr * (1.0 + (PI * t).cos())
             }
             ScheduleKind::LossDecay => {
-                if current == 0.0 || self.every == 0 || done == 0 || done % self.every != 0 {
+                if current == 0.0
+                    || self.every == 0
+                    || done == 0
+                    || !done.is_multiple_of(self.every)
+                {
                     return current;
                 }
                 let Some(&now) = val_losses.get(done - 1) else {
