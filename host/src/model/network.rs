@@ -178,9 +178,7 @@ impl Network {
         let mut layers = Vec::with_capacity(arch.layers.len());
         for (layer, summary) in arch.layers.iter().zip(&summary) {
             let block = match &layer.kind {
-                LayerKind::Conv(spec) => {
-                    Block::Conv(ConvBnRelu::new(spec, channels, device))
-                }
+                LayerKind::Conv(spec) => Block::Conv(ConvBnRelu::new(spec, channels, device)),
                 LayerKind::MaxPool(spec) => Block::MaxPool(pool(spec)),
                 LayerKind::Inception(branches) => Block::Inception(Inception {
                     branches: branches
