@@ -38,10 +38,7 @@ fn data_dir() -> Option<PathBuf> {
 
 /// Up to `n` JAFFE images, each pasted at a varying place into a 640x480 frame.
 fn frames(jaffe: &Path, n: usize) -> Vec<Frame> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(jaffe)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(jaffe).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let mut out = Vec::new();
     for (i, path) in files.iter().enumerate() {
@@ -58,10 +55,7 @@ fn frames(jaffe: &Path, n: usize) -> Vec<Frame> {
             }
         }
         let image = GrayImage::from_raw(W, H, pixels).unwrap();
-        out.push(Frame {
-            image,
-            timestamp_ms: 0,
-        });
+        out.push(Frame { image, timestamp_ms: 0 });
         if out.len() == n {
             break;
         }
@@ -90,14 +84,10 @@ fn classifier() -> (Box<dyn Classifier>, String) {
     match std::env::var_os("VIGIL_BENCH_MODEL") {
         Some(model) => {
             let model = PathBuf::from(model);
-            let c =
-                edge::inference::load(&model).unwrap_or_else(|e| panic!("VIGIL_BENCH_MODEL: {e}"));
+            let c = edge::inference::load(&model).unwrap_or_else(|e| panic!("VIGIL_BENCH_MODEL: {e}"));
             (c, model.display().to_string())
         }
-        None => (
-            Box::new(BandClassifier),
-            "bench stand-in classifier".to_string(),
-        ),
+        None => (Box::new(BandClassifier), "bench stand-in classifier".to_string()),
     }
 }
 
@@ -133,10 +123,7 @@ fn bench(c: &mut Criterion) {
                 monitor.process(&frame)
             })
         });
-        eprintln!(
-            "detect_every {detect_every}, {name}:\n{}",
-            monitor.summary()
-        );
+        eprintln!("detect_every {detect_every}, {name}:\n{}", monitor.summary());
     }
     group.finish();
 }

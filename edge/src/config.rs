@@ -29,8 +29,7 @@ pub const DEFAULT_RETRY_INITIAL_MS: u64 = 100;
 /// Longest wait between camera reopen attempts.
 pub const DEFAULT_RETRY_MAX_MS: u64 = 5_000;
 /// The OpenCV frontal-face cascade where Debian's `opencv-data` installs it.
-pub const DEFAULT_CASCADE: &str =
-    "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+pub const DEFAULT_CASCADE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 /// Detect on every 3rd frame while a face is tracked (10 detections/s at 30 fps).
 pub const DEFAULT_DETECT_EVERY: u32 = 3;
 /// Heartbeat period.
@@ -230,15 +229,13 @@ impl EdgeConfig {
             }
         };
         let de = toml::Deserializer::parse(text).map_err(|e| parse_error(String::new(), &e))?;
-        let config: EdgeConfig = serde_path_to_error::deserialize(de)
-            .map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
-        config
-            .validate()
-            .map_err(|(key, reason)| ConfigError::Invalid {
-                path: origin.to_string(),
-                key,
-                reason,
-            })?;
+        let config: EdgeConfig =
+            serde_path_to_error::deserialize(de).map_err(|e| parse_error(e.path().to_string(), e.inner()))?;
+        config.validate().map_err(|(key, reason)| ConfigError::Invalid {
+            path: origin.to_string(),
+            key,
+            reason,
+        })?;
         Ok(config)
     }
 
@@ -255,10 +252,7 @@ impl EdgeConfig {
             return bad("source.fps", "must be a positive number");
         }
         if self.source.retry_initial_ms > self.source.retry_max_ms {
-            return bad(
-                "source.retry_initial_ms",
-                "must not exceed source.retry_max_ms",
-            );
+            return bad("source.retry_initial_ms", "must not exceed source.retry_max_ms");
         }
         if self.detection.detect_every == 0 {
             return bad(
@@ -267,23 +261,15 @@ impl EdgeConfig {
             );
         }
         if self.preprocessing.size as usize != shared::INPUT_SIZE {
-            return bad(
-                "preprocessing.size",
-                "must be 48: the network's input is 48x48",
-            );
+            return bad("preprocessing.size", "must be 48: the network's input is 48x48");
         }
-        if !(self.preprocessing.margin.is_finite()
-            && (0.0..=1.0).contains(&self.preprocessing.margin))
-        {
+        if !(self.preprocessing.margin.is_finite() && (0.0..=1.0).contains(&self.preprocessing.margin)) {
             return bad("preprocessing.margin", "must be in 0..=1");
         }
         if let Some(g) = &self.outputs.gpio
             && g.buzzer_line == g.led_line
         {
-            return bad(
-                "outputs.gpio.led_line",
-                "must differ from outputs.gpio.buzzer_line",
-            );
+            return bad("outputs.gpio.led_line", "must differ from outputs.gpio.buzzer_line");
         }
         self.policy
             .validate()
@@ -322,16 +308,9 @@ mod tests {
 
     #[test]
     fn partial_tables_keep_the_other_defaults() {
-        let c = EdgeConfig::parse(
-            "[policy.fear]\nraise = 0.7\n[detection]\ndetect_every = 1\n",
-            "t",
-        )
-        .unwrap();
+        let c = EdgeConfig::parse("[policy.fear]\nraise = 0.7\n[detection]\ndetect_every = 1\n", "t").unwrap();
         assert_eq!(c.policy.fear.raise, 0.7);
-        assert_eq!(
-            c.policy.fear.clear,
-            shared::policy::config::DEFAULT_FEAR_CLEAR
-        );
+        assert_eq!(c.policy.fear.clear, shared::policy::config::DEFAULT_FEAR_CLEAR);
         assert_eq!(c.policy.anger, PolicyConfig::default().anger);
         assert_eq!(c.detection.detect_every, 1);
         assert_eq!(c.detection.cascade, PathBuf::from(DEFAULT_CASCADE));
@@ -340,16 +319,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let msg = |text: &str| {
-            EdgeConfig::parse(text, "edge.toml")
-                .unwrap_err()
-                .to_string()
-        };
+        let msg = |text: &str| EdgeConfig::parse(text, "edge.toml").unwrap_err().to_string();
         let m = msg("[policy.anger]\nraise = \"high\"\n");
-        assert!(
-            m.starts_with("edge.toml: policy.anger.raise (line 2): "),
-            "{m}"
-        );
+        assert!(m.starts_with("edge.toml: policy.anger.raise (line 2): "), "{m}");
         let m = msg("[policy.anger]\nrase = 0.5\n");
         assert!(m.contains("policy.anger") && m.contains("rase"), "{m}");
         let m = msg("[outputs]\nheartbeat_ms = -1\n");

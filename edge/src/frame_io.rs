@@ -71,9 +71,9 @@ pub fn to_gray(img: DynamicImage) -> Result<GrayImage, String> {
     }
     let gray = match img {
         DynamicImage::ImageLuma8(g) => GrayImage::from_raw(w, h, g.into_raw()),
-        DynamicImage::ImageLumaA8(_)
-        | DynamicImage::ImageLuma16(_)
-        | DynamicImage::ImageLumaA16(_) => GrayImage::from_raw(w, h, img.to_luma8().into_raw()),
+        DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
+            GrayImage::from_raw(w, h, img.to_luma8().into_raw())
+        }
         other => GrayImage::from_rgb(w, h, other.to_rgb8().as_raw()),
     };
     gray.map_err(|e| e.to_string())
@@ -158,11 +158,7 @@ mod palette_tiff {
         };
         let r = Reader { data, little };
         let entries = entries(&r).ok()?;
-        let photometric = entries
-            .iter()
-            .find(|e| e.tag == PHOTOMETRIC)?
-            .values(&r)
-            .ok()?;
+        let photometric = entries.iter().find(|e| e.tag == PHOTOMETRIC)?.values(&r).ok()?;
         if photometric.first() != Some(&PHOTOMETRIC_PALETTE) {
             return None;
         }
@@ -183,50 +179,28 @@ mod palette_tiff {
                     _ => 8,
                 };
                 let size = unit * count;
-                let at = if size <= 4 {
-                    at + 8
-                } else {
-                    r.u32(at + 8)? as usize
-                };
-                Ok(Entry {
-                    tag,
-                    kind,
-                    count,
-                    at,
-                })
+                let at = if size <= 4 { at + 8 } else { r.u32(at + 8)? as usize };
+                Ok(Entry { tag, kind, count, at })
             })
             .collect()
     }
 
     fn decode_palette(r: &Reader<'_>, entries: &[Entry]) -> Result<GrayImage, String> {
         let get = |tag: u16| -> Result<Option<Vec<u32>>, String> {
-            entries
-                .iter()
-                .find(|e| e.tag == tag)
-                .map(|e| e.values(r))
-                .transpose()
+            entries.iter().find(|e| e.tag == tag).map(|e| e.values(r)).transpose()
         };
         let one = |tag: u16, name: &str| -> Result<u32, String> {
             get(tag)?
                 .and_then(|v| v.first().copied())
                 .ok_or_else(|| format!("palette TIFF lacks {name}"))
         };
-        let (w, h) = (
-            one(IMAGE_WIDTH, "ImageWidth")?,
-            one(IMAGE_LENGTH, "ImageLength")?,
-        );
+        let (w, h) = (one(IMAGE_WIDTH, "ImageWidth")?, one(IMAGE_LENGTH, "ImageLength")?);
         if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
             return Err(format!("palette TIFF has unusable size {w}x{h}"));
         }
-        let bits = get(BITS_PER_SAMPLE)?
-            .and_then(|v| v.first().copied())
-            .unwrap_or(1);
-        let samples = get(SAMPLES_PER_PIXEL)?
-            .and_then(|v| v.first().copied())
-            .unwrap_or(1);
-        let compression = get(COMPRESSION)?
-            .and_then(|v| v.first().copied())
-            .unwrap_or(1);
+        let bits = get(BITS_PER_SAMPLE)?.and_then(|v| v.first().copied()).unwrap_or(1);
+        let samples = get(SAMPLES_PER_PIXEL)?.and_then(|v| v.first().copied()).unwrap_or(1);
+        let compression = get(COMPRESSION)?.and_then(|v| v.first().copied()).unwrap_or(1);
         if bits != 8 || samples != 1 || compression != 1 {
             return Err(format!(
                 "palette TIFF with {bits} bits, {samples} samples, compression {compression} \
@@ -328,10 +302,7 @@ mod tests {
             .unwrap()
             .save(&rgb)
             .unwrap();
-        assert_eq!(
-            load(&rgb).unwrap().pixels(),
-            &[luma(255, 0, 0), luma(0, 0, 255)]
-        );
+        assert_eq!(load(&rgb).unwrap().pixels(), &[luma(255, 0, 0), luma(0, 0, 255)]);
     }
 
     #[test]

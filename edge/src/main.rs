@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "edge", version, about = "Driver-monitoring runtime: detect faces, classify emotions, raise alerts")]
+#[command(
+    name = "edge",
+    version,
+    about = "Driver-monitoring runtime: detect faces, classify emotions, raise alerts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,11 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info => {
             let labels: Vec<&str> = shared::Emotion::ALL.iter().map(|e| e.name()).collect();
-            println!("input: 1x{0}x{0} grey; classes: {1}", shared::INPUT_SIZE, labels.join(", "));
+            println!(
+                "input: 1x{0}x{0} grey; classes: {1}",
+                shared::INPUT_SIZE,
+                labels.join(", ")
+            );
         }
         Command::Detect(args) => edge::commands::detect::run(&args)?,
         Command::Classify(args) => edge::commands::classify::run(&args)?,

@@ -14,9 +14,16 @@ fn repo() -> PathBuf {
 fn write_model(dir: &Path, bytes: &[u8], manifest_hash: Option<&str>) {
     let hash = hex::encode(Sha256::digest(bytes));
     std::fs::write(dir.join("vigil-int8.onnx"), bytes).unwrap();
-    let manifest = format!("{{\n  \"name\": \"vigil-int8\",\n  \"sha256\": \"{}\"\n}}\n", manifest_hash.unwrap_or(&hash));
+    let manifest = format!(
+        "{{\n  \"name\": \"vigil-int8\",\n  \"sha256\": \"{}\"\n}}\n",
+        manifest_hash.unwrap_or(&hash)
+    );
     std::fs::write(dir.join("vigil-int8.manifest.json"), manifest).unwrap();
-    std::fs::copy(repo().join("models/haarcascade_frontalface_default.xml"), dir.join("haarcascade_frontalface_default.xml")).ok();
+    std::fs::copy(
+        repo().join("models/haarcascade_frontalface_default.xml"),
+        dir.join("haarcascade_frontalface_default.xml"),
+    )
+    .ok();
 }
 
 fn bundle(models: &Path, out: &Path) -> PathBuf {
@@ -32,13 +39,23 @@ fn bundle(models: &Path, out: &Path) -> PathBuf {
     assert!(status.success(), "bundle.sh failed");
     let tarball = out.join("vigil-edge-test-target.tar.gz");
     assert!(tarball.is_file());
-    let status = Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(out).status().unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(out)
+        .status()
+        .unwrap();
     assert!(status.success());
     out.join("vigil-edge-test-target")
 }
 
 fn install(bundle: &Path, root: &Path) -> std::process::Output {
-    Command::new("sh").arg(bundle.join("install.sh")).env("DESTDIR", root).output().unwrap()
+    Command::new("sh")
+        .arg(bundle.join("install.sh"))
+        .env("DESTDIR", root)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -64,7 +81,10 @@ fn bundle_installs_into_a_staging_root() {
     assert!(unit.contains("ExecStart=/usr/local/bin/vigil-edge run --config /etc/vigil/edge.toml"));
     assert!(unit.contains("Restart=always") && unit.contains("WatchdogSec="));
     // The installed binary is the one bundled and runs.
-    let version = Command::new(root.join("usr/local/bin/vigil-edge")).arg("--version").output().unwrap();
+    let version = Command::new(root.join("usr/local/bin/vigil-edge"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("edge "));
     // The board config parses with the runtime's own config loader.
     let config = std::fs::read_to_string(root.join("etc/vigil/edge.toml")).unwrap();
@@ -74,7 +94,10 @@ fn bundle_installs_into_a_staging_root() {
     std::fs::write(root.join("etc/vigil/edge.toml"), "# edited on the board\n").unwrap();
     let out = install(&bundle, &root);
     assert!(out.status.success());
-    assert_eq!(std::fs::read_to_string(root.join("etc/vigil/edge.toml")).unwrap(), "# edited on the board\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/vigil/edge.toml")).unwrap(),
+        "# edited on the board\n"
+    );
     assert!(root.join("etc/vigil/edge.toml.new").is_file());
 }
 

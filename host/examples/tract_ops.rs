@@ -2,12 +2,14 @@
 //! times them: evidence for which ops execute as integer kernels.
 use std::time::Instant;
 
-use host::export::{build_graphs, calibrate::load_tract, Calibration, FoldedNetwork};
+use host::export::{Calibration, FoldedNetwork, build_graphs, calibrate::load_tract};
 use tract_onnx::prelude::*;
 
 fn main() -> anyhow::Result<()> {
     let net = FoldedNetwork::random(&shared::arch::Architecture::paper(7), 1)?;
-    let calib: Vec<Vec<f32>> = (0..8).map(|i| (0..2304).map(|p| ((p * 7 + i * 13) % 256) as f32 / 255.0).collect()).collect();
+    let calib: Vec<Vec<f32>> = (0..8)
+        .map(|i| (0..2304).map(|p| ((p * 7 + i * 13) % 256) as f32 / 255.0).collect())
+        .collect();
     let (fp32, int8) = build_graphs(&net, &calib, Calibration::MinMax, (0.0, 1.0))?;
     if let Some(dir) = std::env::args().nth(1) {
         std::fs::write(format!("{dir}/random-fp32.onnx"), &fp32)?;
@@ -19,7 +21,12 @@ fn main() -> anyhow::Result<()> {
     }
     for (name, graph) in [("fp32", &fp32), ("int8", &int8)] {
         let model = load_tract(graph, [1, 48, 48])?;
-        let mut ops: Vec<String> = model.model().nodes().iter().map(|n| format!("{} ({:?})", n.op().name(), n.outputs[0].fact.datum_type)).collect();
+        let mut ops: Vec<String> = model
+            .model()
+            .nodes()
+            .iter()
+            .map(|n| format!("{} ({:?})", n.op().name(), n.outputs[0].fact.datum_type))
+            .collect();
         ops.dedup();
         println!("{name}: {} nodes\n  {}", ops.len(), ops.join("\n  "));
         let input = Tensor::from_shape(&[1, 1, 48, 48], &calib[0])?;

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "host", version, about = "Train, evaluate and export the vigil emotion network")]
+#[command(
+    name = "host",
+    version,
+    about = "Train, evaluate and export the vigil emotion network"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +37,10 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Arch => print!("{}", host::commands::arch::render(&shared::arch::Architecture::paper(shared::NUM_CLASSES))?),
+        Command::Arch => print!(
+            "{}",
+            host::commands::arch::render(&shared::arch::Architecture::paper(shared::NUM_CLASSES))?
+        ),
         Command::Prepare(args) => host::commands::prepare::run(&args)?,
         Command::Train(args) => host::commands::train::run(&args)?,
         Command::Eval(args) => host::commands::eval::run(&args)?,

@@ -78,11 +78,10 @@ fn render(
             why: e.to_string(),
         })?;
     }
-    let image =
-        image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| PlotError::Write {
-            path: shown.clone(),
-            why: "buffer size".into(),
-        })?;
+    let image = image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| PlotError::Write {
+        path: shown.clone(),
+        why: "buffer size".into(),
+    })?;
     image.save(path).map_err(|e| PlotError::Write {
         path: shown,
         why: e.to_string(),
@@ -101,9 +100,7 @@ fn epoch_label(v: &f64) -> String {
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -149,14 +146,8 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
             .axis_desc_style((FONT, 17))
             .draw()
             .map_err(e)?;
-        let val: Vec<(f64, f64)> = history
-            .iter()
-            .map(|m| (m.epoch as f64, m.val_loss))
-            .collect();
-        let train: Vec<(f64, f64)> = history
-            .iter()
-            .map(|m| (m.epoch as f64, m.train_loss))
-            .collect();
+        let val: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, m.val_loss)).collect();
+        let train: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, m.train_loss)).collect();
         let lr: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, m.lr)).collect();
         chart
             .draw_series(LineSeries::new(val.clone(), RED.stroke_width(3)))
@@ -167,18 +158,10 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
             .draw_series(val.iter().map(|&p| Circle::new(p, 3, RED.filled())))
             .map_err(e)?;
         chart
-            .draw_series(LineSeries::new(
-                train,
-                RGBColor(120, 120, 120).stroke_width(2),
-            ))
+            .draw_series(LineSeries::new(train, RGBColor(120, 120, 120).stroke_width(2)))
             .map_err(e)?
             .label("training loss")
-            .legend(|(x, y)| {
-                PathElement::new(
-                    [(x, y), (x + 24, y)],
-                    RGBColor(120, 120, 120).stroke_width(2),
-                )
-            });
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], RGBColor(120, 120, 120).stroke_width(2)));
         chart
             .draw_secondary_series(LineSeries::new(lr, BLUE.stroke_width(2)))
             .map_err(e)?
@@ -233,10 +216,7 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
             (
                 "validation accuracy",
                 RED,
-                history
-                    .iter()
-                    .map(|m| (m.epoch as f64, 100.0 * m.val_acc))
-                    .collect(),
+                history.iter().map(|m| (m.epoch as f64, 100.0 * m.val_acc)).collect(),
             ),
         ];
         for (name, color, points) in series {
@@ -244,9 +224,7 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
                 .map_err(e)?
                 .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3))
-                });
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(e)?;
@@ -272,12 +250,8 @@ pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(
     render(path, (width, height), |root| {
         let e = |e: DrawingAreaErrorKind<_>| e.to_string();
         let (left, top, cell) = (150i32, 70i32, 88i32);
-        root.draw(&Text::new(
-            title.to_string(),
-            (20, 16),
-            (FONT, 22).into_font(),
-        ))
-        .map_err(e)?;
+        root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 22).into_font()))
+            .map_err(e)?;
         root.draw(&Text::new(
             "predicted",
             (left + cell * 3, top - 26),
@@ -287,12 +261,8 @@ pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(
         for (i, emotion) in Emotion::ALL.iter().enumerate() {
             let y = top + cell * i as i32;
             let label = format!("{} ({})", emotion.name(), totals[i]);
-            root.draw(&Text::new(
-                label,
-                (8, y + cell / 2 - 8),
-                (FONT, 14).into_font(),
-            ))
-            .map_err(e)?;
+            root.draw(&Text::new(label, (8, y + cell / 2 - 8), (FONT, 14).into_font()))
+                .map_err(e)?;
             let x = left + cell * i as i32;
             root.draw(&Text::new(
                 emotion.name().to_string(),
@@ -306,23 +276,14 @@ pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(
                     Some(row) => {
                         let v = row[j];
                         let shade = (255.0 * (1.0 - v)).round() as u8;
-                        (
-                            RGBColor(shade, shade, 255),
-                            Some(format!("{:.1}", 100.0 * v)),
-                        )
+                        (RGBColor(shade, shade, 255), Some(format!("{:.1}", 100.0 * v)))
                     }
                     None => (RGBColor(225, 225, 225), None),
                 };
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + cell, y + cell)],
-                    fill.filled(),
-                ))
-                .map_err(e)?;
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + cell, y + cell)],
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(e)?;
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], fill.filled()))
+                    .map_err(e)?;
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], BLACK.stroke_width(1)))
+                    .map_err(e)?;
                 if let Some(text) = text {
                     let dark = rows[i].is_some_and(|r| r[j] > 0.55);
                     let color = if dark { WHITE } else { BLACK };
@@ -365,12 +326,7 @@ mod tests {
     fn plots_render_to_png_files_with_text() {
         let dir = tempfile::tempdir().unwrap();
         let h = history();
-        loss_and_lr(
-            &dir.path().join("loss.png"),
-            &h,
-            "validation loss and learning rate",
-        )
-        .unwrap();
+        loss_and_lr(&dir.path().join("loss.png"), &h, "validation loss and learning rate").unwrap();
         accuracy(&dir.path().join("acc.png"), &h, "accuracy").unwrap();
         let m = ConfusionMatrix::from_predictions(&[0, 0, 3, 6, 6], &[0, 1, 3, 6, 2]);
         confusion(&dir.path().join("cm.png"), &m, "confusion").unwrap();

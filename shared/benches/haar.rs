@@ -20,10 +20,8 @@ const W: u32 = 640;
 const H: u32 = 480;
 
 fn cascade() -> Cascade {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/haarcascade_frontalface_default.xml");
-    Cascade::from_opencv_xml(&std::fs::read_to_string(path).expect("models/ cascade"))
-        .expect("valid cascade")
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/haarcascade_frontalface_default.xml");
+    Cascade::from_opencv_xml(&std::fs::read_to_string(path).expect("models/ cascade")).expect("valid cascade")
 }
 
 /// Smooth value noise (bilinear blend of a coarse random grid) plus fine grain and a drawn
@@ -43,10 +41,7 @@ fn textured() -> GrayImage {
     for y in 0..H as usize {
         for x in 0..W as usize {
             let (gx, gy) = (x / cell, y / cell);
-            let (fx, fy) = (
-                (x % cell) as f32 / cell as f32,
-                (y % cell) as f32 / cell as f32,
-            );
+            let (fx, fy) = ((x % cell) as f32 / cell as f32, (y % cell) as f32 / cell as f32);
             let g = |i: usize, j: usize| grid[j * gw + i];
             let v = g(gx, gy) * (1.0 - fx) * (1.0 - fy)
                 + g(gx + 1, gy) * fx * (1.0 - fy)
@@ -57,9 +52,8 @@ fn textured() -> GrayImage {
     }
     // A face: light oval, dark eyes and mouth.
     let (cx, cy, r) = (320.0f32, 240.0f32, 90.0f32);
-    let inside = |x: f32, y: f32, ex: f32, ey: f32, rx: f32, ry: f32| {
-        ((x - ex) / rx).powi(2) + ((y - ey) / ry).powi(2) <= 1.0
-    };
+    let inside =
+        |x: f32, y: f32, ex: f32, ey: f32, rx: f32, ry: f32| ((x - ex) / rx).powi(2) + ((y - ey) / ry).powi(2) <= 1.0;
     for y in 0..H as usize {
         for x in 0..W as usize {
             let (xf, yf) = (x as f32, y as f32);
@@ -68,14 +62,7 @@ fn textured() -> GrayImage {
             }
             let mut v = 190u8;
             for side in [-1.0, 1.0] {
-                if inside(
-                    xf,
-                    yf,
-                    cx + side * r * 0.35,
-                    cy - r * 0.25,
-                    r * 0.16,
-                    r * 0.08,
-                ) {
+                if inside(xf, yf, cx + side * r * 0.35, cy - r * 0.25, r * 0.16, r * 0.08) {
                     v = 40;
                 }
             }
@@ -92,9 +79,7 @@ fn jaffe() -> Option<GrayImage> {
     let dir = std::env::var_os("VIGIL_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let img = image::open(dir.join("jaffe/KA.HA1.29.tiff"))
-        .ok()?
-        .to_luma8();
+    let img = image::open(dir.join("jaffe/KA.HA1.29.tiff")).ok()?.to_luma8();
     GrayImage::from_raw(img.width(), img.height(), img.into_raw()).ok()
 }
 
@@ -104,20 +89,14 @@ fn bench(c: &mut Criterion) {
     let mut frames = vec![("textured", textured())];
     if let Some(face) = jaffe() {
         let mut canvas = vec![128u8; (W * H) as usize];
-        let (ox, oy) = (
-            (W - face.width()) as usize / 2,
-            (H - face.height()) as usize / 2,
-        );
+        let (ox, oy) = ((W - face.width()) as usize / 2, (H - face.height()) as usize / 2);
         for y in 0..face.height() {
             let row = face.row(y);
             let at = (oy + y as usize) * W as usize + ox;
             canvas[at..at + row.len()].copy_from_slice(row);
         }
         frames.push(("jaffe_canvas", GrayImage::from_raw(W, H, canvas).unwrap()));
-        frames.push((
-            "jaffe_scaled",
-            shared::haar::resize::resize_linear_exact(&face, W, H),
-        ));
+        frames.push(("jaffe_scaled", shared::haar::resize::resize_linear_exact(&face, W, H)));
     } else {
         eprintln!("JAFFE not found: benchmarking the synthetic frame only");
     }

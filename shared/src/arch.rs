@@ -91,7 +91,11 @@ impl ConvSpec {
     /// Trainable parameters for `in_channels` inputs: weights, and bias or BN scale + shift.
     pub fn params(&self, in_channels: usize) -> usize {
         let weights = self.kernel[0] * self.kernel[1] * in_channels * self.out_channels;
-        let extra = if self.batch_norm { 2 * self.out_channels } else { self.out_channels };
+        let extra = if self.batch_norm {
+            2 * self.out_channels
+        } else {
+            self.out_channels
+        };
         weights + extra
     }
 }
@@ -110,7 +114,11 @@ pub struct PoolSpec {
 impl PoolSpec {
     /// A square window.
     pub const fn new(kernel: usize, stride: usize, padding: usize) -> Self {
-        Self { kernel: [kernel, kernel], stride: [stride, stride], padding: [padding, padding] }
+        Self {
+            kernel: [kernel, kernel],
+            stride: [stride, stride],
+            padding: [padding, padding],
+        }
     }
 }
 
@@ -214,13 +222,27 @@ fn window_out(len: usize, kernel: usize, stride: usize, pad: usize) -> Option<us
 fn spatial(layer: &str, shape: Shape) -> Result<(usize, usize, usize), ArchError> {
     match shape {
         Shape::Spatial { h, w, c } => Ok((h, w, c)),
-        got => Err(ArchError::WrongRank { layer: layer.into(), expected: "spatial", got }),
+        got => Err(ArchError::WrongRank {
+            layer: layer.into(),
+            expected: "spatial",
+            got,
+        }),
     }
 }
 
-fn window(layer: &str, input: Shape, k: [usize; 2], s: [usize; 2], p: [usize; 2], c: usize) -> Result<Shape, ArchError> {
+fn window(
+    layer: &str,
+    input: Shape,
+    k: [usize; 2],
+    s: [usize; 2],
+    p: [usize; 2],
+    c: usize,
+) -> Result<Shape, ArchError> {
     let (h, w, _) = spatial(layer, input)?;
-    let too_large = || ArchError::WindowTooLarge { layer: layer.into(), got: input };
+    let too_large = || ArchError::WindowTooLarge {
+        layer: layer.into(),
+        got: input,
+    };
     let h = window_out(h, k[0], s[0], p[0]).ok_or_else(too_large)?;
     let w = window_out(w, k[1], s[1], p[1]).ok_or_else(too_large)?;
     Ok(Shape::Spatial { h, w, c })
@@ -270,7 +292,11 @@ impl LayerKind {
             LayerKind::Flatten => Ok((Shape::Flat(input.len()), 0)),
             LayerKind::Dense { units, .. } => match input {
                 Shape::Flat(n) => Ok((Shape::Flat(*units), n * units + units)),
-                got => Err(ArchError::WrongRank { layer: layer.into(), expected: "flat", got }),
+                got => Err(ArchError::WrongRank {
+                    layer: layer.into(),
+                    expected: "flat",
+                    got,
+                }),
             },
         }
     }
@@ -282,23 +308,58 @@ impl Architecture {
         let c = ConvSpec::new;
         let pool3 = PoolSpec::new(3, 2, 1);
         let inception_a = vec![
-            Branch { pool: None, convs: vec![c(64, 1, 1, 2)] },
-            Branch { pool: None, convs: vec![c(48, 1, 1, 1), c(64, 3, 3, 2)] },
-            Branch { pool: None, convs: vec![c(64, 1, 1, 1), c(96, 3, 3, 1), c(96, 3, 3, 2)] },
-            Branch { pool: Some(pool3), convs: vec![c(32, 1, 1, 1)] },
-        ];
-        let inception_b = vec![
-            Branch { pool: None, convs: vec![c(128, 1, 1, 2)] },
-            Branch { pool: None, convs: vec![c(96, 1, 1, 1), c(96, 1, 3, 1), c(128, 3, 1, 2)] },
             Branch {
                 pool: None,
-                convs: vec![c(96, 1, 1, 1), c(96, 3, 1, 1), c(96, 1, 3, 1), c(96, 3, 1, 1), c(128, 1, 3, 2)],
+                convs: vec![c(64, 1, 1, 2)],
             },
-            Branch { pool: Some(pool3), convs: vec![c(128, 1, 1, 1)] },
+            Branch {
+                pool: None,
+                convs: vec![c(48, 1, 1, 1), c(64, 3, 3, 2)],
+            },
+            Branch {
+                pool: None,
+                convs: vec![c(64, 1, 1, 1), c(96, 3, 3, 1), c(96, 3, 3, 2)],
+            },
+            Branch {
+                pool: Some(pool3),
+                convs: vec![c(32, 1, 1, 1)],
+            },
         ];
-        let layer = |name: &str, kind, dropout| Layer { name: name.into(), kind, dropout };
+        let inception_b = vec![
+            Branch {
+                pool: None,
+                convs: vec![c(128, 1, 1, 2)],
+            },
+            Branch {
+                pool: None,
+                convs: vec![c(96, 1, 1, 1), c(96, 1, 3, 1), c(128, 3, 1, 2)],
+            },
+            Branch {
+                pool: None,
+                convs: vec![
+                    c(96, 1, 1, 1),
+                    c(96, 3, 1, 1),
+                    c(96, 1, 3, 1),
+                    c(96, 3, 1, 1),
+                    c(128, 1, 3, 2),
+                ],
+            },
+            Branch {
+                pool: Some(pool3),
+                convs: vec![c(128, 1, 1, 1)],
+            },
+        ];
+        let layer = |name: &str, kind, dropout| Layer {
+            name: name.into(),
+            kind,
+            dropout,
+        };
         Architecture {
-            input: Shape::Spatial { h: crate::INPUT_SIZE, w: crate::INPUT_SIZE, c: 1 },
+            input: Shape::Spatial {
+                h: crate::INPUT_SIZE,
+                w: crate::INPUT_SIZE,
+                c: 1,
+            },
             layers: vec![
                 layer("conv1", LayerKind::Conv(c(32, 3, 3, 1)), 0.0),
                 layer("conv2", LayerKind::Conv(c(64, 3, 3, 1)), 0.0),
@@ -307,9 +368,23 @@ impl Architecture {
                 layer("inception_b", LayerKind::Inception(inception_b), 0.0),
                 layer("maxpool2", LayerKind::MaxPool(PoolSpec::new(2, 2, 0)), 0.0),
                 layer("flatten", LayerKind::Flatten, 0.0),
-                layer("fc1", LayerKind::Dense { units: 1024, relu: true }, 0.25),
+                layer(
+                    "fc1",
+                    LayerKind::Dense {
+                        units: 1024,
+                        relu: true,
+                    },
+                    0.25,
+                ),
                 layer("fc2", LayerKind::Dense { units: 256, relu: true }, 0.25),
-                layer("output", LayerKind::Dense { units: classes, relu: false }, 0.0),
+                layer(
+                    "output",
+                    LayerKind::Dense {
+                        units: classes,
+                        relu: false,
+                    },
+                    0.0,
+                ),
             ],
         }
     }
@@ -320,7 +395,11 @@ impl Architecture {
         let mut out = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let (output, params) = layer.kind.infer(&layer.name, shape)?;
-            out.push(LayerSummary { name: layer.name.clone(), output, params });
+            out.push(LayerSummary {
+                name: layer.name.clone(),
+                output,
+                params,
+            });
             shape = output;
         }
         Ok(out)
@@ -396,7 +475,10 @@ mod tests {
         let mut arch = Architecture::paper(7);
         arch.layers.remove(6); // no flatten before fc1
         assert!(matches!(arch.summary(), Err(ArchError::WrongRank { .. })));
-        let tiny = Architecture { input: Shape::Spatial { h: 1, w: 1, c: 1 }, ..Architecture::paper(7) };
+        let tiny = Architecture {
+            input: Shape::Spatial { h: 1, w: 1, c: 1 },
+            ..Architecture::paper(7)
+        };
         assert!(matches!(tiny.summary(), Err(ArchError::WindowTooLarge { .. })));
     }
 }

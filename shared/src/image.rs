@@ -49,7 +49,12 @@ impl GrayImage {
         }
         let expected = width as usize * height as usize;
         if pixels.len() != expected {
-            return Err(ImageError::WrongLength { width, height, expected, actual: pixels.len() });
+            return Err(ImageError::WrongLength {
+                width,
+                height,
+                expected,
+                actual: pixels.len(),
+            });
         }
         Ok(Self { width, height, pixels })
     }
@@ -57,16 +62,28 @@ impl GrayImage {
     /// A `width x height` image filled with `value` (zero sizes become 1).
     pub fn filled(width: u32, height: u32, value: u8) -> Self {
         let (width, height) = (width.max(1), height.max(1));
-        Self { width, height, pixels: vec![value; width as usize * height as usize] }
+        Self {
+            width,
+            height,
+            pixels: vec![value; width as usize * height as usize],
+        }
     }
 
     /// Builds an image from RGB bytes (3 per pixel) with OpenCV's luma weights.
     pub fn from_rgb(width: u32, height: u32, rgb: &[u8]) -> Result<Self, ImageError> {
         let expected = width as usize * height as usize * 3;
         if rgb.len() != expected {
-            return Err(ImageError::WrongLength { width, height, expected, actual: rgb.len() });
+            return Err(ImageError::WrongLength {
+                width,
+                height,
+                expected,
+                actual: rgb.len(),
+            });
         }
-        let pixels = rgb.chunks_exact(3).map(|p| crate::preprocess::luma(p[0], p[1], p[2])).collect();
+        let pixels = rgb
+            .chunks_exact(3)
+            .map(|p| crate::preprocess::luma(p[0], p[1], p[2]))
+            .collect();
         Self::from_raw(width, height, pixels)
     }
 
@@ -123,7 +140,12 @@ impl FaceBox {
 
     /// The box covering a whole `width x height` image.
     pub const fn whole(width: u32, height: u32) -> Self {
-        Self { x: 0, y: 0, w: width, h: height }
+        Self {
+            x: 0,
+            y: 0,
+            w: width,
+            h: height,
+        }
     }
 
     /// Area in pixels.
@@ -150,8 +172,14 @@ mod tests {
     #[test]
     fn from_raw_checks_length() {
         assert!(GrayImage::from_raw(2, 2, vec![0; 4]).is_ok());
-        assert!(matches!(GrayImage::from_raw(2, 2, vec![0; 5]), Err(ImageError::WrongLength { .. })));
-        assert!(matches!(GrayImage::from_raw(0, 2, vec![]), Err(ImageError::Empty { .. })));
+        assert!(matches!(
+            GrayImage::from_raw(2, 2, vec![0; 5]),
+            Err(ImageError::WrongLength { .. })
+        ));
+        assert!(matches!(
+            GrayImage::from_raw(0, 2, vec![]),
+            Err(ImageError::Empty { .. })
+        ));
     }
 
     #[test]

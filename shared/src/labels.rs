@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// One of the seven classes, in the paper's order; `as usize` is the network's output index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum Emotion {
     /// Anger.
@@ -206,7 +207,10 @@ mod tests {
     #[test]
     fn order_matches_the_paper() {
         let names: alloc::vec::Vec<_> = Emotion::ALL.iter().map(|e| e.name()).collect();
-        assert_eq!(names, ["angry", "bored", "fear", "happy", "neutral", "sad", "surprised"]);
+        assert_eq!(
+            names,
+            ["angry", "bored", "fear", "happy", "neutral", "sad", "surprised"]
+        );
         for (i, e) in Emotion::ALL.iter().enumerate() {
             assert_eq!(e.index(), i);
             assert_eq!(Emotion::from_index(i), Some(*e));
@@ -230,7 +234,10 @@ mod tests {
             Emotion::from_ckplus("contempt", ContemptPolicy::FoldIntoDisgust),
             Ok(Some(Emotion::Bored))
         );
-        assert_eq!(Emotion::from_ckplus("sadness", ContemptPolicy::Drop), Ok(Some(Emotion::Sad)));
+        assert_eq!(
+            Emotion::from_ckplus("sadness", ContemptPolicy::Drop),
+            Ok(Some(Emotion::Sad))
+        );
         assert!(Emotion::from_ckplus("joy", ContemptPolicy::Drop).is_err());
     }
 

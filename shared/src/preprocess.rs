@@ -57,7 +57,10 @@ pub enum Enhancement {
 
 impl Default for Enhancement {
     fn default() -> Self {
-        Enhancement::Clahe { clip_limit: 2.0, tiles: 4 }
+        Enhancement::Clahe {
+            clip_limit: 2.0,
+            tiles: 4,
+        }
     }
 }
 
@@ -73,7 +76,10 @@ pub struct Normalization {
 impl Default for Normalization {
     /// Pixels to 0..1.
     fn default() -> Self {
-        Normalization { scale: 1.0 / 255.0, offset: 0.0 }
+        Normalization {
+            scale: 1.0 / 255.0,
+            offset: 0.0,
+        }
     }
 }
 
@@ -113,7 +119,10 @@ impl Preprocessing {
     pub fn normalize_into(&self, face: &GrayImage, out: &mut [f32]) -> Result<(), PreprocessError> {
         let pixels = face.pixels();
         if out.len() != pixels.len() {
-            return Err(PreprocessError::OutputLength { expected: pixels.len(), actual: out.len() });
+            return Err(PreprocessError::OutputLength {
+                expected: pixels.len(),
+                actual: out.len(),
+            });
         }
         let Normalization { scale, offset } = self.normalization;
         for (o, &p) in out.iter_mut().zip(pixels) {
@@ -140,7 +149,11 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
 
 /// The face box grown by `margin` (fraction of its size, each side) and clamped to the frame.
 pub fn expand_and_clamp(face: FaceBox, margin: f32, width: u32, height: u32) -> Option<FaceBox> {
-    let margin = if margin.is_finite() { margin.clamp(0.0, 10.0) } else { 0.0 };
+    let margin = if margin.is_finite() {
+        margin.clamp(0.0, 10.0)
+    } else {
+        0.0
+    };
     let mx = libm::roundf(face.w as f32 * margin) as i64;
     let my = libm::roundf(face.h as f32 * margin) as i64;
     let x0 = (face.x as i64 - mx).max(0);
@@ -218,14 +231,22 @@ pub fn resize(img: &GrayImage, width: u32, height: u32) -> GrayImage {
         let out = &mut rows[y * dw..(y + 1) * dw];
         for (x, o) in out.iter_mut().enumerate() {
             let s = xt.start[x];
-            *o = xt.weights[x].iter().enumerate().map(|(i, w)| w * src[s + i] as f32).sum();
+            *o = xt.weights[x]
+                .iter()
+                .enumerate()
+                .map(|(i, w)| w * src[s + i] as f32)
+                .sum();
         }
     }
     let mut pixels = vec![0u8; dw * dh];
     for y in 0..dh {
         let s = yt.start[y];
         for x in 0..dw {
-            let v: f32 = yt.weights[y].iter().enumerate().map(|(i, w)| w * rows[(s + i) * dw + x]).sum();
+            let v: f32 = yt.weights[y]
+                .iter()
+                .enumerate()
+                .map(|(i, w)| w * rows[(s + i) * dw + x])
+                .sum();
             pixels[y * dw + x] = libm::roundf(v).clamp(0.0, 255.0) as u8;
         }
     }
@@ -380,7 +401,10 @@ mod tests {
         let c = crop(&img, FaceBox::new(40, 30, 20, 20), 0.25).unwrap();
         assert_eq!((c.width(), c.height()), (30, 30));
         assert_eq!(c.get(0, 0), img.get(35, 25));
-        assert!(matches!(crop(&img, FaceBox::new(200, 0, 5, 5), 0.0), Err(PreprocessError::BoxOutside { .. })));
+        assert!(matches!(
+            crop(&img, FaceBox::new(200, 0, 5, 5), 0.0),
+            Err(PreprocessError::BoxOutside { .. })
+        ));
     }
 
     #[test]
@@ -400,7 +424,12 @@ mod tests {
         assert!(spread(&out) > spread(&img), "{} vs {}", spread(&out), spread(&img));
         // The clip limit is what bounds the gain: a looser limit stretches further.
         let loose = clahe(&img, 40.0, 4);
-        assert!(spread(&loose) > spread(&out) * 3, "{} vs {}", spread(&loose), spread(&out));
+        assert!(
+            spread(&loose) > spread(&out) * 3,
+            "{} vs {}",
+            spread(&loose),
+            spread(&out)
+        );
         // A flat image stays flat: every tile maps the one value the same way.
         let flat = clahe(&GrayImage::filled(48, 48, 90), 2.0, 4);
         assert!(flat.pixels().iter().all(|&p| p == flat.pixels()[0]));

@@ -50,7 +50,12 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// All kinds, in a fixed order (bit positions in [`Heartbeat::active_alerts`]).
-    pub const ALL: [AlertKind; 4] = [AlertKind::Anger, AlertKind::Fear, AlertKind::Distress, AlertKind::FaceLost];
+    pub const ALL: [AlertKind; 4] = [
+        AlertKind::Anger,
+        AlertKind::Fear,
+        AlertKind::Distress,
+        AlertKind::FaceLost,
+    ];
 
     /// Stable machine name.
     pub const fn name(self) -> &'static str {
@@ -224,7 +229,11 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder accepting frames up to `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        Self { buffer: Vec::new(), max_frame, overflowed: false }
+        Self {
+            buffer: Vec::new(),
+            max_frame,
+            overflowed: false,
+        }
     }
 
     /// Feeds bytes; returns each complete frame's decoded message or error, in order.
@@ -289,8 +298,14 @@ mod tests {
             preprocessing: Preprocessing {
                 size: 48,
                 margin: 0.0,
-                enhancement: Enhancement::Clahe { clip_limit: 2.0, tiles: 4 },
-                normalization: Normalization { scale: 0.5, offset: -1.0 },
+                enhancement: Enhancement::Clahe {
+                    clip_limit: 2.0,
+                    tiles: 4,
+                },
+                normalization: Normalization {
+                    scale: 0.5,
+                    offset: -1.0,
+                },
             },
             quantization: Quantization::Int8 {
                 scheme: "qdq".to_string(),
@@ -300,7 +315,10 @@ mod tests {
             datasets: vec!["ckplus".to_string()],
             split: "paper".to_string(),
             seed: 42,
-            metrics: vec![Metric { name: "acc".to_string(), value: 0.5 }],
+            metrics: vec![Metric {
+                name: "acc".to_string(),
+                value: 0.5,
+            }],
             sha256: "ab".to_string(),
         })
     }
@@ -308,7 +326,11 @@ mod tests {
     fn round_trip(message: Message, golden: &[u8]) {
         let frame = encode_frame(&message).unwrap();
         assert_eq!(frame, golden, "wire format changed: {frame:?}");
-        assert_eq!(frame.iter().filter(|&&b| b == 0).count(), 1, "exactly one zero, at the end");
+        assert_eq!(
+            frame.iter().filter(|&&b| b == 0).count(),
+            1,
+            "exactly one zero, at the end"
+        );
         assert_eq!(*frame.last().unwrap(), 0);
         let mut copy = frame.clone();
         assert_eq!(decode_frame(&mut copy).unwrap(), message);

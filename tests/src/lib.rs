@@ -20,7 +20,10 @@ pub fn data_dir(test: &str) -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: data directory {} is missing and CI=true; set {DATA_ENV}", dir.display());
+        panic!(
+            "{test}: data directory {} is missing and CI=true; set {DATA_ENV}",
+            dir.display()
+        );
     }
     eprintln!("SKIPPED {test}: no data at {} (set {DATA_ENV})", dir.display());
     None

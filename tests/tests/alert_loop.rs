@@ -23,13 +23,7 @@ use shared::{Emotion, NUM_CLASSES};
 /// JAFFE's expression code in `<poser>.<EMO><n>.<id>.tiff`.
 fn label(path: &Path) -> Option<Emotion> {
     let name = std::fs::read_link(path).unwrap_or_else(|_| path.to_path_buf());
-    let code = name
-        .file_name()?
-        .to_str()?
-        .split('.')
-        .nth(1)?
-        .get(..2)?
-        .to_string();
+    let code = name.file_name()?.to_str()?.split('.').nth(1)?.get(..2)?.to_string();
     Some(match code.as_str() {
         "AN" => Emotion::Angry,
         "DI" => Emotion::Bored,
@@ -89,8 +83,7 @@ fn drive(dir: &Path, runs: &[(&[PathBuf], usize)]) -> usize {
 
 #[test]
 fn jaffe_replay_raises_and_clears_anger() {
-    let Some(data) = vigil_tests::data_dir("alert_loop::jaffe_replay_raises_and_clears_anger")
-    else {
+    let Some(data) = vigil_tests::data_dir("alert_loop::jaffe_replay_raises_and_clears_anger") else {
         return;
     };
     let jaffe = data.join("jaffe");
@@ -169,27 +162,15 @@ fn jaffe_replay_raises_and_clears_anger() {
             (8000, AlertKind::Anger, AlertPhase::Cleared)
         ]
     );
-    let beats = messages
-        .iter()
-        .filter(|m| matches!(m, Message::Heartbeat(_)))
-        .count();
+    let beats = messages.iter().filter(|m| matches!(m, Message::Heartbeat(_))).count();
     assert_eq!(beats, 4, "at 2, 4, 6 and 8 s of frame time");
     let text = String::from_utf8(stdout.0.lock().unwrap().clone()).unwrap();
     assert_eq!(text.lines().count(), 2);
-    assert!(
-        text.lines().all(|l| l.contains("\"alert\":\"anger\"")),
-        "{text}"
-    );
+    assert!(text.lines().all(|l| l.contains("\"alert\":\"anger\"")), "{text}");
     // The alert carries the face the detector found: a plausible face box in the frame.
     let raised = messages
         .iter()
-        .find_map(|m| {
-            if let Message::Alert(a) = m {
-                a.face
-            } else {
-                None
-            }
-        })
+        .find_map(|m| if let Message::Alert(a) = m { a.face } else { None })
         .unwrap();
     assert!(
         raised.w >= 60 && raised.w <= 256 && raised.x >= 0 && raised.y >= 0,

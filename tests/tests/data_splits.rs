@@ -6,9 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use host::data::split::check_disjoint;
-use host::data::{
-    DatasetKind, PrepareConfig, SkipReason, SplitProtocol, Splits, prepare, read_dataset,
-};
+use host::data::{DatasetKind, PrepareConfig, SkipReason, SplitProtocol, Splits, prepare, read_dataset};
 use shared::Emotion;
 use shared::labels::ContemptPolicy;
 
@@ -37,8 +35,7 @@ fn subjects(samples: &[host::data::Sample]) -> BTreeSet<&str> {
 
 /// Leak checks shared by every dataset and protocol.
 fn assert_no_leaks(splits: &Splits, kind: DatasetKind, protocol: SplitProtocol) {
-    check_disjoint(splits, protocol == SplitProtocol::Subject)
-        .unwrap_or_else(|e| panic!("{kind} {protocol}: {e}"));
+    check_disjoint(splits, protocol == SplitProtocol::Subject).unwrap_or_else(|e| panic!("{kind} {protocol}: {e}"));
     // Every noisy copy is of a training original.
     let originals: HashSet<&str> = splits
         .train
@@ -59,11 +56,7 @@ fn assert_no_leaks(splits: &Splits, kind: DatasetKind, protocol: SplitProtocol) 
         "{kind} {protocol}: an empty part"
     );
     if protocol == SplitProtocol::Subject {
-        let (train, val, test) = (
-            subjects(&splits.train),
-            subjects(&splits.val),
-            subjects(&splits.test),
-        );
+        let (train, val, test) = (subjects(&splits.train), subjects(&splits.val), subjects(&splits.test));
         assert!(train.is_disjoint(&val) && train.is_disjoint(&test) && val.is_disjoint(&test));
     }
 }
@@ -82,12 +75,7 @@ fn readers_find_what_the_data_readme_lists() {
         return;
     };
 
-    let ck = read_dataset(
-        DatasetKind::CkPlus,
-        &data.join("ckplus"),
-        ContemptPolicy::Drop,
-    )
-    .unwrap();
+    let ck = read_dataset(DatasetKind::CkPlus, &data.join("ckplus"), ContemptPolicy::Drop).unwrap();
     assert_eq!(ck.class_counts(), CKPLUS);
     assert_eq!(ck.skipped.len(), CKPLUS_CONTEMPT);
     assert!(
@@ -106,23 +94,13 @@ fn readers_find_what_the_data_readme_lists() {
         CKPLUS[1] + CKPLUS_CONTEMPT
     );
 
-    let jaffe = read_dataset(
-        DatasetKind::Jaffe,
-        &data.join("jaffe"),
-        ContemptPolicy::Drop,
-    )
-    .unwrap();
+    let jaffe = read_dataset(DatasetKind::Jaffe, &data.join("jaffe"), ContemptPolicy::Drop).unwrap();
     assert_eq!(jaffe.class_counts(), JAFFE);
     assert!(jaffe.skipped.is_empty(), "{:?}", jaffe.skipped);
     let posers: BTreeSet<&str> = jaffe.entries.iter().map(|e| e.subject.as_str()).collect();
     assert_eq!(posers.len(), 10, "{posers:?}");
 
-    let fer = read_dataset(
-        DatasetKind::Fer2013,
-        &data.join("fer2013"),
-        ContemptPolicy::Drop,
-    )
-    .unwrap();
+    let fer = read_dataset(DatasetKind::Fer2013, &data.join("fer2013"), ContemptPolicy::Drop).unwrap();
     assert!(fer.skipped.is_empty());
     let mut by_split = [[0usize; 7]; 2];
     for e in &fer.entries {
@@ -159,11 +137,7 @@ fn ckplus_splits_do_not_leak() {
         let s = &report.splits;
         assert_no_leaks(s, DatasetKind::CkPlus, protocol);
         // Every listed image is kept unless it was dropped as a duplicate.
-        let duplicates: usize = d
-            .skipped
-            .iter()
-            .filter(|x| x.reason == SkipReason::Duplicate)
-            .count();
+        let duplicates: usize = d.skipped.iter().filter(|x| x.reason == SkipReason::Duplicate).count();
         let kept: usize = [originals(&s.train), originals(&s.val), originals(&s.test)]
             .iter()
             .flatten()
@@ -179,9 +153,7 @@ fn ckplus_splits_do_not_leak() {
         let largest = *train.iter().max().unwrap();
         for c in 0..7 {
             let with_copies = s.train.iter().filter(|x| x.label.index() == c).count();
-            assert!(
-                with_copies <= largest.max(train[c]) && with_copies as f32 <= train[c] as f32 * 2.0
-            );
+            assert!(with_copies <= largest.max(train[c]) && with_copies as f32 <= train[c] as f32 * 2.0);
         }
         assert!(s.train.iter().any(|x| x.augmented));
     }
@@ -199,27 +171,15 @@ fn jaffe_splits_do_not_leak() {
         assert_eq!(d.listed, JAFFE);
         // The 23 palette TIFFs decode; OpenCV finds a face in all 213 images, ours must too
         // in nearly all.
-        let unreadable = d
-            .skipped
-            .iter()
-            .filter(|x| x.reason == SkipReason::Unreadable)
-            .count();
+        let unreadable = d.skipped.iter().filter(|x| x.reason == SkipReason::Unreadable).count();
         assert_eq!(unreadable, 0, "{:?}", d.skipped);
-        let no_face = d
-            .skipped
-            .iter()
-            .filter(|x| x.reason == SkipReason::NoFace)
-            .count();
+        let no_face = d.skipped.iter().filter(|x| x.reason == SkipReason::NoFace).count();
         assert!(no_face <= 5, "{no_face} JAFFE images without a face");
         let s = &report.splits;
         assert_no_leaks(s, DatasetKind::Jaffe, protocol);
         if protocol == SplitProtocol::Subject {
             let (train, val, test) = (subjects(&s.train), subjects(&s.val), subjects(&s.test));
-            assert_eq!(
-                train.len() + val.len() + test.len(),
-                10,
-                "{train:?} {val:?} {test:?}"
-            );
+            assert_eq!(train.len() + val.len() + test.len(), 10, "{train:?} {val:?} {test:?}");
             assert!(!val.is_empty() && test.len() >= 2, "{val:?} {test:?}");
         }
     }
@@ -227,8 +187,7 @@ fn jaffe_splits_do_not_leak() {
 
 #[test]
 fn fer2013_subject_protocol_uses_the_official_split() {
-    let Some(data) = vigil_tests::data_dir("fer2013_subject_protocol_uses_the_official_split")
-    else {
+    let Some(data) = vigil_tests::data_dir("fer2013_subject_protocol_uses_the_official_split") else {
         return;
     };
     let cache = tempfile::tempdir().unwrap();
@@ -244,12 +203,7 @@ fn fer2013_subject_protocol_uses_the_official_split() {
     let s = &report.splits;
     assert_no_leaks(s, DatasetKind::Fer2013, SplitProtocol::Subject);
     assert!(s.test.iter().all(|x| x.source.starts_with("PublicTest_")));
-    assert!(
-        s.train
-            .iter()
-            .chain(&s.val)
-            .all(|x| x.source.starts_with("Training_"))
-    );
+    assert!(s.train.iter().chain(&s.val).all(|x| x.source.starts_with("Training_")));
     // Only duplicates are dropped: everything else of PublicTest is the test part.
     let dup_public: usize = d
         .skipped
@@ -257,12 +211,7 @@ fn fer2013_subject_protocol_uses_the_official_split() {
         .filter(|x| x.reason == SkipReason::Duplicate && x.path.contains("PublicTest_"))
         .count();
     assert_eq!(s.test.len() + dup_public, 3_589);
-    let dup_train = d
-        .skipped
-        .iter()
-        .filter(|x| x.reason == SkipReason::Duplicate)
-        .count()
-        - dup_public;
+    let dup_train = d.skipped.iter().filter(|x| x.reason == SkipReason::Duplicate).count() - dup_public;
     assert_eq!(
         originals(&s.train).iter().sum::<usize>() + s.val.len() + dup_train,
         28_709

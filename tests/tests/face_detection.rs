@@ -20,10 +20,7 @@ fn golden(text: &str) -> BTreeMap<String, FaceBox> {
         .map(|l| {
             let f: Vec<&str> = l.trim().split(',').collect();
             assert_eq!(f.len(), 5, "golden line {l:?}");
-            let n = |i: usize| {
-                f[i].parse::<i64>()
-                    .unwrap_or_else(|_| panic!("golden line {l:?}"))
-            };
+            let n = |i: usize| f[i].parse::<i64>().unwrap_or_else(|_| panic!("golden line {l:?}"));
             (
                 f[0].to_string(),
                 FaceBox::new(n(1) as i32, n(2) as i32, n(3) as u32, n(4) as u32),
@@ -38,16 +35,10 @@ fn jaffe_boxes_agree_with_opencv() {
         return;
     };
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let xml =
-        std::fs::read_to_string(repo.join("models/haarcascade_frontalface_default.xml")).unwrap();
+    let xml = std::fs::read_to_string(repo.join("models/haarcascade_frontalface_default.xml")).unwrap();
     let cascade = Cascade::from_opencv_xml(&xml).unwrap();
-    let expected =
-        golden(&std::fs::read_to_string(data.join("golden/jaffe_opencv_faces.csv")).unwrap());
-    assert_eq!(
-        expected.len(),
-        213,
-        "golden CSV should list every JAFFE image"
-    );
+    let expected = golden(&std::fs::read_to_string(data.join("golden/jaffe_opencv_faces.csv")).unwrap());
+    assert_eq!(expected.len(), 213, "golden CSV should list every JAFFE image");
 
     let params = DetectParams::default();
     let (mut agree, mut iou_sum, mut seconds) = (0usize, 0f64, 0f64);

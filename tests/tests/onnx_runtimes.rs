@@ -8,17 +8,28 @@
 use std::path::Path;
 use std::process::Command;
 
-use host::export::{build_graphs, run_tract, Calibration, FoldedNetwork};
+use host::export::{Calibration, FoldedNetwork, build_graphs, run_tract};
 use shared::arch::Architecture;
 
 fn ckplus_inputs(data: &Path, n: usize) -> Vec<Vec<f32>> {
     let dir = data.join("ckplus/happy");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("ckplus/happy").map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("ckplus/happy")
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files
         .iter()
         .take(n)
-        .map(|f| image::open(f).expect("decodes").to_luma8().into_raw().iter().map(|&p| p as f32 / 255.0).collect())
+        .map(|f| {
+            image::open(f)
+                .expect("decodes")
+                .to_luma8()
+                .into_raw()
+                .iter()
+                .map(|&p| p as f32 / 255.0)
+                .collect()
+        })
         .collect()
 }
 
@@ -31,9 +42,14 @@ fn python_has_onnxruntime() -> bool {
 
 #[test]
 fn onnxruntime_agrees_with_tract_on_exported_graphs() {
-    let Some(data) = vigil_tests::data_dir("onnxruntime_agrees_with_tract_on_exported_graphs") else { return };
+    let Some(data) = vigil_tests::data_dir("onnxruntime_agrees_with_tract_on_exported_graphs") else {
+        return;
+    };
     if !python_has_onnxruntime() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install onnx and onnxruntime");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must install onnx and onnxruntime"
+        );
         eprintln!("SKIPPED onnxruntime_agrees_with_tract_on_exported_graphs: python3 lacks onnx/onnxruntime");
         return;
     }
@@ -44,14 +60,22 @@ fn onnxruntime_agrees_with_tract_on_exported_graphs() {
     let dir = tempfile::tempdir().unwrap();
     // int8 runtimes may round a requantisation differently by one step, and a flipped step
     // propagates: allow a few steps of the output quantisation (the calibrated logit range / 255).
-    let calibrated: Vec<f32> = calibration.iter().flat_map(|x| run_tract(&fp32, [1, 48, 48], x).unwrap()).collect();
-    let (lo, hi) = calibrated.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let calibrated: Vec<f32> = calibration
+        .iter()
+        .flat_map(|x| run_tract(&fp32, [1, 48, 48], x).unwrap())
+        .collect();
+    let (lo, hi) = calibrated
+        .iter()
+        .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let output_step = (hi - lo) / 255.0;
     let mut models = Vec::new();
     for (name, graph, tolerance) in [("fp32", &fp32, 1e-4), ("int8", &int8, 4.0 * output_step)] {
         let path = dir.path().join(format!("{name}.onnx"));
         std::fs::write(&path, graph).unwrap();
-        let logits: Vec<Vec<f32>> = checks.iter().map(|x| run_tract(graph, [1, 48, 48], x).unwrap()).collect();
+        let logits: Vec<Vec<f32>> = checks
+            .iter()
+            .map(|x| run_tract(graph, [1, 48, 48], x).unwrap())
+            .collect();
         models.push(serde_json::json!({
             "path": path, "inputs": checks, "logits": logits, "tolerance": tolerance,
         }));

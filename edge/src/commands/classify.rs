@@ -16,8 +16,8 @@ use serde::Serialize;
 use shared::haar::{DetectParams, largest};
 use shared::{Emotion, FaceBox};
 
-use crate::inference::tract::TractClassifier;
 use crate::inference::Classifier;
+use crate::inference::tract::TractClassifier;
 
 /// How the face region is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -60,7 +60,13 @@ struct Line {
 
 impl Line {
     fn error(file: String, error: String) -> Self {
-        Line { file, face: None, label: None, probabilities: None, error: Some(error) }
+        Line {
+            file,
+            face: None,
+            label: None,
+            probabilities: None,
+            error: Some(error),
+        }
     }
 }
 
@@ -103,7 +109,9 @@ pub fn run_to(args: &ClassifyArgs, out: &mut impl Write) -> Result<()> {
                     .face(&frame, face)
                     .map(|f| preprocessing.normalize(&f))
                     .with_context(|| format!("preprocessing {file}"))?;
-                let probs = classifier.classify(&input).with_context(|| format!("classifying {file}"))?;
+                let probs = classifier
+                    .classify(&input)
+                    .with_context(|| format!("classifying {file}"))?;
                 let label = Emotion::ALL[(0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b })];
                 Line {
                     file,

@@ -76,24 +76,20 @@ pub fn default_cascade() -> Result<PathBuf> {
     {
         tried.push(dir.join(DEFAULT_CASCADE));
     }
-    tried.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(DEFAULT_CASCADE),
-    );
+    tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DEFAULT_CASCADE));
     tried.iter().find(|p| p.is_file()).cloned().with_context(|| {
         let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-        format!("no face cascade given and the default is missing (looked for {}); pass --cascade PATH", list.join(", "))
+        format!(
+            "no face cascade given and the default is missing (looked for {}); pass --cascade PATH",
+            list.join(", ")
+        )
     })
 }
 
 /// Loads a cascade: OpenCV XML when the file ends in `.xml`, the postcard form otherwise.
 pub fn load_cascade(path: &Path) -> Result<Cascade> {
     let what = || format!("loading face cascade {}", path.display());
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
-    {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
         let text = std::fs::read_to_string(path).with_context(what)?;
         Ok(Cascade::from_opencv_xml(&text).with_context(what)?)
     } else {
@@ -199,10 +195,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("no-such-cascade.xml");
         let err = run_to(&args(vec![missing.clone()], Some(missing)), &mut Vec::new()).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("no-such-cascade.xml"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("no-such-cascade.xml"), "{err:#}");
         let mut bad = args(vec![dir.path().join("x.png")], None);
         bad.scale_factor = 1.0;
         assert!(
@@ -215,12 +208,7 @@ mod tests {
 
     #[test]
     fn postcard_cascades_load_too() {
-        let xml = load_cascade(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(DEFAULT_CASCADE),
-        )
-        .unwrap();
+        let xml = load_cascade(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DEFAULT_CASCADE)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let blob = dir.path().join("face.cascade");
         std::fs::write(&blob, xml.to_postcard().unwrap()).unwrap();

@@ -65,12 +65,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         .clone()
         .or_else(|| config.model.clone())
         .context("no model: pass --model FILE or set `model` in the config")?;
-    let classifier =
-        inference::load(&model).with_context(|| format!("loading model {}", model.display()))?;
-    let cascade = args
-        .cascade
-        .clone()
-        .unwrap_or_else(|| config.detection.cascade.clone());
+    let classifier = inference::load(&model).with_context(|| format!("loading model {}", model.display()))?;
+    let cascade = args.cascade.clone().unwrap_or_else(|| config.detection.cascade.clone());
     let detector = HaarDetector::load(&cascade)?;
 
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
@@ -107,8 +103,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
     tracing::info!(source = %source.describe(), model = %model.display(), cascade = %cascade.display(), "alert loop started");
     let end = monitor.run(&mut source, &stop);
     eprintln!("{}", monitor.summary());
@@ -146,9 +141,7 @@ fn open_source(args: &RunArgs, config: &EdgeConfig) -> Result<Opened> {
         ));
     }
     let Some(device) = args.camera.clone().or_else(|| config.source.camera.clone()) else {
-        bail!(
-            "no frame source: pass --replay DIR, --stdin WxH or --camera DEVICE (or set source.camera)"
-        );
+        bail!("no frame source: pass --replay DIR, --stdin WxH or --camera DEVICE (or set source.camera)");
     };
     camera(device, config)
 }
@@ -196,8 +189,7 @@ mod gpio {
 
     /// Buzzer and LED on the configured GPIO character device lines.
     pub fn indicator(config: &GpioConfig, buzz_ms: u64) -> Result<Box<dyn Sink>> {
-        let mut chip = Chip::new(&config.chip)
-            .with_context(|| format!("opening {}", config.chip.display()))?;
+        let mut chip = Chip::new(&config.chip).with_context(|| format!("opening {}", config.chip.display()))?;
         let mut pin = |line: u32, name: &str| -> Result<CdevPin> {
             let handle = chip
                 .get_line(line)

@@ -25,9 +25,7 @@ impl HaarDetector {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         use anyhow::Context;
         let what = || format!("loading face cascade {}", path.display());
-        let is_xml = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+        let is_xml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"));
         let cascade = if is_xml {
             let text = std::fs::read_to_string(path).with_context(what)?;
             Cascade::from_opencv_xml(&text).with_context(what)?

@@ -18,7 +18,10 @@ pub fn manifest_path(model: &Path) -> PathBuf {
 }
 
 fn load_error(path: &Path, reason: impl Into<String>) -> InferenceError {
-    InferenceError::Load { path: path.display().to_string(), reason: reason.into() }
+    InferenceError::Load {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Reads a model and its manifest and checks one against the other.
@@ -37,14 +40,29 @@ pub fn load_verified(model: &Path) -> Result<(Vec<u8>, ModelManifest), Inference
 pub fn verify(model: &Path, bytes: &[u8], manifest: &ModelManifest) -> Result<(), InferenceError> {
     let actual = hex::encode(Sha256::digest(bytes));
     if !actual.eq_ignore_ascii_case(&manifest.sha256) {
-        return Err(load_error(model, format!("sha256 {actual} does not match the manifest's {}", manifest.sha256)));
+        return Err(load_error(
+            model,
+            format!("sha256 {actual} does not match the manifest's {}", manifest.sha256),
+        ));
     }
     let expected_input = [1, INPUT_SIZE as u32, INPUT_SIZE as u32];
     if manifest.input_chw != expected_input {
-        return Err(load_error(model, format!("manifest input {:?}, this runtime feeds {expected_input:?}", manifest.input_chw)));
+        return Err(load_error(
+            model,
+            format!(
+                "manifest input {:?}, this runtime feeds {expected_input:?}",
+                manifest.input_chw
+            ),
+        ));
     }
     if manifest.labels != Emotion::ALL {
-        return Err(load_error(model, format!("manifest labels {:?} are not the paper's seven classes in order", manifest.labels)));
+        return Err(load_error(
+            model,
+            format!(
+                "manifest labels {:?} are not the paper's seven classes in order",
+                manifest.labels
+            ),
+        ));
     }
     Ok(())
 }

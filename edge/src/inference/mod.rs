@@ -71,7 +71,10 @@ pub fn check_probabilities(probs: &[f32; NUM_CLASSES]) -> Result<(), InferenceEr
 /// Checks an input slice's length.
 pub fn check_input(input: &[f32]) -> Result<(), InferenceError> {
     if input.len() != INPUT_PIXELS {
-        return Err(InferenceError::InputLength { expected: INPUT_PIXELS, actual: input.len() });
+        return Err(InferenceError::InputLength {
+            expected: INPUT_PIXELS,
+            actual: input.len(),
+        });
     }
     Ok(())
 }
@@ -100,14 +103,19 @@ mod tests {
         assert!(check_probabilities(&logits).is_err());
         assert!(check_probabilities(&[0.1; NUM_CLASSES]).is_err());
         assert!(check_input(&[0.0; INPUT_PIXELS]).is_ok());
-        assert!(matches!(check_input(&[0.0; 10]), Err(InferenceError::InputLength { actual: 10, .. })));
+        assert!(matches!(
+            check_input(&[0.0; 10]),
+            Err(InferenceError::InputLength { actual: 10, .. })
+        ));
     }
 
     #[test]
     fn load_refuses_unknown_and_missing_models() {
         let err = load(Path::new("models/vigil.pt")).err().expect("not an onnx file");
         assert_eq!(err.to_string(), "no inference backend for models/vigil.pt");
-        let err = load(Path::new("/nonexistent/vigil-int8.onnx")).err().expect("missing file");
+        let err = load(Path::new("/nonexistent/vigil-int8.onnx"))
+            .err()
+            .expect("missing file");
         assert!(err.to_string().contains("/nonexistent/vigil-int8.onnx"), "{err}");
     }
 }

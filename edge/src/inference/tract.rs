@@ -10,7 +10,7 @@ use shared::wire::ModelManifest;
 use shared::{INPUT_SIZE, NUM_CLASSES};
 use tract_onnx::prelude::*;
 
-use super::{check_input, Classifier, InferenceError};
+use super::{Classifier, InferenceError, check_input};
 
 /// An optimised tract plan for one model.
 pub struct TractClassifier {
@@ -31,7 +31,10 @@ impl TractClassifier {
 
     /// Parses and optimises ONNX bytes; `path` is only used in error messages.
     pub fn from_bytes(path: &Path, bytes: &[u8], manifest: ModelManifest) -> Result<Self, InferenceError> {
-        let load = |reason: String| InferenceError::Load { path: path.display().to_string(), reason };
+        let load = |reason: String| InferenceError::Load {
+            path: path.display().to_string(),
+            reason,
+        };
         let plan = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 1, INPUT_SIZE, INPUT_SIZE]).into()))
@@ -41,7 +44,10 @@ impl TractClassifier {
         let output = plan.model().output_fact(0).map_err(|e| load(format!("{e:#}")))?;
         let classes = output.shape.as_concrete().map(|s| s.iter().product::<usize>());
         if classes != Some(NUM_CLASSES) {
-            return Err(load(format!("model output shape {:?}, expected {NUM_CLASSES} classes", output.shape)));
+            return Err(load(format!(
+                "model output shape {:?}, expected {NUM_CLASSES} classes",
+                output.shape
+            )));
         }
         Ok(TractClassifier { plan, manifest })
     }
@@ -56,8 +62,12 @@ impl TractClassifier {
         check_input(input)?;
         let tensor = Tensor::from_shape(&[1, 1, INPUT_SIZE, INPUT_SIZE], input).map_err(backend)?;
         let outputs = self.plan.run(tvec!(tensor.into())).map_err(backend)?;
-        let view = outputs[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(backend)?;
-        view.try_into().map_err(|_| InferenceError::InvalidOutput(format!("{} logits", view.len())))
+        let view = outputs[0]
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>())
+            .map_err(backend)?;
+        view.try_into()
+            .map_err(|_| InferenceError::InvalidOutput(format!("{} logits", view.len())))
     }
 }
 
@@ -106,7 +116,9 @@ mod tests {
             metrics: vec![],
             sha256: String::new(),
         };
-        let err = TractClassifier::from_bytes(Path::new("bad.onnx"), b"not onnx at all", manifest).err().unwrap();
+        let err = TractClassifier::from_bytes(Path::new("bad.onnx"), b"not onnx at all", manifest)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("bad.onnx"), "{err}");
     }
 }

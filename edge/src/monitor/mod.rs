@@ -343,9 +343,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         if self.heartbeat_ms == 0 {
             return;
         }
-        let (from_t, from_frames) = *self
-            .heartbeat_from
-            .get_or_insert((t_ms, self.counters.frames));
+        let (from_t, from_frames) = *self.heartbeat_from.get_or_insert((t_ms, self.counters.frames));
         let elapsed = t_ms.saturating_sub(from_t);
         if elapsed < self.heartbeat_ms {
             return;
@@ -376,9 +374,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
     /// unavailable source is counted (the source itself waits before the next try).
     pub fn source_error(&mut self, error: &SourceError) {
         match error {
-            SourceError::BadFrame { .. } => {
-                self.drop_frame(&DropReason::Unreadable(error.to_string()))
-            }
+            SourceError::BadFrame { .. } => self.drop_frame(&DropReason::Unreadable(error.to_string())),
             _ => {
                 self.counters.source_errors += 1;
                 tracing::warn!(%error, errors_total = self.counters.source_errors, "frame source error");
@@ -408,12 +404,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         let l = &self.latency;
         Summary {
             counters: self.counters,
-            latency_us: [
-                l.percentile(0.5),
-                l.percentile(0.9),
-                l.percentile(0.99),
-                l.max(),
-            ],
+            latency_us: [l.percentile(0.5), l.percentile(0.9), l.percentile(0.99), l.max()],
             detect_us: self.detect_us,
             preprocess_us: self.preprocess_us,
             inference_us: self.inference_us,

@@ -125,10 +125,7 @@ mod tests {
         for q in [0.5, 0.9, 0.99] {
             let exact = values[(q * 1000.0_f64).ceil() as usize - 1] as f64;
             let got = h.percentile(q) as f64;
-            assert!(
-                got >= exact && (got - exact) / exact < 0.002,
-                "q {q}: {got} vs {exact}"
-            );
+            assert!(got >= exact && (got - exact) / exact < 0.002, "q {q}: {got} vs {exact}");
         }
         assert_eq!(h.percentile(1.0), *values.last().unwrap());
         h.record(u32::MAX);

@@ -63,10 +63,7 @@ impl ScriptedClassifier {
 impl Classifier for ScriptedClassifier {
     fn classify(&mut self, input: &[f32]) -> Result<[f32; NUM_CLASSES], InferenceError> {
         crate::inference::check_input(input)?;
-        assert!(
-            input.iter().all(|v| (0.0..=1.0).contains(v)),
-            "normalised to 0..1"
-        );
+        assert!(input.iter().all(|v| (0.0..=1.0).contains(v)), "normalised to 0..1");
         self.0
             .lock()
             .unwrap()
@@ -102,17 +99,10 @@ fn frame(t: u64, face: bool) -> Frame {
             for x in SQUARE.x as u32..SQUARE.x as u32 + SQUARE.w {
                 // A textured square so the crop is not flat; its border is saturated.
                 let edge = x == SQUARE.x as u32 || y == SQUARE.y as u32;
-                pixels[(y * W + x) as usize] = if edge {
-                    255
-                } else {
-                    100 + ((x * 7 + y * 3) % 100) as u8
-                };
+                pixels[(y * W + x) as usize] = if edge { 255 } else { 100 + ((x * 7 + y * 3) % 100) as u8 };
             }
         }
-        let (x1, y1) = (
-            SQUARE.x as u32 + SQUARE.w - 1,
-            SQUARE.y as u32 + SQUARE.h - 1,
-        );
+        let (x1, y1) = (SQUARE.x as u32 + SQUARE.w - 1, SQUARE.y as u32 + SQUARE.h - 1);
         pixels[(y1 * W + x1) as usize] = 255;
     }
     Frame {
@@ -172,9 +162,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
     let mut events = Vec::new();
     for f in &frames {
         match monitor.process(f) {
-            Outcome::Decided {
-                face, events: e, ..
-            } => {
+            Outcome::Decided { face, events: e, .. } => {
                 assert_eq!(face.is_some(), !(9000..13_000).contains(&f.timestamp_ms));
                 if let Some(face) = face {
                     assert_eq!(face, SQUARE);
@@ -187,10 +175,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
 
     use AlertKind::*;
     use AlertPhase::*;
-    let got: Vec<_> = events
-        .iter()
-        .map(|e| (e.timestamp_ms, e.kind, e.phase))
-        .collect();
+    let got: Vec<_> = events.iter().map(|e| (e.timestamp_ms, e.kind, e.phase)).collect();
     assert_eq!(
         got,
         [
@@ -202,11 +187,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
     );
     assert_eq!(events[0].face, Some(SQUARE));
     assert_eq!(events[2].face, None);
-    assert_eq!(
-        classifier.remaining(),
-        0,
-        "one classification per face frame"
-    );
+    assert_eq!(classifier.remaining(), 0, "one classification per face frame");
     let mut buzzer = buzzer;
     let mut led = led;
     buzzer.done();
@@ -252,24 +233,13 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
         assert_eq!(h.faces, face_frames);
         assert!(h.inference_us_p50 <= h.inference_us_p99);
     }
-    assert_eq!(
-        beats[4].active_alerts,
-        Anger.bit(),
-        "at 5000 anger is active"
-    );
-    assert_eq!(
-        beats[11].active_alerts,
-        FaceLost.bit(),
-        "at 12000 the face is lost"
-    );
+    assert_eq!(beats[4].active_alerts, Anger.bit(), "at 5000 anger is active");
+    assert_eq!(beats[11].active_alerts, FaceLost.bit(), "at 12000 the face is lost");
     assert_eq!(beats[12].active_alerts, FaceLost.bit());
 
     // One JSON line per alert on stdout.
     let text = String::from_utf8(stdout.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let json: Vec<_> = lines
         .iter()
         .map(|v| {
@@ -291,10 +261,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
     );
 
     let s = monitor.summary();
-    assert_eq!(
-        (s.counters.frames, s.counters.faces, s.counters.dropped),
-        (140, 100, 0)
-    );
+    assert_eq!((s.counters.frames, s.counters.faces, s.counters.dropped), (140, 100, 0));
     assert_eq!(
         (s.counters.raised, s.counters.cleared, s.counters.detections),
         (2, 2, 140)
@@ -306,9 +273,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
 fn bad_input_is_dropped_counted_and_the_loop_goes_on() {
     let classifier = ScriptedClassifier::default();
     classifier.push(1, || Ok(one_hot(Emotion::Happy)));
-    classifier.push(1, || {
-        Err(InferenceError::Backend("tensor shape mismatch".into()))
-    });
+    classifier.push(1, || Err(InferenceError::Backend("tensor shape mismatch".into())));
     classifier.push(1, || Ok([f32::NAN; NUM_CLASSES]));
     classifier.push(1, || Ok([3.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0])); // logits, not probabilities
     classifier.push(1, || Ok(one_hot(Emotion::Happy)));
@@ -336,40 +301,22 @@ fn bad_input_is_dropped_counted_and_the_loop_goes_on() {
     let end = monitor.run(&mut ScriptedSource(script), &AtomicBool::new(false));
     assert_eq!(end, EndReason::SourceEnded);
     let c = monitor.counters();
-    assert_eq!(
-        c.frames, 3,
-        "first frame, the face-less frame and the last one"
-    );
+    assert_eq!(c.frames, 3, "first frame, the face-less frame and the last one");
     assert_eq!(c.faces, 2);
-    assert_eq!(
-        c.dropped, 5,
-        "wrong size, unreadable, classifier error, NaN, logits"
-    );
+    assert_eq!(c.dropped, 5, "wrong size, unreadable, classifier error, NaN, logits");
     assert_eq!(c.source_errors, 1);
     assert_eq!(classifier.remaining(), 0);
     // Only real probabilities reached the policy.
     let smoothed = monitor.policy().smoothed().unwrap();
     assert!(smoothed.0.iter().all(|v| v.is_finite()));
     assert_eq!(smoothed.top(), Emotion::Happy);
-    assert!(
-        serial.0.lock().unwrap().is_empty(),
-        "no alert, no heartbeat yet"
-    );
+    assert!(serial.0.lock().unwrap().is_empty(), "no alert, no heartbeat yet");
 }
 
 #[test]
 fn fatal_source_errors_end_the_run_with_the_reason_and_stop_is_honoured() {
-    let mut monitor = Monitor::new(
-        config(),
-        BrightSquare,
-        ScriptedClassifier::default(),
-        vec![],
-    )
-    .unwrap();
-    let script = VecDeque::from([
-        Ok(Some(frame(0, false))),
-        Err(SourceError::Fatal("disk gone".into())),
-    ]);
+    let mut monitor = Monitor::new(config(), BrightSquare, ScriptedClassifier::default(), vec![]).unwrap();
+    let script = VecDeque::from([Ok(Some(frame(0, false))), Err(SourceError::Fatal("disk gone".into()))]);
     let end = monitor.run(&mut ScriptedSource(script), &AtomicBool::new(false));
     assert_eq!(end, EndReason::SourceFailed("disk gone".into()));
     assert_eq!(monitor.counters().frames, 1);

@@ -54,21 +54,14 @@ impl<B: OutputPin, L: OutputPin> Sink for Indicator<B, L> {
         if event.phase == AlertPhase::Raised && self.buzz_ms > 0 {
             // The off time is set first, so a buzzer that failed to switch on is still
             // switched off (its state is unknown after an error).
-            let buzzing = self
-                .buzz_until
-                .replace(event.timestamp_ms + self.buzz_ms)
-                .is_some();
+            let buzzing = self.buzz_until.replace(event.timestamp_ms + self.buzz_ms).is_some();
             if !buzzing {
                 result = self.buzzer.set_high().map_err(|e| pin_err("buzzer", e));
             }
         }
         let want = active_mask != 0;
         if want != self.led_on {
-            let set = if want {
-                self.led.set_high()
-            } else {
-                self.led.set_low()
-            };
+            let set = if want { self.led.set_high() } else { self.led.set_low() };
             match set {
                 Ok(()) => self.led_on = want,
                 Err(e) => result = result.and(Err(pin_err("led", e))),

@@ -52,9 +52,7 @@ pub fn alert_json(event: &AlertEvent) -> String {
         },
         top: event.scores.top().name(),
         scores,
-        face: event
-            .face
-            .map(|FaceBox { x, y, w, h }| JsonFace { x, y, w, h }),
+        face: event.face.map(|FaceBox { x, y, w, h }| JsonFace { x, y, w, h }),
     };
     serde_json::to_string(&line).expect("plain data serialises")
 }
@@ -75,10 +73,7 @@ impl<W: Write> Sink for JsonLines<W> {
     fn alert(&mut self, event: &AlertEvent, _active_mask: u8) -> Result<(), OutputError> {
         writeln!(self.writer, "{}", alert_json(event))
             .and_then(|()| self.writer.flush())
-            .map_err(|source| OutputError::Io {
-                sink: "json",
-                source,
-            })
+            .map_err(|source| OutputError::Io { sink: "json", source })
     }
 }
 

@@ -36,8 +36,7 @@ impl SystemdNotify {
             #[cfg(target_os = "linux")]
             Some(name) => {
                 use std::os::linux::net::SocketAddrExt;
-                let a = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-                    .map_err(io)?;
+                let a = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).map_err(io)?;
                 socket.connect_addr(&a).map_err(io)?;
             }
             _ => socket.connect(addr).map_err(io)?,
@@ -70,10 +69,7 @@ impl Sink for SystemdNotify {
     }
 
     fn tick(&mut self, t_ms: u64) -> Result<(), OutputError> {
-        if self
-            .last_ping_ms
-            .is_some_and(|last| t_ms < last.saturating_add(1000))
-        {
+        if self.last_ping_ms.is_some_and(|last| t_ms < last.saturating_add(1000)) {
             return Ok(());
         }
         self.last_ping_ms = Some(t_ms);

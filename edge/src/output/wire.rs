@@ -35,10 +35,7 @@ impl<W: Write> WireSink<W> {
         self.writer
             .write_all(&frame)
             .and_then(|()| self.writer.flush())
-            .map_err(|source| OutputError::Io {
-                sink: "serial",
-                source,
-            })
+            .map_err(|source| OutputError::Io { sink: "serial", source })
     }
 }
 

@@ -38,9 +38,7 @@ pub struct Camera {
 impl Camera {
     /// Opens `path` (e.g. `/dev/video0`) and starts streaming `width x height` frames.
     pub fn open(path: &Path, width: u32, height: u32, start: Instant) -> Result<Self, SourceError> {
-        let err = |what: &str, e: std::io::Error| {
-            SourceError::Unavailable(format!("{} {what}: {e}", path.display()))
-        };
+        let err = |what: &str, e: std::io::Error| SourceError::Unavailable(format!("{} {what}: {e}", path.display()));
         let device = Device::with_path(path).map_err(|e| err("open", e))?;
         let mut chosen = None;
         for fourcc in [GREY, YUYV] {
@@ -68,8 +66,7 @@ impl Camera {
         if (fmt.width, fmt.height) != (width, height) {
             tracing::warn!(requested = %format!("{width}x{height}"), got = %format!("{}x{}", fmt.width, fmt.height), "camera chose another size");
         }
-        let mut stream = Stream::with_buffers(&device, Type::VideoCapture, 4)
-            .map_err(|e| err("map buffers", e))?;
+        let mut stream = Stream::with_buffers(&device, Type::VideoCapture, 4).map_err(|e| err("map buffers", e))?;
         stream.set_timeout(Duration::from_secs(2));
         Ok(Camera {
             path: path.to_path_buf(),
@@ -110,16 +107,11 @@ impl FrameSource for Camera {
                 pixels.extend_from_slice(&row[..w]);
             }
         }
-        let image = GrayImage::from_raw(self.width, self.height, pixels).map_err(|e| {
-            SourceError::BadFrame {
-                index,
-                reason: e.to_string(),
-            }
+        let image = GrayImage::from_raw(self.width, self.height, pixels).map_err(|e| SourceError::BadFrame {
+            index,
+            reason: e.to_string(),
         })?;
-        Ok(Some(Frame {
-            image,
-            timestamp_ms,
-        }))
+        Ok(Some(Frame { image, timestamp_ms }))
     }
 
     fn describe(&self) -> String {

@@ -68,12 +68,7 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("size {s:?} is not WIDTHxHEIGHT, e.g. 640x480"))?;
-    let parse = |v: &str| {
-        v.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|&v| (1..=16_384).contains(&v))
-    };
+    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|&v| (1..=16_384).contains(&v));
     match (parse(w), parse(h)) {
         (Some(w), Some(h)) => Ok((w, h)),
         _ => Err(format!(

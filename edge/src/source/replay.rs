@@ -17,9 +17,7 @@ use super::{Frame, FrameSource, SourceError};
 pub type ImageLoader = Box<dyn FnMut(&Path) -> Result<GrayImage, String> + Send>;
 
 /// File extensions (lower case) taken as frames; other files in the directory are ignored.
-pub const IMAGE_EXTENSIONS: [&str; 9] = [
-    "png", "jpg", "jpeg", "tif", "tiff", "bmp", "pgm", "pnm", "ppm",
-];
+pub const IMAGE_EXTENSIONS: [&str; 9] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "pgm", "pnm", "ppm"];
 
 /// Replays image files in name order.
 pub struct ReplaySource {
@@ -37,12 +35,10 @@ impl ReplaySource {
     /// `pace` releases them at that rate in real time, otherwise as fast as they are asked.
     pub fn new(dir: &Path, fps: f64, pace: bool, loader: ImageLoader) -> Result<Self, SourceError> {
         if !(fps.is_finite() && fps > 0.0) {
-            return Err(SourceError::Fatal(format!(
-                "replay fps must be positive, got {fps}"
-            )));
+            return Err(SourceError::Fatal(format!("replay fps must be positive, got {fps}")));
         }
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| SourceError::Fatal(format!("listing {}: {e}", dir.display())))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| SourceError::Fatal(format!("listing {}: {e}", dir.display())))?;
         let mut files = Vec::new();
         for entry in entries {
             let path = entry
@@ -126,8 +122,7 @@ mod tests {
             if bytes.len() < 2 {
                 return Err("too short".into());
             }
-            GrayImage::from_raw(bytes[0] as u32, bytes[1] as u32, bytes[2..].to_vec())
-                .map_err(|e| e.to_string())
+            GrayImage::from_raw(bytes[0] as u32, bytes[1] as u32, bytes[2..].to_vec()).map_err(|e| e.to_string())
         })
     }
 
@@ -147,10 +142,7 @@ mod tests {
             got.push((f.image.pixels()[0], f.timestamp_ms));
         }
         assert_eq!(got, [(10, 0), (20, 50), (30, 100)]);
-        assert!(matches!(
-            s.next_frame(),
-            Err(SourceError::BadFrame { index: 3, .. })
-        ));
+        assert!(matches!(s.next_frame(), Err(SourceError::BadFrame { index: 3, .. })));
         assert!(s.next_frame().unwrap().is_none());
     }
 
@@ -163,11 +155,7 @@ mod tests {
         let mut s = ReplaySource::new(dir.path(), 50.0, true, raw_loader()).unwrap();
         let t0 = Instant::now();
         while s.next_frame().unwrap().is_some() {}
-        assert!(
-            t0.elapsed() >= Duration::from_millis(60),
-            "{:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() >= Duration::from_millis(60), "{:?}", t0.elapsed());
     }
 
     #[test]

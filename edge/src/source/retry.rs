@@ -213,10 +213,7 @@ mod tests {
             Backoff::new(Duration::ZERO, Duration::ZERO),
             Box::new(|_| {}),
         );
-        assert!(matches!(
-            cam.next_frame(),
-            Err(SourceError::BadFrame { .. })
-        ));
+        assert!(matches!(cam.next_frame(), Err(SourceError::BadFrame { .. })));
         assert_eq!(cam.next_frame().unwrap().unwrap().timestamp_ms, 2);
     }
 }

@@ -67,11 +67,9 @@ impl<R: Read> FrameSource for RawGreySource<R> {
                 reason: format!("stream ended inside the frame: {filled} of {len} bytes"),
             });
         }
-        let image = GrayImage::from_raw(self.width, self.height, buf).map_err(|e| {
-            SourceError::BadFrame {
-                index,
-                reason: e.to_string(),
-            }
+        let image = GrayImage::from_raw(self.width, self.height, buf).map_err(|e| SourceError::BadFrame {
+            index,
+            reason: e.to_string(),
         })?;
         Ok(Some(Frame {
             image,
@@ -96,10 +94,7 @@ mod tests {
         assert_eq!(a.image.pixels(), &[0, 1, 2, 3, 4, 5]);
         let b = s.next_frame().unwrap().unwrap();
         assert_eq!(b.image.pixels(), &[6, 7, 8, 9, 10, 11]);
-        assert!(matches!(
-            s.next_frame(),
-            Err(SourceError::BadFrame { index: 2, .. })
-        ));
+        assert!(matches!(s.next_frame(), Err(SourceError::BadFrame { index: 2, .. })));
         assert!(s.next_frame().unwrap().is_none());
     }
 

@@ -17,7 +17,11 @@ pub fn render(arch: &Architecture) -> anyhow::Result<String> {
     }
     writeln!(out)?;
     writeln!(out, "total trainable parameters: {total}")?;
-    writeln!(out, "BatchNorm running statistics (not trained): {}", arch.num_batch_norm_buffers())?;
+    writeln!(
+        out,
+        "BatchNorm running statistics (not trained): {}",
+        arch.num_batch_norm_buffers()
+    )?;
     writeln!(
         out,
         "ratio to Inception V3 ({INCEPTION_V3_PARAMS} parameters): {:.1}%",
@@ -34,7 +38,16 @@ mod tests {
     fn table_lists_every_layer_and_the_total() {
         let arch = Architecture::paper(7);
         let text = render(&arch).unwrap();
-        for shape in ["48x48x32", "48x48x64", "24x24x64", "12x12x256", "6x6x512", "3x3x512", "| 4608 |", "| 7 |"] {
+        for shape in [
+            "48x48x32",
+            "48x48x64",
+            "24x24x64",
+            "12x12x256",
+            "6x6x512",
+            "3x3x512",
+            "| 4608 |",
+            "| 7 |",
+        ] {
             assert!(text.contains(shape), "missing {shape} in\n{text}");
         }
         let total = arch.num_params().unwrap();

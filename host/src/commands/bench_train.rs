@@ -42,12 +42,7 @@ pub struct BenchResult {
 }
 
 /// Measures training and forward throughput.
-pub fn measure(
-    arch: &Architecture,
-    batch_size: usize,
-    steps: usize,
-    backend: BackendKind,
-) -> Result<BenchResult> {
+pub fn measure(arch: &Architecture, batch_size: usize, steps: usize, backend: BackendKind) -> Result<BenchResult> {
     let config = TrainConfig {
         batch_size,
         backend,
@@ -57,9 +52,7 @@ pub fn measure(
     let mut trainer = Trainer::new(config, arch, None)?;
     let per_image = arch.input.len();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let inputs: Vec<f32> = (0..batch_size * per_image)
-        .map(|_| rng.random::<f32>())
-        .collect();
+    let inputs: Vec<f32> = (0..batch_size * per_image).map(|_| rng.random::<f32>()).collect();
     let labels: Vec<i64> = (0..batch_size)
         .map(|_| rng.random_range(0..shared::NUM_CLASSES as i64))
         .collect();
@@ -77,10 +70,7 @@ pub fn measure(
     let forward = || -> Result<()> {
         let x = batch_to_tensor(arch, &inputs, batch_size, &device)?;
         let logits: Vec<f32> = model.forward(x).into_data().iter::<f32>().collect();
-        anyhow::ensure!(
-            logits.len() == batch_size * shared::NUM_CLASSES,
-            "unexpected logits"
-        );
+        anyhow::ensure!(logits.len() == batch_size * shared::NUM_CLASSES, "unexpected logits");
         Ok(())
     };
     forward()?;
@@ -111,9 +101,6 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
     println!("| measure | value |\n|---|---|");
     println!("| training ms/image | {:.2} |", r.train_ms_per_image);
     println!("| training images/s | {:.1} |", r.train_images_per_s);
-    println!(
-        "| forward ms/image (inference) | {:.2} |",
-        r.forward_ms_per_image
-    );
+    println!("| forward ms/image (inference) | {:.2} |", r.forward_ms_per_image);
     Ok(())
 }

@@ -45,8 +45,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         WhichCheckpoint::Best => checkpoint::best_dir(&args.run),
         WhichCheckpoint::Last => checkpoint::last_dir(&args.run),
     };
-    let state = checkpoint::load_state(&dir, Some(&arch))
-        .with_context(|| format!("evaluating run {}", args.run.display()))?;
+    let state =
+        checkpoint::load_state(&dir, Some(&arch)).with_context(|| format!("evaluating run {}", args.run.display()))?;
     let device = device_for(args.backend)?;
     let model = checkpoint::load_model(&dir, &state, &device)?;
     // The last checkpoint has the full history even when the best one is older.
@@ -64,14 +64,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "evaluated the {:?} checkpoint (epoch {}) with `host eval`",
         args.checkpoint, state.epochs_done
     );
-    eval::write_run_report(
-        &args.run,
-        &config,
-        &history,
-        state.best,
-        results.clone(),
-        vec![note],
-    )?;
+    eval::write_run_report(&args.run, &config, &history, state.best, results.clone(), vec![note])?;
     for r in &results {
         println!(
             "{} {}: accuracy {:.2}%, mean per-class {:.2}% ({} images)",

@@ -14,7 +14,7 @@ use shared::wire::{Metric, ModelManifest, WIRE_VERSION};
 use shared::{Emotion, INPUT_SIZE};
 
 use crate::data::{Sample, load_splits};
-use crate::export::{build_graphs, parity, write_models, Calibration, ExportOptions, TractRunner};
+use crate::export::{Calibration, ExportOptions, TractRunner, build_graphs, parity, write_models};
 use crate::train::checkpoint;
 use crate::train::trainer::device_for;
 
@@ -54,7 +54,10 @@ pub struct ExportArgs {
 }
 
 fn inputs(samples: &[&Sample], scale: f32, offset: f32) -> Vec<Vec<f32>> {
-    samples.iter().map(|s| s.pixels.iter().map(|&p| p as f32 * scale + offset).collect()).collect()
+    samples
+        .iter()
+        .map(|s| s.pixels.iter().map(|&p| p as f32 * scale + offset).collect())
+        .collect()
 }
 
 /// Runs the export; prints the parity table and the written paths.
@@ -64,7 +67,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         Which::Last => checkpoint::last_dir(&args.run),
     };
     let arch = Architecture::paper(shared::NUM_CLASSES);
-    let state = checkpoint::load_state(&dir, Some(&arch)).with_context(|| format!("reading checkpoint {}", dir.display()))?;
+    let state =
+        checkpoint::load_state(&dir, Some(&arch)).with_context(|| format!("reading checkpoint {}", dir.display()))?;
     let device = device_for(crate::train::config::BackendKind::Flex)?;
     let model = checkpoint::load_model(&dir, &state, &device)?;
     let net = model.export_weights().fold();
@@ -75,7 +79,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let mut originals: Vec<&Sample> = splits.train.iter().filter(|s| !s.augmented).collect();
     originals.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(state.config.seed));
     originals.truncate(args.calibration_images);
-    anyhow::ensure!(!originals.is_empty(), "the run's training split is empty: nothing to calibrate on");
+    anyhow::ensure!(
+        !originals.is_empty(),
+        "the run's training split is empty: nothing to calibrate on"
+    );
     let calibration = inputs(&originals, norm.scale, norm.offset);
     let input_range = (norm.offset, 255.0 * norm.scale + norm.offset);
     tracing::info!(images = calibration.len(), method = %args.calibration.name(), "calibrating");
@@ -92,7 +99,12 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             continue;
         }
         let labels: Vec<usize> = test.iter().map(|s| s.label.index()).collect();
-        let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&test, norm.scale, norm.offset), &labels)?;
+        let p = parity::compare(
+            &fp32_runner,
+            &int8_runner,
+            &inputs(&test, norm.scale, norm.offset),
+            &labels,
+        )?;
         let name = format!("{}/{}", dataset.name(), data.protocol.name());
         println!(
             "| {name} | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
@@ -102,9 +114,18 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             100.0 * p.top1_agreement,
             p.max_logit_diff
         );
-        metrics.push(Metric { name: format!("{name}/test/fp32_accuracy"), value: p.fp32_accuracy as f32 });
-        metrics.push(Metric { name: format!("{name}/test/int8_accuracy"), value: p.int8_accuracy as f32 });
-        metrics.push(Metric { name: format!("{name}/test/int8_fp32_top1_agreement"), value: p.top1_agreement as f32 });
+        metrics.push(Metric {
+            name: format!("{name}/test/fp32_accuracy"),
+            value: p.fp32_accuracy as f32,
+        });
+        metrics.push(Metric {
+            name: format!("{name}/test/int8_accuracy"),
+            value: p.int8_accuracy as f32,
+        });
+        metrics.push(Metric {
+            name: format!("{name}/test/int8_fp32_top1_agreement"),
+            value: p.top1_agreement as f32,
+        });
     }
 
     let template = ModelManifest {

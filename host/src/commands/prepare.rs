@@ -106,9 +106,7 @@ impl PrepareArgs {
             let Some((kind, path)) = spec.split_once('=') else {
                 bail!("--dir {spec:?}: expected KIND=PATH")
             };
-            config
-                .dataset_dirs
-                .insert(kind.parse()?, PathBuf::from(path));
+            config.dataset_dirs.insert(kind.parse()?, PathBuf::from(path));
         }
         config.validate()?;
         Ok(config)
@@ -119,8 +117,8 @@ impl PrepareArgs {
 pub fn run(args: &PrepareArgs) -> Result<()> {
     let config = args.config()?;
     let start = Instant::now();
-    let report = data::prepare(&config)
-        .with_context(|| format!("preparing data from {}", config.data_root.display()))?;
+    let report =
+        data::prepare(&config).with_context(|| format!("preparing data from {}", config.data_root.display()))?;
     let enhancer = data::ClassicalEnhancer(config.preprocessing.enhancement);
     for d in &report.datasets {
         println!("{}", data::prepare::render_summary(d, &config, &enhancer));
@@ -194,20 +192,11 @@ mod tests {
         let defaults = Cli::parse_from(["prepare"]).args.config().unwrap();
         assert_eq!(
             defaults.datasets,
-            [
-                DatasetKind::CkPlus,
-                DatasetKind::Jaffe,
-                DatasetKind::Fer2013
-            ]
+            [DatasetKind::CkPlus, DatasetKind::Jaffe, DatasetKind::Fer2013]
         );
         assert_eq!(defaults.preprocessing.enhancement, Enhancement::default());
         assert_eq!(defaults.balance, BalanceConfig::default());
-        assert!(
-            Cli::parse_from(["prepare", "--dir", "nonsense"])
-                .args
-                .config()
-                .is_err()
-        );
+        assert!(Cli::parse_from(["prepare", "--dir", "nonsense"]).args.config().is_err());
         assert!(Cli::try_parse_from(["prepare", "--protocol", "kfold"]).is_err());
     }
 }

@@ -172,10 +172,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let state: CheckpointState = checkpoint::load_state(&resume_dir, Some(&arch))
             .with_context(|| format!("--resume: cannot resume from {}", resume_dir.display()))?;
         let mut resumed = state.config.clone();
-        if resumed.datasets != config.datasets
-            || resumed.seed != config.seed
-            || resumed.protocol != config.protocol
-        {
+        if resumed.datasets != config.datasets || resumed.seed != config.seed || resumed.protocol != config.protocol {
             tracing::warn!(
                 "--resume keeps the checkpoint's datasets, protocol and seed; differing options are ignored"
             );
@@ -220,10 +217,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         tracing::info!("stopped early: {why}");
         notes.push(format!("stopped early: {why}"));
     }
-    let results = eval::evaluate_parts(
-        &outcome.best_model,
-        &[("test", &data.test), ("val", &data.val)],
-    )?;
+    let results = eval::evaluate_parts(&outcome.best_model, &[("test", &data.test), ("val", &data.val)])?;
     let written = eval::write_run_report(
         &config.out_dir,
         &config,

@@ -25,11 +25,7 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
 pub fn add_noise(pixels: &[u8], std: f32, rng: &mut ChaCha8Rng) -> Vec<u8> {
     pixels
         .iter()
-        .map(|&p| {
-            (p as f64 + standard_normal(rng) * std as f64)
-                .round()
-                .clamp(0.0, 255.0) as u8
-        })
+        .map(|&p| (p as f64 + standard_normal(rng) * std as f64).round().clamp(0.0, 255.0) as u8)
         .collect()
 }
 
@@ -49,11 +45,7 @@ pub fn targets(counts: [usize; NUM_CLASSES], factor: f32) -> [usize; NUM_CLASSES
 /// Appends noisy copies of minority-class samples to `train`; returns the copies added per
 /// class. Originals are drawn in a shuffled round-robin, so each is copied at most once more
 /// than any other of its class.
-pub fn balance(
-    train: &mut Vec<Sample>,
-    config: &BalanceConfig,
-    rng: &mut ChaCha8Rng,
-) -> [usize; NUM_CLASSES] {
+pub fn balance(train: &mut Vec<Sample>, config: &BalanceConfig, rng: &mut ChaCha8Rng) -> [usize; NUM_CLASSES] {
     let mut by_class: [Vec<usize>; NUM_CLASSES] = Default::default();
     for (i, s) in train.iter().enumerate().filter(|(_, s)| !s.augmented) {
         by_class[s.label.index()].push(i);
@@ -110,10 +102,7 @@ mod tests {
             targets([100, 10, 60, 0, 40, 100, 1], 3.0),
             [100, 30, 100, 0, 100, 100, 3]
         );
-        assert_eq!(
-            targets([100, 10, 60, 0, 40, 100, 1], 1.0),
-            [100, 10, 60, 0, 40, 100, 1]
-        );
+        assert_eq!(targets([100, 10, 60, 0, 40, 100, 1], 1.0), [100, 10, 60, 0, 40, 100, 1]);
     }
 
     #[test]
@@ -123,11 +112,7 @@ mod tests {
         let noisy = add_noise(&flat, 5f32.sqrt(), &mut rng);
         let n = noisy.len() as f64;
         let mean = noisy.iter().map(|&p| p as f64 - 128.0).sum::<f64>() / n;
-        let var = noisy
-            .iter()
-            .map(|&p| (p as f64 - 128.0 - mean).powi(2))
-            .sum::<f64>()
-            / n;
+        let var = noisy.iter().map(|&p| (p as f64 - 128.0 - mean).powi(2)).sum::<f64>() / n;
         assert!(mean.abs() < 0.02, "mean {mean}");
         // Rounding to integers adds 1/12 to the variance.
         assert!((var - (5.0 + 1.0 / 12.0)).abs() < 0.1, "variance {var}");
@@ -162,10 +147,7 @@ mod tests {
         }
         // Round-robin: every fear original copied once or twice.
         for i in 0..10 {
-            let n = copies
-                .iter()
-                .filter(|c| c.source == format!("fear_{i}.png"))
-                .count();
+            let n = copies.iter().filter(|c| c.source == format!("fear_{i}.png")).count();
             assert!((1..=2).contains(&n), "fear_{i} copied {n} times");
         }
         // Same seed, same copies.

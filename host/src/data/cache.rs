@@ -92,21 +92,14 @@ impl CacheHeader {
             val_fraction
         );
         if self.source_digest != wanted.source_digest {
-            return Some(
-                "was prepared from different input files (the dataset directory changed)".into(),
-            );
+            return Some("was prepared from different input files (the dataset directory changed)".into());
         }
         None
     }
 }
 
 /// The cache file of one dataset, protocol and split.
-pub fn cache_path(
-    dir: &Path,
-    dataset: DatasetKind,
-    protocol: SplitProtocol,
-    split: SplitName,
-) -> PathBuf {
+pub fn cache_path(dir: &Path, dataset: DatasetKind, protocol: SplitProtocol, split: SplitName) -> PathBuf {
     dir.join(format!("{dataset}-{protocol}-{split}.{CACHE_EXTENSION}"))
 }
 
@@ -122,8 +115,7 @@ pub fn write(path: &Path, header: &CacheHeader, samples: &[Sample]) -> Result<()
         why,
     };
     let head = postcard::to_stdvec(header).map_err(|e| corrupt(format!("encoding header: {e}")))?;
-    let body =
-        postcard::to_stdvec(samples).map_err(|e| corrupt(format!("encoding samples: {e}")))?;
+    let body = postcard::to_stdvec(samples).map_err(|e| corrupt(format!("encoding samples: {e}")))?;
     let mut bytes = Vec::with_capacity(16 + head.len() + body.len() + 32);
     bytes.extend_from_slice(&CACHE_MAGIC);
     bytes.extend_from_slice(&CACHE_FORMAT_VERSION.to_le_bytes());
@@ -157,25 +149,20 @@ pub fn read_any(path: &Path) -> Result<(CacheHeader, Vec<Sample>), DataError> {
     if version != CACHE_FORMAT_VERSION {
         return Err(DataError::CacheMismatch {
             path: path.to_path_buf(),
-            what: format!(
-                "has format version {version}, this build reads version {CACHE_FORMAT_VERSION}"
-            ),
+            what: format!("has format version {version}, this build reads version {CACHE_FORMAT_VERSION}"),
         });
     }
     let (content, digest) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(content).as_slice() != digest {
-        return Err(corrupt(
-            "checksum mismatch (truncated or damaged file)".into(),
-        ));
+        return Err(corrupt("checksum mismatch (truncated or damaged file)".into()));
     }
     let head_len = u32::from_le_bytes(content[12..16].try_into().expect("4 bytes")) as usize;
     let head = content
         .get(16..16 + head_len)
         .ok_or_else(|| corrupt("header length past the end".into()))?;
-    let header: CacheHeader =
-        postcard::from_bytes(head).map_err(|e| corrupt(format!("header: {e}")))?;
-    let samples: Vec<Sample> = postcard::from_bytes(&content[16 + head_len..])
-        .map_err(|e| corrupt(format!("samples: {e}")))?;
+    let header: CacheHeader = postcard::from_bytes(head).map_err(|e| corrupt(format!("header: {e}")))?;
+    let samples: Vec<Sample> =
+        postcard::from_bytes(&content[16 + head_len..]).map_err(|e| corrupt(format!("samples: {e}")))?;
     if samples.len() as u64 != header.count {
         return Err(corrupt(format!(
             "header says {} samples, file holds {}",
@@ -250,12 +237,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = cache_path(
-            tmp.path(),
-            DatasetKind::Jaffe,
-            SplitProtocol::Subject,
-            SplitName::Val,
-        );
+        let path = cache_path(tmp.path(), DatasetKind::Jaffe, SplitProtocol::Subject, SplitName::Val);
         assert!(path.ends_with("jaffe-subject-val.vds"));
         write(&path, &header(3), &samples()).unwrap();
         assert_eq!(read(&path, &header(3)).unwrap(), samples());
@@ -276,20 +258,10 @@ mod tests {
         assert!(err.to_string().contains("preprocessing"), "{err}");
         let mut wanted = header(3);
         wanted.seed = 7;
-        assert!(
-            read(&path, &wanted)
-                .unwrap_err()
-                .to_string()
-                .contains("seed")
-        );
+        assert!(read(&path, &wanted).unwrap_err().to_string().contains("seed"));
         let mut wanted = header(3);
         wanted.source_digest = "d2".into();
-        assert!(
-            read(&path, &wanted)
-                .unwrap_err()
-                .to_string()
-                .contains("input files")
-        );
+        assert!(read(&path, &wanted).unwrap_err().to_string().contains("input files"));
     }
 
     #[test]
@@ -304,33 +276,19 @@ mod tests {
         std::fs::write(&path, &old).unwrap();
         let err = read(&path, &header(3)).unwrap_err();
         assert!(
-            matches!(err, DataError::CacheMismatch { .. })
-                && err.to_string().contains("format version 0"),
+            matches!(err, DataError::CacheMismatch { .. }) && err.to_string().contains("format version 0"),
             "{err}"
         );
 
         std::fs::write(&path, &good[..good.len() - 100]).unwrap();
-        assert!(matches!(
-            read(&path, &header(3)),
-            Err(DataError::CacheCorrupt { .. })
-        ));
+        assert!(matches!(read(&path, &header(3)), Err(DataError::CacheCorrupt { .. })));
 
         let mut flipped = good.clone();
         flipped[200] ^= 1;
         std::fs::write(&path, &flipped).unwrap();
-        assert!(matches!(
-            read(&path, &header(3)),
-            Err(DataError::CacheCorrupt { .. })
-        ));
+        assert!(matches!(read(&path, &header(3)), Err(DataError::CacheCorrupt { .. })));
 
-        std::fs::write(
-            &path,
-            b"not a cache at all, just some text that is long enough",
-        )
-        .unwrap();
-        assert!(matches!(
-            read(&path, &header(3)),
-            Err(DataError::CacheCorrupt { .. })
-        ));
+        std::fs::write(&path, b"not a cache at all, just some text that is long enough").unwrap();
+        assert!(matches!(read(&path, &header(3)), Err(DataError::CacheCorrupt { .. })));
     }
 }

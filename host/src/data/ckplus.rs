@@ -9,21 +9,14 @@ use std::path::Path;
 use shared::Emotion;
 use shared::labels::ContemptPolicy;
 
-use super::{
-    DataError, Entry, Listing, Origin, SkipReason, class_folder_files, file_name, is_hidden,
-    sorted_dir,
-};
+use super::{DataError, Entry, Listing, Origin, SkipReason, class_folder_files, file_name, is_hidden, sorted_dir};
 
 /// The subject id (`S010`) at the start of a CK+ file name, if the name has one.
 pub fn subject_of(file_name: &str) -> Option<&str> {
     let subject = file_name.split('_').next()?;
-    let digits = subject
-        .strip_prefix('S')
-        .or_else(|| subject.strip_prefix('s'))?;
-    (!digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && file_name.len() > subject.len())
-    .then_some(subject)
+    let digits = subject.strip_prefix('S').or_else(|| subject.strip_prefix('s'))?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && file_name.len() > subject.len())
+        .then_some(subject)
 }
 
 /// Lists a CK+ directory.
@@ -49,11 +42,7 @@ pub fn read(dir: &Path, contempt: ContemptPolicy) -> Result<Listing, DataError> 
             let label = match &label {
                 Ok(Some(label)) => *label,
                 Ok(None) => {
-                    listing.skip(
-                        display,
-                        SkipReason::DroppedLabel,
-                        format!("label {folder:?}"),
-                    );
+                    listing.skip(display, SkipReason::DroppedLabel, format!("label {folder:?}"));
                     continue;
                 }
                 Err(e) => {
@@ -62,11 +51,7 @@ pub fn read(dir: &Path, contempt: ContemptPolicy) -> Result<Listing, DataError> 
                 }
             };
             let Some(subject) = subject_of(&name) else {
-                listing.skip(
-                    display,
-                    SkipReason::BadName,
-                    "expected S<subject>_<sequence>_<frame>",
-                );
+                listing.skip(display, SkipReason::BadName, "expected S<subject>_<sequence>_<frame>");
                 continue;
             };
             let subject = subject.to_string();
@@ -110,11 +95,7 @@ mod tests {
         std::fs::write(d.join("anger/notes.txt"), "x").unwrap();
 
         let listing = read(d, ContemptPolicy::Drop).unwrap();
-        let got: Vec<_> = listing
-            .entries
-            .iter()
-            .map(|e| (e.label, e.subject.as_str()))
-            .collect();
+        let got: Vec<_> = listing.entries.iter().map(|e| (e.label, e.subject.as_str())).collect();
         assert_eq!(got, [(Emotion::Angry, "S010"), (Emotion::Angry, "S011")]);
         let reasons: Vec<_> = listing.skipped.iter().map(|s| s.reason).collect();
         for r in [

@@ -9,9 +9,7 @@ use std::path::Path;
 use shared::Emotion;
 use shared::labels::ContemptPolicy;
 
-use super::{
-    DataError, DatasetKind, ckplus, fer2013, file_name, is_image_file, jaffe, rafdb, sorted_dir,
-};
+use super::{DataError, DatasetKind, ckplus, fer2013, file_name, is_image_file, jaffe, rafdb, sorted_dir};
 
 /// The dataset whose layout `dir` has. Checked in order: RAF-DB (label list), FER2013 (split
 /// folders or `fer2013.csv`), JAFFE (`<poser>.<EMO><n>.<id>` image files), CK+ (label folders
@@ -35,8 +33,7 @@ pub fn detect_layout(dir: &Path) -> Result<DatasetKind, DataError> {
     let children = sorted_dir(dir)?;
     let is_jaffe_name = |p: &Path| {
         is_image_file(p)
-            && jaffe::parse_name(&file_name(p))
-                .is_some_and(|(_, code)| Emotion::from_jaffe_code(code).is_ok())
+            && jaffe::parse_name(&file_name(p)).is_some_and(|(_, code)| Emotion::from_jaffe_code(code).is_ok())
     };
     if children.iter().any(|p| p.is_file() && is_jaffe_name(p)) {
         return Ok(DatasetKind::Jaffe);
@@ -99,10 +96,7 @@ mod tests {
         assert_eq!(detect_layout(&d.join("ck")).unwrap(), DatasetKind::CkPlus);
         assert_eq!(detect_layout(&d.join("jaffe")).unwrap(), DatasetKind::Jaffe);
         assert_eq!(detect_layout(&d.join("fer")).unwrap(), DatasetKind::Fer2013);
-        assert_eq!(
-            detect_layout(&d.join("fercsv")).unwrap(),
-            DatasetKind::Fer2013
-        );
+        assert_eq!(detect_layout(&d.join("fercsv")).unwrap(), DatasetKind::Fer2013);
         assert_eq!(
             detect_layout(&d.join("fercsv/fer2013.csv")).unwrap(),
             DatasetKind::Fer2013

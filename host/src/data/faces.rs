@@ -54,8 +54,8 @@ impl HaarFinder {
     /// minNeighbors 5, min size 30, as OpenCV's tools are usually run).
     pub fn load(path: &Path) -> Result<Self, DataError> {
         let xml = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let cascade = Cascade::from_opencv_xml(&xml)
-            .map_err(|e| DataError::Detector(format!("{}: {e}", path.display())))?;
+        let cascade =
+            Cascade::from_opencv_xml(&xml).map_err(|e| DataError::Detector(format!("{}: {e}", path.display())))?;
         Ok(HaarFinder {
             cascade,
             params: DetectParams::default(),
@@ -97,24 +97,14 @@ pub fn cascade_candidates(config: &PrepareConfig) -> Vec<PathBuf> {
 /// The configured (or first existing default) cascade file.
 pub fn cascade_path(config: &PrepareConfig) -> Result<PathBuf, DataError> {
     let candidates = cascade_candidates(config);
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            let list: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-            DataError::Detector(format!(
-                "no Haar cascade found (looked at {})",
-                list.join(", ")
-            ))
-        })
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        let list: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        DataError::Detector(format!("no Haar cascade found (looked at {})", list.join(", ")))
+    })
 }
 
 /// The face finder a dataset needs.
-pub fn finder_for(
-    kind: DatasetKind,
-    config: &PrepareConfig,
-) -> Result<Box<dyn FaceFinder>, DataError> {
+pub fn finder_for(kind: DatasetKind, config: &PrepareConfig) -> Result<Box<dyn FaceFinder>, DataError> {
     if kind.pre_cropped() {
         Ok(Box::new(WholeImage))
     } else {
@@ -181,21 +171,12 @@ mod tests {
     use super::*;
 
     fn frame() -> GrayImage {
-        GrayImage::from_raw(
-            100,
-            80,
-            (0..8000u32).map(|i| ((i * 7) % 251) as u8).collect(),
-        )
-        .unwrap()
+        GrayImage::from_raw(100, 80, (0..8000u32).map(|i| ((i * 7) % 251) as u8).collect()).unwrap()
     }
 
     #[test]
     fn classical_enhancer_matches_shared_preprocessing() {
-        for enhancement in [
-            Enhancement::None,
-            Enhancement::Equalize,
-            Enhancement::default(),
-        ] {
+        for enhancement in [Enhancement::None, Enhancement::Equalize, Enhancement::default()] {
             let p = Preprocessing {
                 enhancement,
                 ..Preprocessing::default()

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use shared::Emotion;
 
 use super::{
-    DataError, Entry, Listing, OfficialSplit, Origin, SkipReason, class_folder_files, file_name,
-    is_hidden, sorted_dir,
+    DataError, Entry, Listing, OfficialSplit, Origin, SkipReason, class_folder_files, file_name, is_hidden, sorted_dir,
 };
 
 /// Side of a FER2013 image.
@@ -28,11 +27,7 @@ const TEST_DIRS: [&str; 4] = ["val", "validation", "publictest", "test"];
 
 /// The CSV file of a FER2013 directory (or the path itself if it is a `.csv` file).
 pub fn csv_path(dir: &Path) -> Option<PathBuf> {
-    if dir.is_file()
-        && dir
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-    {
+    if dir.is_file() && dir.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         return Some(dir.to_path_buf());
     }
     let csv = dir.join("fer2013.csv");
@@ -179,33 +174,25 @@ pub fn read_csv(path: &Path) -> Result<Listing, DataError> {
         }
     }
     if listing.entries.is_empty() && listing.skipped.is_empty() {
-        listing.skip(
-            path.display().to_string(),
-            SkipReason::EmptyFolder,
-            "CSV has no rows",
-        );
+        listing.skip(path.display().to_string(), SkipReason::EmptyFolder, "CSV has no rows");
     }
     Ok(listing)
 }
 
 type RowError = (SkipReason, String);
 
-fn parse_row(
-    fields: &[&str],
-    columns: &Columns,
-) -> Result<(Emotion, OfficialSplit, Vec<u8>), RowError> {
+fn parse_row(fields: &[&str], columns: &Columns) -> Result<(Emotion, OfficialSplit, Vec<u8>), RowError> {
     let field = |i: usize| {
-        fields.get(i).copied().ok_or((
-            SkipReason::WrongSize,
-            format!("row has {} fields", fields.len()),
-        ))
+        fields
+            .get(i)
+            .copied()
+            .ok_or((SkipReason::WrongSize, format!("row has {} fields", fields.len())))
     };
     let emotion = field(columns.emotion)?;
     let index: i64 = emotion
         .parse()
         .map_err(|_| (SkipReason::UnknownLabel, format!("emotion {emotion:?}")))?;
-    let label = Emotion::from_fer2013_index(index)
-        .map_err(|e| (SkipReason::UnknownLabel, e.to_string()))?;
+    let label = Emotion::from_fer2013_index(index).map_err(|e| (SkipReason::UnknownLabel, e.to_string()))?;
     let split = match columns.usage {
         Some(i) => match field(i)? {
             "Training" => OfficialSplit::Train,
@@ -217,12 +204,9 @@ fn parse_row(
     };
     let mut pixels = Vec::with_capacity((SIDE * SIDE) as usize);
     for value in field(columns.pixels)?.split_ascii_whitespace() {
-        let v: u8 = value.parse().map_err(|_| {
-            (
-                SkipReason::WrongSize,
-                format!("pixel value {value:?} is not 0..255"),
-            )
-        })?;
+        let v: u8 = value
+            .parse()
+            .map_err(|_| (SkipReason::WrongSize, format!("pixel value {value:?} is not 0..255")))?;
         pixels.push(v);
     }
     if pixels.len() != (SIDE * SIDE) as usize {
@@ -268,16 +252,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                (
-                    Emotion::Happy,
-                    Some(OfficialSplit::Train),
-                    "fer2013.csv#row2"
-                ),
-                (
-                    Emotion::Neutral,
-                    Some(OfficialSplit::Test),
-                    "fer2013.csv#row3"
-                ),
+                (Emotion::Happy, Some(OfficialSplit::Train), "fer2013.csv#row2"),
+                (Emotion::Neutral, Some(OfficialSplit::Test), "fer2013.csv#row3"),
             ]
         );
         let skipped: Vec<_> = listing
@@ -312,11 +288,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let csv = tmp.path().join("mine.csv");
         let pixels = vec!["7"; 2304].join(" ");
-        std::fs::write(
-            &csv,
-            format!("Usage,emotion,pixels\nPublicTest,5,{pixels}\n"),
-        )
-        .unwrap();
+        std::fs::write(&csv, format!("Usage,emotion,pixels\nPublicTest,5,{pixels}\n")).unwrap();
         let listing = read(&csv).unwrap();
         assert_eq!(listing.entries.len(), 1);
         assert_eq!(listing.entries[0].label, Emotion::Surprised);
@@ -355,9 +327,6 @@ mod tests {
     #[test]
     fn a_directory_without_either_layout_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            read(tmp.path()),
-            Err(DataError::UnknownLayout { .. })
-        ));
+        assert!(matches!(read(tmp.path()), Err(DataError::UnknownLayout { .. })));
     }
 }

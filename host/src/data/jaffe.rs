@@ -8,9 +8,7 @@ use std::path::Path;
 
 use shared::Emotion;
 
-use super::{
-    DataError, Entry, Listing, Origin, SkipReason, file_name, is_hidden, is_image_file, sorted_dir,
-};
+use super::{DataError, Entry, Listing, Origin, SkipReason, file_name, is_hidden, is_image_file, sorted_dir};
 
 /// Parses `KA.AN1.39.tiff` into the poser and the label code (`KA`, `AN1`).
 pub fn parse_name(name: &str) -> Option<(&str, &str)> {
@@ -47,11 +45,7 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
             seen_images += 1;
             let name = file_name(&path);
             let Some((poser, code)) = parse_name(&name) else {
-                listing.skip(
-                    display,
-                    SkipReason::BadName,
-                    "expected <poser>.<EMO><n>.<id>.tiff",
-                );
+                listing.skip(display, SkipReason::BadName, "expected <poser>.<EMO><n>.<id>.tiff");
                 continue;
             };
             let label = match Emotion::from_jaffe_code(code) {
@@ -73,11 +67,7 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
         }
     }
     if seen_images == 0 {
-        listing.skip(
-            dir.display().to_string(),
-            SkipReason::EmptyFolder,
-            "no image files",
-        );
+        listing.skip(dir.display().to_string(), SkipReason::EmptyFolder, "no image files");
     }
     Ok(listing)
 }
@@ -105,11 +95,7 @@ mod tests {
         write_png(&d.join("portrait.png"), 64, 64, 4);
         std::fs::write(d.join("README.txt"), "JAFFE").unwrap();
         let listing = read(d).unwrap();
-        let got: Vec<_> = listing
-            .entries
-            .iter()
-            .map(|e| (e.subject.as_str(), e.label))
-            .collect();
+        let got: Vec<_> = listing.entries.iter().map(|e| (e.subject.as_str(), e.label)).collect();
         assert_eq!(got.len(), 2);
         assert!(got.contains(&("KA", Emotion::Angry)) && got.contains(&("YM", Emotion::Happy)));
         let reasons: Vec<_> = listing
@@ -123,10 +109,7 @@ mod tests {
             })
             .collect();
         assert_eq!(reasons.len(), 2);
-        assert!(
-            reasons.contains(&(SkipReason::UnknownLabel, true))
-                && reasons.contains(&(SkipReason::BadName, true))
-        );
+        assert!(reasons.contains(&(SkipReason::UnknownLabel, true)) && reasons.contains(&(SkipReason::BadName, true)));
     }
 
     #[test]

@@ -45,24 +45,10 @@ use shared::preprocess::Preprocessing;
 pub use cache::{CACHE_FORMAT_VERSION, CACHE_MAGIC};
 pub use detect_layout::detect_layout;
 pub use faces::{ClassicalEnhancer, FaceEnhancer};
-pub use prepare::{
-    DatasetReport, PrepareReport, load_splits, load_splits_with, prepare, prepare_with,
-};
+pub use prepare::{DatasetReport, PrepareReport, load_splits, load_splits_with, prepare, prepare_with};
 
 /// The four datasets the paper trains and evaluates on.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 pub enum DatasetKind {
     /// CK+ (the 48x48 "CK+48" cut), class folders.
     #[value(name = "ckplus")]
@@ -131,21 +117,16 @@ impl FromStr for DatasetKind {
             "raf-db" | "raf" => "rafdb",
             other => other,
         };
-        DatasetKind::ALL
-            .into_iter()
-            .find(|k| k.name() == alias)
-            .ok_or_else(|| {
-                DataError::Config(format!(
-                    "unknown dataset {s:?} (expected ckplus, jaffe, fer2013 or rafdb)"
-                ))
-            })
+        DatasetKind::ALL.into_iter().find(|k| k.name() == alias).ok_or_else(|| {
+            DataError::Config(format!(
+                "unknown dataset {s:?} (expected ckplus, jaffe, fer2013 or rafdb)"
+            ))
+        })
     }
 }
 
 /// How a dataset is divided into train / validation / test.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
 pub enum SplitProtocol {
     /// The paper's: random 4:1 train:test per dataset (stratified by class), then 10% of the
     /// training images for validation. Near-identical frames of one person can land on both
@@ -348,11 +329,7 @@ impl Default for PrepareConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("data")),
             dataset_dirs: BTreeMap::new(),
-            datasets: vec![
-                DatasetKind::CkPlus,
-                DatasetKind::Jaffe,
-                DatasetKind::Fer2013,
-            ],
+            datasets: vec![DatasetKind::CkPlus, DatasetKind::Jaffe, DatasetKind::Fer2013],
             protocol: SplitProtocol::Paper,
             seed: 42,
             preprocessing: Preprocessing::default(),
@@ -379,10 +356,7 @@ impl PrepareConfig {
                 self.test_fraction, self.val_fraction
             )));
         }
-        if !self.balance.factor.is_finite()
-            || !self.balance.noise_std.is_finite()
-            || self.balance.noise_std < 0.0
-        {
+        if !self.balance.factor.is_finite() || !self.balance.noise_std.is_finite() || self.balance.noise_std < 0.0 {
             return Err(DataError::Config(format!(
                 "invalid balance settings {:?}",
                 self.balance
@@ -412,8 +386,7 @@ impl PrepareConfig {
         if detect_layout(&self.data_root).is_ok_and(|k| k == kind) {
             return Ok(self.data_root.clone());
         }
-        let entries =
-            std::fs::read_dir(&self.data_root).map_err(|e| DataError::io(&self.data_root, e))?;
+        let entries = std::fs::read_dir(&self.data_root).map_err(|e| DataError::io(&self.data_root, e))?;
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
@@ -442,9 +415,7 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// No directory for the dataset was found.
-    #[error(
-        "no {kind} dataset under {root} (expected {root}/{kind}/ or a directory in a recognised layout)"
-    )]
+    #[error("no {kind} dataset under {root} (expected {root}/{kind}/ or a directory in a recognised layout)")]
     DatasetNotFound {
         /// The dataset looked for.
         kind: DatasetKind,
@@ -478,9 +449,7 @@ pub enum DataError {
         why: String,
     },
     /// A cache written by another format version or with another configuration.
-    #[error(
-        "{path}: cache {what}; run `host prepare` with the wanted options to rebuild it, or use another --out"
-    )]
+    #[error("{path}: cache {what}; run `host prepare` with the wanted options to rebuild it, or use another --out")]
     CacheMismatch {
         /// The file.
         path: PathBuf,
@@ -656,11 +625,7 @@ impl Listing {
 }
 
 /// Lists a dataset directory with the reader for `kind`.
-pub fn read_dataset(
-    kind: DatasetKind,
-    dir: &Path,
-    contempt: ContemptPolicy,
-) -> Result<Listing, DataError> {
+pub fn read_dataset(kind: DatasetKind, dir: &Path, contempt: ContemptPolicy) -> Result<Listing, DataError> {
     let mut listing = match kind {
         DatasetKind::CkPlus => ckplus::read(dir, contempt)?,
         DatasetKind::Jaffe => jaffe::read(dir)?,
@@ -715,10 +680,7 @@ pub(crate) fn file_name(path: &Path) -> String {
 
 /// Reads the images of one class folder (shared by CK+ and FER2013's folder layout): image
 /// files become `(path, file name)` pairs, other files and an empty folder are skipped.
-pub(crate) fn class_folder_files(
-    dir: &Path,
-    listing: &mut Listing,
-) -> Result<Vec<(PathBuf, String)>, DataError> {
+pub(crate) fn class_folder_files(dir: &Path, listing: &mut Listing) -> Result<Vec<(PathBuf, String)>, DataError> {
     let mut files = Vec::new();
     for path in sorted_dir(dir)? {
         if is_hidden(&path) || path.is_dir() {
@@ -753,8 +715,7 @@ pub(crate) mod test_util {
     /// Writes a `w x h` grey PNG with a gradient (so distinct files differ by `seed`).
     pub fn write_png(path: &Path, w: u32, h: u32, seed: u8) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let img =
-            image::GrayImage::from_fn(w, h, |x, y| image::Luma([(x * 3 + y * 5) as u8 ^ seed]));
+        let img = image::GrayImage::from_fn(w, h, |x, y| image::Luma([(x * 3 + y * 5) as u8 ^ seed]));
         img.save(path).unwrap();
     }
 
@@ -777,10 +738,7 @@ mod tests {
         }
         assert_eq!("CK+".parse::<DatasetKind>().unwrap(), DatasetKind::CkPlus);
         assert!("mnist".parse::<DatasetKind>().is_err());
-        assert_eq!(
-            "subject".parse::<SplitProtocol>().unwrap(),
-            SplitProtocol::Subject
-        );
+        assert_eq!("subject".parse::<SplitProtocol>().unwrap(), SplitProtocol::Subject);
         assert_eq!(SplitProtocol::Paper.name(), "paper");
         assert!("kfold".parse::<SplitProtocol>().is_err());
     }
@@ -817,19 +775,13 @@ mod tests {
             data_root: root.to_path_buf(),
             ..PrepareConfig::default()
         };
-        assert_eq!(
-            config.dataset_dir(DatasetKind::CkPlus).unwrap(),
-            root.join("CK+48")
-        );
+        assert_eq!(config.dataset_dir(DatasetKind::CkPlus).unwrap(), root.join("CK+48"));
         assert!(matches!(
             config.dataset_dir(DatasetKind::Jaffe),
             Err(DataError::DatasetNotFound { .. })
         ));
         std::fs::create_dir(root.join("ckplus")).unwrap();
-        assert_eq!(
-            config.dataset_dir(DatasetKind::CkPlus).unwrap(),
-            root.join("ckplus")
-        );
+        assert_eq!(config.dataset_dir(DatasetKind::CkPlus).unwrap(), root.join("ckplus"));
         let mut explicit = config.clone();
         explicit
             .dataset_dirs

@@ -22,8 +22,8 @@ use super::cache::{self, CacheHeader};
 use super::faces::{self, ClassicalEnhancer, FaceEnhancer, FaceFinder};
 use super::split::{Candidate, Fractions, split};
 use super::{
-    DataError, DatasetKind, Entry, Listing, Origin, PrepareConfig, Sample, SkipReason, Skipped,
-    SplitName, Splits, read_dataset,
+    DataError, DatasetKind, Entry, Listing, Origin, PrepareConfig, Sample, SkipReason, Skipped, SplitName, Splits,
+    read_dataset,
 };
 
 /// What preparing one dataset did.
@@ -79,10 +79,7 @@ pub fn prepare(config: &PrepareConfig) -> Result<PrepareReport, DataError> {
 }
 
 /// [`prepare`] with another enhancer (the seam for a learned, FFA-Net-style one).
-pub fn prepare_with(
-    config: &PrepareConfig,
-    enhancer: &dyn FaceEnhancer,
-) -> Result<PrepareReport, DataError> {
+pub fn prepare_with(config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> Result<PrepareReport, DataError> {
     config.validate()?;
     let mut report = PrepareReport {
         datasets: Vec::new(),
@@ -104,10 +101,7 @@ pub fn load_splits(config: &PrepareConfig) -> Result<Splits, DataError> {
 }
 
 /// [`load_splits`] for caches made with another enhancer (see [`prepare_with`]).
-pub fn load_splits_with(
-    config: &PrepareConfig,
-    enhancer: &dyn FaceEnhancer,
-) -> Result<Splits, DataError> {
+pub fn load_splits_with(config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> Result<Splits, DataError> {
     config.validate()?;
     let mut splits = Splits::default();
     for &kind in &config.datasets {
@@ -201,11 +195,9 @@ fn official_counts(listing: &Listing) -> Option<[[usize; NUM_CLASSES]; 2]> {
 /// luma weights, palette TIFFs (which `image` refuses) through [`super::tiff_palette`].
 pub fn decode(origin: &Origin) -> Result<GrayImage, String> {
     match origin {
-        Origin::Pixels {
-            width,
-            height,
-            pixels,
-        } => GrayImage::from_raw(*width, *height, pixels.clone()).map_err(|e| e.to_string()),
+        Origin::Pixels { width, height, pixels } => {
+            GrayImage::from_raw(*width, *height, pixels.clone()).map_err(|e| e.to_string())
+        }
         Origin::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
             if super::tiff_palette::is_palette_tiff(&bytes) {
@@ -221,9 +213,7 @@ pub fn decode(origin: &Origin) -> Result<GrayImage, String> {
                 image::DynamicImage::ImageLuma8(g) => GrayImage::from_raw(w, h, g.into_raw()),
                 image::DynamicImage::ImageLumaA8(_)
                 | image::DynamicImage::ImageLuma16(_)
-                | image::DynamicImage::ImageLumaA16(_) => {
-                    GrayImage::from_raw(w, h, img.to_luma8().into_raw())
-                }
+                | image::DynamicImage::ImageLumaA16(_) => GrayImage::from_raw(w, h, img.to_luma8().into_raw()),
                 other => GrayImage::from_rgb(w, h, other.to_rgb8().as_raw()),
             };
             gray.map_err(|e| e.to_string())
@@ -250,10 +240,9 @@ fn process(
 
 fn progress(len: usize, kind: DatasetKind) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
-    let style =
-        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_prefix(kind.name());
     bar
@@ -371,15 +360,7 @@ fn prepare_dataset(
         let samples = splits.part(name);
         cache::write(
             &path,
-            &header(
-                kind,
-                name,
-                config,
-                enhancer,
-                &finder_id,
-                &digest,
-                samples.len() as u64,
-            ),
+            &header(kind, name, config, enhancer, &finder_id, &digest, samples.len() as u64),
             samples,
         )?;
         cache_files.push(path);
@@ -400,11 +381,7 @@ fn prepare_dataset(
     let markdown = render_summary(&report, config, enhancer);
     std::fs::write(&summary_file, &markdown).map_err(|e| DataError::io(&summary_file, e))?;
     report.elapsed = start.elapsed();
-    let bad: usize = report
-        .skipped
-        .iter()
-        .filter(|s| s.reason.is_bad_input())
-        .count();
+    let bad: usize = report.skipped.iter().filter(|s| s.reason.is_bad_input()).count();
     tracing::info!(
         dataset = %kind,
         train = splits.train.len(), val = splits.val.len(), test = splits.test.len(),
@@ -416,11 +393,7 @@ fn prepare_dataset(
 }
 
 /// The Markdown summary of one dataset: counts per class and split, and what was skipped.
-pub fn render_summary(
-    report: &DatasetReport,
-    config: &PrepareConfig,
-    enhancer: &dyn FaceEnhancer,
-) -> String {
+pub fn render_summary(report: &DatasetReport, config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> String {
     let mut md = String::new();
     let protocol = config.protocol;
     let _ = writeln!(md, "## {} — {} split\n", report.kind, protocol);
@@ -445,11 +418,7 @@ pub fn render_summary(
     let mut totals = vec![0usize; columns.len()];
     for e in Emotion::ALL {
         let i = e.index();
-        let [train, val, test] = [
-            report.originals[0][i],
-            report.originals[1][i],
-            report.originals[2][i],
-        ];
+        let [train, val, test] = [report.originals[0][i], report.originals[1][i], report.originals[2][i]];
         let mut row = vec![report.listed[i]];
         if let Some(o) = official {
             row.extend([o[0][i], o[1][i]]);
@@ -512,11 +481,7 @@ mod tests {
     /// PNG, one exact duplicate, one unknown-label folder.
     fn small_ckplus(root: &Path, per_class: usize) {
         for (c, label) in ["anger", "happy", "sadness", "surprise"].iter().enumerate() {
-            let n = if *label == "happy" {
-                per_class * 2
-            } else {
-                per_class
-            };
+            let n = if *label == "happy" { per_class * 2 } else { per_class };
             for i in 0..n {
                 let name = format!("{label}/S{:03}_{c:03}_{i:08}.png", i % 8);
                 write_png(&root.join("ckplus").join(name), 48, 48, (c * 64 + i) as u8);
@@ -563,8 +528,9 @@ mod tests {
                 d.skipped
             );
             assert!(
-                d.skipped.iter().any(|s| s.reason == SkipReason::Unreadable
-                    && s.path.ends_with("S001_009_00000001.png"))
+                d.skipped
+                    .iter()
+                    .any(|s| s.reason == SkipReason::Unreadable && s.path.ends_with("S001_009_00000001.png"))
             );
             assert_eq!(d.listed[Emotion::Happy.index()], 41);
             let kept: usize = d.originals.iter().flatten().sum();
@@ -589,10 +555,7 @@ mod tests {
             let loaded = load_splits(&config).unwrap();
             assert_eq!(&loaded, s);
             let md = std::fs::read_to_string(&d.summary_file).unwrap();
-            assert!(
-                md.contains("| happy | 41 |") && md.contains("exact duplicate"),
-                "{md}"
-            );
+            assert!(md.contains("| happy | 41 |") && md.contains("exact duplicate"), "{md}");
         }
     }
 
@@ -629,29 +592,14 @@ mod tests {
             },
             ..config.clone()
         };
-        assert!(
-            load_splits(&none)
-                .unwrap_err()
-                .to_string()
-                .contains("preprocessing")
-        );
+        assert!(load_splits(&none).unwrap_err().to_string().contains("preprocessing"));
         // Preparing with the new settings replaces the cache; then it loads.
         prepare(&none).unwrap();
         assert!(load_splits(&none).is_ok());
 
         // Changed input files are noticed.
-        write_png(
-            &tmp.path().join("ckplus/anger/S007_005_00000001.png"),
-            48,
-            48,
-            200,
-        );
-        assert!(
-            load_splits(&none)
-                .unwrap_err()
-                .to_string()
-                .contains("input files")
-        );
+        write_png(&tmp.path().join("ckplus/anger/S007_005_00000001.png"), 48, 48, 200);
+        assert!(load_splits(&none).unwrap_err().to_string().contains("input files"));
     }
 
     #[test]
@@ -729,12 +677,7 @@ mod tests {
         let plain = prepare(&config).unwrap();
         let inverted = prepare_with(&config, &Invert).unwrap();
         let a = &plain.splits.test[0];
-        let b = inverted
-            .splits
-            .test
-            .iter()
-            .find(|s| s.source == a.source)
-            .unwrap();
+        let b = inverted.splits.test.iter().find(|s| s.source == a.source).unwrap();
         assert!(a.pixels.iter().zip(&b.pixels).all(|(x, y)| *x == 255 - *y));
         assert_eq!(load_splits_with(&config, &Invert).unwrap(), inverted.splits);
         let err = load_splits(&config).unwrap_err();
@@ -760,11 +703,7 @@ mod tests {
             .save(&path)
             .unwrap();
         let g = decode(&Origin::File(path)).unwrap();
-        assert!(
-            g.pixels()
-                .iter()
-                .all(|&p| p == shared::preprocess::luma(255, 0, 0))
-        );
+        assert!(g.pixels().iter().all(|&p| p == shared::preprocess::luma(255, 0, 0)));
         let bad = tmp.path().join("bad.png");
         write_truncated_png(&bad);
         assert!(decode(&Origin::File(bad)).is_err());

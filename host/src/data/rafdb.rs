@@ -26,12 +26,9 @@ pub fn root(dir: &Path) -> Option<PathBuf> {
 /// The image file for a listed name: `<stem>_aligned.<ext>` or the name itself.
 fn image_path(aligned: &Path, name: &str) -> Option<PathBuf> {
     let (stem, ext) = name.rsplit_once('.').unwrap_or((name, "jpg"));
-    [
-        aligned.join(format!("{stem}_aligned.{ext}")),
-        aligned.join(name),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
+    [aligned.join(format!("{stem}_aligned.{ext}")), aligned.join(name)]
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 /// Lists a RAF-DB basic directory.
@@ -66,11 +63,7 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
         {
             Ok(label) => label,
             Err(e) => {
-                listing.skip(
-                    display,
-                    SkipReason::UnknownLabel,
-                    format!("{name}: label {e}"),
-                );
+                listing.skip(display, SkipReason::UnknownLabel, format!("{name}: label {e}"));
                 continue;
             }
         };
@@ -117,12 +110,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().join("basic");
         std::fs::create_dir_all(d.join("EmoLabel")).unwrap();
-        write_png(
-            &d.join("Image/aligned/train_00001_aligned.png"),
-            100,
-            100,
-            1,
-        );
+        write_png(&d.join("Image/aligned/train_00001_aligned.png"), 100, 100, 1);
         write_png(&d.join("Image/aligned/test_0001.png"), 100, 100, 2);
         write_png(&d.join("Image/aligned/other_1.png"), 100, 100, 3);
         std::fs::write(
@@ -140,11 +128,7 @@ mod tests {
             got,
             [
                 ("train_00001.png", Emotion::Sad, Some(OfficialSplit::Train)),
-                (
-                    "test_0001.png",
-                    Emotion::Surprised,
-                    Some(OfficialSplit::Test)
-                ),
+                ("test_0001.png", Emotion::Surprised, Some(OfficialSplit::Test)),
             ]
         );
         let reasons: Vec<_> = listing.skipped.iter().map(|s| s.reason).collect();
@@ -163,9 +147,6 @@ mod tests {
     #[test]
     fn a_directory_without_the_list_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            read(tmp.path()),
-            Err(DataError::UnknownLayout { .. })
-        ));
+        assert!(matches!(read(tmp.path()), Err(DataError::UnknownLayout { .. })));
     }
 }

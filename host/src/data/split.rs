@@ -80,19 +80,13 @@ pub fn split(
         }
     }
     for name in SplitName::ALL {
-        splits
-            .part_mut(name)
-            .sort_by(|a, b| a.source.cmp(&b.source));
+        splits.part_mut(name).sort_by(|a, b| a.source.cmp(&b.source));
     }
     splits
 }
 
 /// Per class: shuffle, then `round(n * fraction)` go to the second part.
-fn stratified(
-    samples: Vec<Sample>,
-    fraction: f32,
-    rng: &mut ChaCha8Rng,
-) -> (Vec<Sample>, Vec<Sample>) {
+fn stratified(samples: Vec<Sample>, fraction: f32, rng: &mut ChaCha8Rng) -> (Vec<Sample>, Vec<Sample>) {
     let mut by_class: BTreeMap<shared::Emotion, Vec<Sample>> = BTreeMap::new();
     for s in samples {
         by_class.entry(s.label).or_default().push(s);
@@ -109,11 +103,7 @@ fn stratified(
 
 /// Whole subjects, in random order, go to the second part whenever that brings its size closer
 /// to `fraction` of the total. With two or more subjects neither part is left empty.
-fn grouped(
-    samples: Vec<Sample>,
-    fraction: f32,
-    rng: &mut ChaCha8Rng,
-) -> (Vec<Sample>, Vec<Sample>) {
+fn grouped(samples: Vec<Sample>, fraction: f32, rng: &mut ChaCha8Rng) -> (Vec<Sample>, Vec<Sample>) {
     let mut groups: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     for s in samples {
         groups.entry(s.subject.clone()).or_default().push(s);
@@ -302,18 +292,9 @@ pub(crate) mod tests {
             .collect()
     }
 
-    const FRACTIONS: Fractions = Fractions {
-        test: 0.2,
-        val: 0.1,
-    };
+    const FRACTIONS: Fractions = Fractions { test: 0.2, val: 0.1 };
 
-    fn run(
-        kind: DatasetKind,
-        protocol: SplitProtocol,
-        seed: u64,
-        n: usize,
-        subjects: usize,
-    ) -> Splits {
+    fn run(kind: DatasetKind, protocol: SplitProtocol, seed: u64, n: usize, subjects: usize) -> Splits {
         split(
             candidates(kind, n, subjects),
             kind,
@@ -338,10 +319,7 @@ pub(crate) mod tests {
 
     #[test]
     fn subject_split_keeps_subjects_apart() {
-        for (kind, n, subjects) in [
-            (DatasetKind::CkPlus, 900, 118),
-            (DatasetKind::Jaffe, 213, 10),
-        ] {
+        for (kind, n, subjects) in [(DatasetKind::CkPlus, 900, 118), (DatasetKind::Jaffe, 213, 10)] {
             for seed in 0..20 {
                 let s = run(kind, SplitProtocol::Subject, seed, n, subjects);
                 check_disjoint(&s, true).unwrap_or_else(|e| panic!("{kind} seed {seed}: {e}"));
@@ -373,9 +351,7 @@ pub(crate) mod tests {
             let a = run(DatasetKind::Jaffe, protocol, 42, 213, 10);
             assert_eq!(a, run(DatasetKind::Jaffe, protocol, 42, 213, 10));
             let sources = |s: &Splits| s.test.iter().map(|x| x.source.clone()).collect::<Vec<_>>();
-            assert!((0..5).any(
-                |seed| sources(&run(DatasetKind::Jaffe, protocol, seed, 213, 10)) != sources(&a)
-            ));
+            assert!((0..5).any(|seed| sources(&run(DatasetKind::Jaffe, protocol, seed, 213, 10)) != sources(&a)));
         }
     }
 
@@ -397,30 +373,21 @@ pub(crate) mod tests {
         copy.augmented = false;
         let mut bad = s.clone();
         bad.val.push(copy.clone());
-        assert!(matches!(
-            check_disjoint(&bad, false),
-            Err(Leak::Source { .. })
-        ));
+        assert!(matches!(check_disjoint(&bad, false), Err(Leak::Source { .. })));
 
         let mut same_pixels = s.train[0].clone();
         same_pixels.source = "other.png".into();
         same_pixels.subject = "S999".into();
         let mut bad = s.clone();
         bad.test.push(same_pixels);
-        assert!(matches!(
-            check_disjoint(&bad, true),
-            Err(Leak::Pixels { .. })
-        ));
+        assert!(matches!(check_disjoint(&bad, true), Err(Leak::Pixels { .. })));
 
         let mut same_subject = s.test[0].clone();
         same_subject.source = "new.png".into();
         same_subject.pixels[0] ^= 0xff;
         same_subject.pixels[1] ^= 0xff;
         s.train.push(same_subject);
-        assert!(matches!(
-            check_disjoint(&s, true),
-            Err(Leak::Subject { .. })
-        ));
+        assert!(matches!(check_disjoint(&s, true), Err(Leak::Subject { .. })));
         assert!(check_disjoint(&s, false).is_ok());
     }
 }

@@ -70,20 +70,13 @@ impl Field {
     }
 
     fn first(&self, b: &Bytes<'_>) -> Result<u32, String> {
-        self.values(b)?
-            .first()
-            .copied()
-            .ok_or_else(|| "empty field".into())
+        self.values(b)?.first().copied().ok_or_else(|| "empty field".into())
     }
 }
 
 /// True when the bytes start like a TIFF whose first image is palette-coloured.
 pub fn is_palette_tiff(data: &[u8]) -> bool {
-    decode_fields(data).is_ok_and(|(b, fields)| {
-        fields
-            .iter()
-            .any(|&(tag, f)| tag == 262 && f.first(&b) == Ok(3))
-    })
+    decode_fields(data).is_ok_and(|(b, fields)| fields.iter().any(|&(tag, f)| tag == 262 && f.first(&b) == Ok(3)))
 }
 
 fn decode_fields(data: &[u8]) -> Result<(Bytes<'_>, Vec<(u16, Field)>), String> {
@@ -105,11 +98,7 @@ fn decode_fields(data: &[u8]) -> Result<(Bytes<'_>, Vec<(u16, Field)>), String> 
             4 | 9 | 11 => 4,
             _ => 8,
         } * count;
-        let value_at = if size <= 4 {
-            at + 8
-        } else {
-            b.u32(at + 8)? as usize
-        };
+        let value_at = if size <= 4 { at + 8 } else { b.u32(at + 8)? as usize };
         fields.push((
             tag,
             Field {
@@ -126,8 +115,7 @@ fn decode_fields(data: &[u8]) -> Result<(Bytes<'_>, Vec<(u16, Field)>), String> 
 pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
     let (b, fields) = decode_fields(data)?;
     let get = |tag: u16| fields.iter().find(|(t, _)| *t == tag).map(|(_, f)| *f);
-    let need =
-        |tag: u16, name: &str| get(tag).ok_or_else(|| format!("palette TIFF without {name}"));
+    let need = |tag: u16, name: &str| get(tag).ok_or_else(|| format!("palette TIFF without {name}"));
     let width = need(256, "ImageWidth")?.first(&b)?;
     let height = need(257, "ImageLength")?.first(&b)?;
     if need(262, "PhotometricInterpretation")?.first(&b)? != 3 {
@@ -166,10 +154,7 @@ pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
         pixels.extend(strip.iter().map(|&i| lut[i as usize]));
     }
     if pixels.len() < total {
-        return Err(format!(
-            "strips hold {} pixels, expected {total}",
-            pixels.len()
-        ));
+        return Err(format!("strips hold {} pixels, expected {total}", pixels.len()));
     }
     pixels.truncate(total);
     GrayImage::from_raw(width, height, pixels).map_err(|e| e.to_string())

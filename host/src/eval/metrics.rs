@@ -60,9 +60,7 @@ impl ConfusionMatrix {
     /// Per-class accuracy (recall, 0..1); `None` for a class with no image.
     pub fn per_class(&self) -> [Option<f64>; NUM_CLASSES] {
         let totals = self.row_totals();
-        core::array::from_fn(|i| {
-            (totals[i] > 0).then(|| self.counts[i][i] as f64 / totals[i] as f64)
-        })
+        core::array::from_fn(|i| (totals[i] > 0).then(|| self.counts[i][i] as f64 / totals[i] as f64))
     }
 
     /// Mean of the per-class accuracies over the classes present (the paper's "mean").
@@ -75,8 +73,7 @@ impl ConfusionMatrix {
     pub fn row_normalised(&self) -> [Option<[f64; NUM_CLASSES]>; NUM_CLASSES] {
         let totals = self.row_totals();
         core::array::from_fn(|i| {
-            (totals[i] > 0)
-                .then(|| core::array::from_fn(|j| self.counts[i][j] as f64 / totals[i] as f64))
+            (totals[i] > 0).then(|| core::array::from_fn(|j| self.counts[i][j] as f64 / totals[i] as f64))
         })
     }
 

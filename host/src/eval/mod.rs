@@ -41,10 +41,7 @@ pub enum EvalError {
 
 /// Evaluates `model` on each named part (e.g. `("test", &test)`): one result per dataset in
 /// the part, plus one for all datasets together when there are several.
-pub fn evaluate_parts(
-    model: &Network,
-    parts: &[(&str, &ImageSet)],
-) -> Result<Vec<SplitResult>, EvalError> {
+pub fn evaluate_parts(model: &Network, parts: &[(&str, &ImageSet)]) -> Result<Vec<SplitResult>, EvalError> {
     let mut results = Vec::new();
     for &(split, set) in parts {
         if set.is_empty() {
@@ -53,9 +50,7 @@ pub fn evaluate_parts(
         let eval = evaluate(model, set, EVAL_BATCH)?;
         let kinds = set.dataset_kinds();
         for &kind in &kinds {
-            let idx: Vec<usize> = (0..set.len())
-                .filter(|&i| set.datasets[i] == kind)
-                .collect();
+            let idx: Vec<usize> = (0..set.len()).filter(|&i| set.datasets[i] == kind).collect();
             let labels: Vec<u8> = idx.iter().map(|&i| set.labels[i]).collect();
             let preds: Vec<u8> = idx.iter().map(|&i| eval.predictions[i]).collect();
             // The loss of a subset needs its own pass only when the part mixes datasets.
@@ -113,11 +108,7 @@ pub fn write_run_report(
     let what = format!("{} ({} split)", names.join("+"), config.protocol);
     if !history.is_empty() {
         let p = plots_dir.join("val_loss_lr.png");
-        plot::loss_and_lr(
-            &p,
-            history,
-            &format!("{what}: validation loss and learning rate"),
-        )?;
+        plot::loss_and_lr(&p, history, &format!("{what}: validation loss and learning rate"))?;
         plots.push((
             "validation loss and learning rate per epoch".to_string(),
             "plots/val_loss_lr.png".to_string(),

@@ -72,8 +72,7 @@ fn protocol_words(p: SplitProtocol) -> &'static str {
 
 /// Mean training time per image over the recorded epochs (ms).
 pub fn mean_ms_per_image(history: &[EpochMetrics]) -> Option<f64> {
-    (!history.is_empty())
-        .then(|| history.iter().map(|m| m.ms_per_image).sum::<f64>() / history.len() as f64)
+    (!history.is_empty()).then(|| history.iter().map(|m| m.ms_per_image).sum::<f64>() / history.len() as f64)
 }
 
 /// Renders the Markdown report.
@@ -125,11 +124,7 @@ pub fn render_markdown(report: &RunReport) -> String {
             pct(m.mean_class_accuracy()),
             r.loss
         );
-        let _ = writeln!(
-            md,
-            "| per-class accuracy (%) | {} | mean |",
-            header.join(" | ")
-        );
+        let _ = writeln!(md, "| per-class accuracy (%) | {} | mean |", header.join(" | "));
         let _ = writeln!(md, "|---|{}---|", "---|".repeat(NUM_CLASSES));
         let per: Vec<String> = m.per_class().iter().map(|v| pct(*v)).collect();
         let _ = writeln!(
@@ -295,7 +290,9 @@ mod tests {
         };
         let md = render_markdown(&report);
         assert!(md.contains("## test split, ckplus (4 images)"), "{md}");
-        assert!(md.contains("| per-class accuracy (%) | angry | bored | fear | happy | neutral | sad | surprised | mean |"));
+        assert!(
+            md.contains("| per-class accuracy (%) | angry | bored | fear | happy | neutral | sad | surprised | mean |")
+        );
         assert!(
             md.contains("| this run | 50.00 | n/a | n/a | 100.00 | n/a | n/a | 100.00 | 83.33 |"),
             "{md}"

@@ -103,17 +103,31 @@ pub fn calibrate(
     }
     let model = load_tract(graph, chw).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
     let mut order = vec![super::float_graph::LOGITS.to_string()];
-    order.extend(names.iter().filter(|n| n.as_str() != super::float_graph::LOGITS).cloned());
+    order.extend(
+        names
+            .iter()
+            .filter(|n| n.as_str() != super::float_graph::LOGITS)
+            .cloned(),
+    );
     let mut collectors: Vec<Collector> = order.iter().map(|_| Collector::default()).collect();
     for input in inputs {
-        let tensor = Tensor::from_shape(&[1, chw[0], chw[1], chw[2]], input).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
-        let outputs = model.run(tvec!(tensor.into())).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
+        let tensor = Tensor::from_shape(&[1, chw[0], chw[1], chw[2]], input)
+            .map_err(|e| ExportError::Tract(format!("{e:#}")))?;
+        let outputs = model
+            .run(tvec!(tensor.into()))
+            .map_err(|e| ExportError::Tract(format!("{e:#}")))?;
         for (collector, out) in collectors.iter_mut().zip(outputs.iter()) {
-            let view = out.try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
+            let view = out
+                .try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>())
+                .map_err(|e| ExportError::Tract(format!("{e:#}")))?;
             collector.add(view);
         }
     }
-    Ok(order.into_iter().zip(collectors.iter_mut().map(|c| c.range(method))).collect())
+    Ok(order
+        .into_iter()
+        .zip(collectors.iter_mut().map(|c| c.range(method)))
+        .collect())
 }
 
 #[cfg(test)]

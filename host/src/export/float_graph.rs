@@ -4,7 +4,7 @@
 //! `fc1`, `logits`), so the int8 exporter can look up each tensor's calibrated range by name.
 
 use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
-use super::onnx::{int, ints, Dim, GraphBuilder};
+use super::onnx::{Dim, GraphBuilder, int, ints};
 
 /// Name of the graph input.
 pub const INPUT: &str = "input";
@@ -46,18 +46,40 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
     let mut g = GraphBuilder::default();
     let [c, h, w] = net.input_chw;
     let batch = Dim::Symbol("N");
-    g.input(INPUT, &[batch.clone(), Dim::Fixed(c as i64), Dim::Fixed(h as i64), Dim::Fixed(w as i64)]);
+    g.input(
+        INPUT,
+        &[
+            batch.clone(),
+            Dim::Fixed(c as i64),
+            Dim::Fixed(h as i64),
+            Dim::Fixed(w as i64),
+        ],
+    );
     let mut activations = Vec::new();
     let mut x = INPUT.to_string();
-    let last_dense = net.layers.iter().rposition(|l| matches!(l.layer, FoldedLayer::Dense(_)));
+    let last_dense = net
+        .layers
+        .iter()
+        .rposition(|l| matches!(l.layer, FoldedLayer::Dense(_)));
     let conv = |g: &mut GraphBuilder, x: &str, conv: &FoldedConv, name: &str, acts: &mut Vec<String>| {
         let wname = g.f32s(
             &format!("{name}.weight"),
-            &[conv.spec.out_channels, conv.in_channels, conv.spec.kernel[0], conv.spec.kernel[1]],
+            &[
+                conv.spec.out_channels,
+                conv.in_channels,
+                conv.spec.kernel[0],
+                conv.spec.kernel[1],
+            ],
             &conv.weight,
         );
         let bname = g.f32s(&format!("{name}.bias"), &[conv.spec.out_channels], &conv.bias);
-        let pre = g.node("Conv", &format!("{name}/Conv"), &[x, &wname, &bname], &format!("{name}.pre"), conv_attributes(conv));
+        let pre = g.node(
+            "Conv",
+            &format!("{name}/Conv"),
+            &[x, &wname, &bname],
+            &format!("{name}.pre"),
+            conv_attributes(conv),
+        );
         let out = g.node("Relu", &format!("{name}/Relu"), &[&pre], name, vec![]);
         acts.push(out.clone());
         out
@@ -90,9 +112,23 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
                 let out_name = if Some(index) == last_dense { LOGITS } else { name };
                 let wname = g.f32s(&format!("{name}.weight"), &[d.out_features, d.in_features], &d.weight);
                 let bname = g.f32s(&format!("{name}.bias"), &[d.out_features], &d.bias);
-                let gemm_out = if d.relu { format!("{name}.pre") } else { out_name.to_string() };
-                let y = g.node("Gemm", &format!("{name}/Gemm"), &[&x, &wname, &bname], &gemm_out, vec![int("transB", 1)]);
-                let y = if d.relu { g.node("Relu", &format!("{name}/Relu"), &[&y], out_name, vec![]) } else { y };
+                let gemm_out = if d.relu {
+                    format!("{name}.pre")
+                } else {
+                    out_name.to_string()
+                };
+                let y = g.node(
+                    "Gemm",
+                    &format!("{name}/Gemm"),
+                    &[&x, &wname, &bname],
+                    &gemm_out,
+                    vec![int("transB", 1)],
+                );
+                let y = if d.relu {
+                    g.node("Relu", &format!("{name}/Relu"), &[&y], out_name, vec![])
+                } else {
+                    y
+                };
                 activations.push(y.clone());
                 y
             }
@@ -104,5 +140,8 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
             g.output(a, None);
         }
     }
-    (g.finish("vigil_fp32", "vigil emotion network, fp32, BatchNorm folded"), activations)
+    (
+        g.finish("vigil_fp32", "vigil emotion network, fp32, BatchNorm folded"),
+        activations,
+    )
 }

@@ -116,7 +116,11 @@ impl FoldedNetwork {
     pub fn random(arch: &Architecture, seed: u64) -> Result<Self, shared::arch::ArchError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let Shape::Spatial { c, h, w } = arch.input else {
-            return Err(shared::arch::ArchError::WrongRank { layer: "input".into(), expected: "spatial", got: arch.input });
+            return Err(shared::arch::ArchError::WrongRank {
+                layer: "input".into(),
+                expected: "spatial",
+                got: arch.input,
+            });
         };
         let random_conv = |rng: &mut ChaCha8Rng, spec: &ConvSpec, in_channels: usize| {
             let fan_in = (in_channels * spec.kernel[0] * spec.kernel[1]) as f32;
@@ -169,10 +173,16 @@ impl FoldedNetwork {
                     })
                 }
             };
-            layers.push(NamedLayer { name: layer.name.clone(), layer: folded });
+            layers.push(NamedLayer {
+                name: layer.name.clone(),
+                layer: folded,
+            });
             shape = layer.kind.infer(&layer.name, shape)?.0;
         }
-        Ok(FoldedNetwork { input_chw: [c, h, w], layers })
+        Ok(FoldedNetwork {
+            input_chw: [c, h, w],
+            layers,
+        })
     }
 
     /// Number of output classes.
@@ -191,7 +201,12 @@ impl FoldedNetwork {
     /// purpose; used only to check the exported graphs.
     pub fn reference_logits(&self, input: &[f32]) -> Vec<f32> {
         let [c, h, w] = self.input_chw;
-        let mut x = Activation { c, h, w, data: input.to_vec() };
+        let mut x = Activation {
+            c,
+            h,
+            w,
+            data: input.to_vec(),
+        };
         for layer in &self.layers {
             x = match &layer.layer {
                 FoldedLayer::Conv(conv) => conv2d(&x, conv),
@@ -212,9 +227,19 @@ impl FoldedNetwork {
                         .collect();
                     let (h, w) = (outs[0].h, outs[0].w);
                     let data = outs.iter().flat_map(|o| o.data.iter().copied()).collect();
-                    Activation { c: outs.iter().map(|o| o.c).sum(), h, w, data }
+                    Activation {
+                        c: outs.iter().map(|o| o.c).sum(),
+                        h,
+                        w,
+                        data,
+                    }
                 }
-                FoldedLayer::Flatten => Activation { c: x.data.len(), h: 1, w: 1, data: x.data },
+                FoldedLayer::Flatten => Activation {
+                    c: x.data.len(),
+                    h: 1,
+                    w: 1,
+                    data: x.data,
+                },
                 FoldedLayer::Dense(d) => {
                     let data = (0..d.out_features)
                         .map(|o| {
@@ -223,7 +248,12 @@ impl FoldedNetwork {
                             if d.relu { v.max(0.0) } else { v }
                         })
                         .collect();
-                    Activation { c: d.out_features, h: 1, w: 1, data }
+                    Activation {
+                        c: d.out_features,
+                        h: 1,
+                        w: 1,
+                        data,
+                    }
                 }
             };
         }
@@ -274,7 +304,12 @@ fn conv2d(x: &Activation, conv: &FoldedConv) -> Activation {
             }
         }
     }
-    Activation { c: oc, h: oh, w: ow, data }
+    Activation {
+        c: oc,
+        h: oh,
+        w: ow,
+        data,
+    }
 }
 
 fn max_pool(x: &Activation, p: &PoolSpec) -> Activation {
@@ -299,7 +334,12 @@ fn max_pool(x: &Activation, p: &PoolSpec) -> Activation {
             }
         }
     }
-    Activation { c: x.c, h: oh, w: ow, data }
+    Activation {
+        c: x.c,
+        h: oh,
+        w: ow,
+        data,
+    }
 }
 
 #[cfg(test)]
@@ -309,7 +349,13 @@ mod tests {
     #[test]
     fn folding_matches_batch_norm_arithmetic() {
         // One output channel, one input, 1x1 kernel: y = gamma * (w*x - mean)/sqrt(var+eps) + beta.
-        let bn = BatchNormParams { gamma: &[2.0], beta: &[0.5], mean: &[1.0], var: &[3.0], epsilon: 1.0 };
+        let bn = BatchNormParams {
+            gamma: &[2.0],
+            beta: &[0.5],
+            mean: &[1.0],
+            var: &[3.0],
+            epsilon: 1.0,
+        };
         let (w, b) = fold_batch_norm(&[3.0], None, &bn);
         let x = 4.0f32;
         let expected = 2.0 * (3.0 * x - 1.0) / 2.0 + 0.5;

@@ -14,11 +14,11 @@
 
 use std::collections::HashMap;
 
-use super::float_graph::{branch_conv_name, conv_attributes, pool_attributes, INPUT, LOGITS};
-use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
-use super::onnx::{int, Dim, GraphBuilder};
-use super::quant::{quantize_bias, quantize_weights, QuantParams};
 use super::ExportError;
+use super::float_graph::{INPUT, LOGITS, branch_conv_name, conv_attributes, pool_attributes};
+use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
+use super::onnx::{Dim, GraphBuilder, int};
+use super::quant::{QuantParams, quantize_bias, quantize_weights};
 
 /// A conv-shaped layer in the int8 graph: weights `[out, in, kh, kw]` plus geometry.
 struct QConv<'a> {
@@ -35,7 +35,12 @@ impl<'a> QConv<'a> {
             name,
             weight: &conv.weight,
             bias: &conv.bias,
-            dims: [conv.spec.out_channels, conv.in_channels, conv.spec.kernel[0], conv.spec.kernel[1]],
+            dims: [
+                conv.spec.out_channels,
+                conv.in_channels,
+                conv.spec.kernel[0],
+                conv.spec.kernel[1],
+            ],
             attributes: conv_attributes(conv),
         }
     }
@@ -48,12 +53,18 @@ struct Builder<'r> {
 
 impl Builder<'_> {
     fn params(&self, tensor: &str) -> Result<QuantParams, ExportError> {
-        let &(min, max) = self.ranges.get(tensor).ok_or_else(|| ExportError::MissingRange(tensor.into()))?;
+        let &(min, max) = self
+            .ranges
+            .get(tensor)
+            .ok_or_else(|| ExportError::MissingRange(tensor.into()))?;
         Ok(QuantParams::from_range(min, max))
     }
 
     fn scalar_params(&mut self, prefix: &str, q: QuantParams) -> (String, String) {
-        (self.g.f32s(&format!("{prefix}.scale"), &[], &[q.scale]), self.g.i8s(&format!("{prefix}.zero_point"), &[], &[q.zero_point]))
+        (
+            self.g.f32s(&format!("{prefix}.scale"), &[], &[q.scale]),
+            self.g.i8s(&format!("{prefix}.zero_point"), &[], &[q.zero_point]),
+        )
     }
 
     /// Emits one QLinearConv from `x` (quantised with `xq`) to a tensor quantised with `yq`.
@@ -68,25 +79,50 @@ impl Builder<'_> {
         let wz = self.g.i8s(&format!("{name}.weight_zero_point"), &[], &[0]);
         let b = self.g.i32s(&format!("{name}.bias_q"), &[conv.dims[0]], &bias);
         let out = format!("{name}.q");
-        self.g.node("QLinearConv", name, &[x, &xs, &xz, &wq, &ws, &wz, &ys, &yz, &b], &out, conv.attributes)
+        self.g.node(
+            "QLinearConv",
+            name,
+            &[x, &xs, &xz, &wq, &ws, &wz, &ys, &yz, &b],
+            &out,
+            conv.attributes,
+        )
     }
 }
 
 /// Builds the int8 graph from calibrated float ranges keyed by fp32 tensor name
 /// (see [`super::float_graph::build`]); the input range is that of normalised pixels.
-pub fn build(net: &FoldedNetwork, ranges: &HashMap<String, (f32, f32)>, input_range: (f32, f32)) -> Result<Vec<u8>, ExportError> {
-    let mut b = Builder { g: GraphBuilder::default(), ranges };
+pub fn build(
+    net: &FoldedNetwork,
+    ranges: &HashMap<String, (f32, f32)>,
+    input_range: (f32, f32),
+) -> Result<Vec<u8>, ExportError> {
+    let mut b = Builder {
+        g: GraphBuilder::default(),
+        ranges,
+    };
     let [c, h, w] = net.input_chw;
     let batch = Dim::Symbol("N");
-    b.g.input(INPUT, &[batch.clone(), Dim::Fixed(c as i64), Dim::Fixed(h as i64), Dim::Fixed(w as i64)]);
+    b.g.input(
+        INPUT,
+        &[
+            batch.clone(),
+            Dim::Fixed(c as i64),
+            Dim::Fixed(h as i64),
+            Dim::Fixed(w as i64),
+        ],
+    );
     let mut xq = QuantParams::from_range(input_range.0, input_range.1);
     let (s, z) = b.scalar_params(INPUT, xq);
-    let mut x = b.g.node("QuantizeLinear", "input/Quantize", &[INPUT, &s, &z], "input.q", vec![]);
+    let mut x =
+        b.g.node("QuantizeLinear", "input/Quantize", &[INPUT, &s, &z], "input.q", vec![]);
     // Spatial shape entering a dense layer, set by Flatten: the first dense becomes a
     // kh x kw convolution over it, later ones 1x1.
     let mut flat_from: Option<[usize; 3]> = None;
     let mut spatial = [c, h, w];
-    let last_dense = net.layers.iter().rposition(|l| matches!(l.layer, FoldedLayer::Dense(_)));
+    let last_dense = net
+        .layers
+        .iter()
+        .rposition(|l| matches!(l.layer, FoldedLayer::Dense(_)));
     for (index, layer) in net.layers.iter().enumerate() {
         let name = layer.name.as_str();
         match &layer.layer {
@@ -94,10 +130,17 @@ pub fn build(net: &FoldedNetwork, ranges: &HashMap<String, (f32, f32)>, input_ra
                 let yq = b.params(name)?;
                 x = b.qconv(&x, xq, QConv::from_conv(name.into(), conv), yq);
                 xq = yq;
-                spatial = out_spatial(spatial, conv.spec.out_channels, conv.spec.kernel, conv.spec.stride, conv.spec.padding);
+                spatial = out_spatial(
+                    spatial,
+                    conv.spec.out_channels,
+                    conv.spec.kernel,
+                    conv.spec.stride,
+                    conv.spec.padding,
+                );
             }
             FoldedLayer::MaxPool(p) => {
-                x = b.g.node("MaxPool", name, &[&x], &format!("{name}.q"), pool_attributes(p));
+                x =
+                    b.g.node("MaxPool", name, &[&x], &format!("{name}.q"), pool_attributes(p));
                 spatial = out_spatial(spatial, spatial[0], p.kernel, p.stride, p.padding);
             }
             FoldedLayer::Inception(branches) => {
@@ -109,22 +152,34 @@ pub fn build(net: &FoldedNetwork, ranges: &HashMap<String, (f32, f32)>, input_ra
                     let (mut y, mut yq_in, mut s) = (x.clone(), xq, spatial);
                     if let Some(p) = &branch.pool {
                         let pname = format!("{name}/b{bi}/pool");
-                        y = b.g.node("MaxPool", &pname, &[&y], &format!("{pname}.q"), pool_attributes(p));
+                        y =
+                            b.g.node("MaxPool", &pname, &[&y], &format!("{pname}.q"), pool_attributes(p));
                         s = out_spatial(s, s[0], p.kernel, p.stride, p.padding);
                     }
                     for (ci, conv) in branch.convs.iter().enumerate() {
                         let cname = branch_conv_name(name, bi, ci);
-                        let yq = if ci + 1 == branch.convs.len() { block_q } else { b.params(&cname)? };
+                        let yq = if ci + 1 == branch.convs.len() {
+                            block_q
+                        } else {
+                            b.params(&cname)?
+                        };
                         y = b.qconv(&y, yq_in, QConv::from_conv(cname, conv), yq);
                         yq_in = yq;
-                        s = out_spatial(s, conv.spec.out_channels, conv.spec.kernel, conv.spec.stride, conv.spec.padding);
+                        s = out_spatial(
+                            s,
+                            conv.spec.out_channels,
+                            conv.spec.kernel,
+                            conv.spec.stride,
+                            conv.spec.padding,
+                        );
                     }
                     channels += s[0];
                     branch_spatial = s;
                     outs.push(y);
                 }
                 let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
-                x = b.g.node("Concat", name, &refs, &format!("{name}.q"), vec![int("axis", 1)]);
+                x =
+                    b.g.node("Concat", name, &refs, &format!("{name}.q"), vec![int("axis", 1)]);
                 xq = block_q;
                 spatial = [channels, branch_spatial[1], branch_spatial[2]];
             }
@@ -133,7 +188,10 @@ pub fn build(net: &FoldedNetwork, ranges: &HashMap<String, (f32, f32)>, input_ra
                 let out_name = if Some(index) == last_dense { LOGITS } else { name };
                 let [ic, kh, kw] = flat_from.take().unwrap_or([d.in_features, 1, 1]);
                 if ic * kh * kw != d.in_features {
-                    return Err(ExportError::Shape(format!("{name}: {ic}x{kh}x{kw} inputs, weights expect {}", d.in_features)));
+                    return Err(ExportError::Shape(format!(
+                        "{name}: {ic}x{kh}x{kw} inputs, weights expect {}",
+                        d.in_features
+                    )));
                 }
                 let yq = b.params(out_name)?;
                 let conv = QConv {
@@ -150,10 +208,19 @@ pub fn build(net: &FoldedNetwork, ranges: &HashMap<String, (f32, f32)>, input_ra
         }
     }
     let (s, z) = b.scalar_params("logits.dq", xq);
-    let y = b.g.node("DequantizeLinear", "logits/Dequantize", &[&x, &s, &z], "logits.nchw", vec![]);
+    let y = b.g.node(
+        "DequantizeLinear",
+        "logits/Dequantize",
+        &[&x, &s, &z],
+        "logits.nchw",
+        vec![],
+    );
     b.g.node("Flatten", "logits/Flatten", &[&y], LOGITS, vec![int("axis", 1)]);
     b.g.output(LOGITS, Some(&[batch, Dim::Fixed(net.num_classes() as i64)]));
-    Ok(b.g.finish("vigil_int8", "vigil emotion network, static int8 (QLinearConv), BatchNorm folded"))
+    Ok(b.g.finish(
+        "vigil_int8",
+        "vigil emotion network, static int8 (QLinearConv), BatchNorm folded",
+    ))
 }
 
 fn out_spatial(input: [usize; 3], channels: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2]) -> [usize; 3] {

@@ -106,7 +106,8 @@ pub fn write_models(
         None
     };
     let int8_quant = Quantization::Int8 {
-        scheme: "QLinearConv; per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias".into(),
+        scheme: "QLinearConv; per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias"
+            .into(),
         calibration: options.calibration.name(),
         calibration_images: calibration_images as u32,
     };
@@ -135,7 +136,10 @@ impl TractRunner {
         let [c, h, w] = self.chw;
         let tensor = Tensor::from_shape(&[1, c, h, w], input).map_err(err)?;
         let out = self.model.run(tvec!(tensor.into())).map_err(err)?;
-        out[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec)).map_err(err)
+        out[0]
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+            .map_err(err)
     }
 }
 
@@ -152,7 +156,13 @@ mod tests {
 
     fn images(n: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        (0..n).map(|_| (0..48 * 48).map(|_| rng.random_range(0u8..=255) as f32 / 255.0).collect()).collect()
+        (0..n)
+            .map(|_| {
+                (0..48 * 48)
+                    .map(|_| rng.random_range(0u8..=255) as f32 / 255.0)
+                    .collect()
+            })
+            .collect()
     }
 
     #[test]
@@ -169,9 +179,13 @@ mod tests {
             }
             let q = run_tract(&int8, net.input_chw, &input).unwrap();
             assert_eq!(q.len(), 7);
-            let spread = reference.iter().fold(f32::MIN, |m, v| m.max(*v)) - reference.iter().fold(f32::MAX, |m, v| m.min(*v));
+            let spread =
+                reference.iter().fold(f32::MIN, |m, v| m.max(*v)) - reference.iter().fold(f32::MAX, |m, v| m.min(*v));
             for (a, b) in reference.iter().zip(&q) {
-                assert!((a - b).abs() <= 0.1 * spread.max(1e-3), "int8 {b} vs fp32 {a} (spread {spread})");
+                assert!(
+                    (a - b).abs() <= 0.1 * spread.max(1e-3),
+                    "int8 {b} vs fp32 {a} (spread {spread})"
+                );
             }
         }
     }

@@ -4,9 +4,9 @@
 
 use prost::Message;
 use tract_onnx::pb::{
-    self, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension, type_proto,
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    self, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension,
+    type_proto,
 };
 
 /// The ONNX opset the graphs are written for.
@@ -34,12 +34,22 @@ pub struct GraphBuilder {
 
 /// An integer-list attribute.
 pub fn ints(name: &str, values: &[i64]) -> AttributeProto {
-    AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints: values.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: values.to_vec(),
+        ..Default::default()
+    }
 }
 
 /// An integer attribute.
 pub fn int(name: &str, value: i64) -> AttributeProto {
-    AttributeProto { name: name.into(), r#type: AttributeType::Int as i32, i: value, ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
 }
 
 fn value_info(name: &str, elem_type: DataType, dims: Option<&[Dim]>) -> ValueInfoProto {
@@ -58,7 +68,10 @@ fn value_info(name: &str, elem_type: DataType, dims: Option<&[Dim]>) -> ValueInf
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: elem_type as i32, shape })),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem_type as i32,
+                shape,
+            })),
             ..Default::default()
         }),
         ..Default::default()
@@ -90,7 +103,12 @@ impl GraphBuilder {
     /// Adds a float constant (little-endian raw data).
     pub fn f32s(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len());
-        self.initializer(name, dims, DataType::Float, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        self.initializer(
+            name,
+            dims,
+            DataType::Float,
+            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// Adds an int8 constant.
@@ -108,16 +126,33 @@ impl GraphBuilder {
     /// Adds an int32 constant.
     pub fn i32s(&mut self, name: &str, dims: &[usize], data: &[i32]) -> String {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len());
-        self.initializer(name, dims, DataType::Int32, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        self.initializer(
+            name,
+            dims,
+            DataType::Int32,
+            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// Adds an int64 constant.
     pub fn i64s(&mut self, name: &str, dims: &[usize], data: &[i64]) -> String {
-        self.initializer(name, dims, DataType::Int64, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        self.initializer(
+            name,
+            dims,
+            DataType::Int64,
+            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// Adds a node producing `output`; returns the output name.
-    pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> String {
+    pub fn node(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        output: &str,
+        attribute: Vec<AttributeProto>,
+    ) -> String {
         self.nodes.push(NodeProto {
             op_type: op.into(),
             name: name.into(),
@@ -133,7 +168,10 @@ impl GraphBuilder {
     pub fn finish(self, graph_name: &str, doc: &str) -> Vec<u8> {
         let model = ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
             producer_name: "vigil-host".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),
             doc_string: doc.into(),

@@ -24,7 +24,12 @@ pub fn argmax(values: &[f32]) -> usize {
 }
 
 /// Runs both models on every input.
-pub fn compare(fp32: &TractRunner, int8: &TractRunner, inputs: &[Vec<f32>], labels: &[usize]) -> Result<Parity, ExportError> {
+pub fn compare(
+    fp32: &TractRunner,
+    int8: &TractRunner,
+    inputs: &[Vec<f32>],
+    labels: &[usize],
+) -> Result<Parity, ExportError> {
     let (mut fp32_ok, mut int8_ok, mut agree, mut max_diff) = (0usize, 0usize, 0usize, 0f32);
     for (input, &label) in inputs.iter().zip(labels) {
         let a = fp32.logits(input)?;

@@ -16,8 +16,7 @@ pub mod weights;
 
 pub use network::{Network, batch_to_tensor};
 pub use weights::{
-    BatchNormWeights, BranchWeights, ConvWeights, DenseWeights, LayerWeights, LayerWeightsKind,
-    NetworkWeights,
+    BatchNormWeights, BranchWeights, ConvWeights, DenseWeights, LayerWeights, LayerWeightsKind, NetworkWeights,
 };
 
 use shared::arch::Architecture;

@@ -8,10 +8,7 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Identity, Linear, LinearConfig,
-    PaddingConfig2d,
-};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Identity, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -157,14 +154,8 @@ impl Network {
     /// reproducible initialisation.
     pub fn new(arch: &Architecture, device: &Device) -> Result<Self, ModelError> {
         let summary = arch.summary()?;
-        let Shape::Spatial {
-            c: mut channels, ..
-        } = arch.input
-        else {
-            return Err(ModelError::Unsupported(format!(
-                "input {} is not spatial",
-                arch.input
-            )));
+        let Shape::Spatial { c: mut channels, .. } = arch.input else {
+            return Err(ModelError::Unsupported(format!("input {} is not spatial", arch.input)));
         };
         match arch.output_shape()? {
             Shape::Flat(_) => {}
@@ -217,8 +208,7 @@ impl Network {
                     layer.name, layer.dropout
                 )));
             }
-            let dropout =
-                (layer.dropout > 0.0).then(|| DropoutConfig::new(f64::from(layer.dropout)).init());
+            let dropout = (layer.dropout > 0.0).then(|| DropoutConfig::new(f64::from(layer.dropout)).init());
             layers.push(NetLayer { block, dropout });
         }
         Ok(Network {
@@ -244,8 +234,7 @@ impl Network {
         let mut conv = |c: &mut ConvBnRelu| {
             let dims = c.conv.weight.lazy_shape().dims::<4>();
             let fan_in = dims[1] * dims[2] * dims[3];
-            c.conv.weight =
-                Param::from_tensor(Tensor::from_data(uniform(dims.to_vec(), fan_in), device));
+            c.conv.weight = Param::from_tensor(Tensor::from_data(uniform(dims.to_vec(), fan_in), device));
             if c.conv.bias.is_some() {
                 c.conv.bias = Some(Param::from_tensor(Tensor::from_data(
                     uniform(vec![dims[0]], fan_in),
@@ -257,19 +246,14 @@ impl Network {
         for layer in &mut net.layers {
             match &mut layer.block {
                 Block::Conv(c) => conv(c),
-                Block::Inception(i) => i
-                    .branches
-                    .iter_mut()
-                    .flat_map(|b| &mut b.convs)
-                    .for_each(&mut conv),
+                Block::Inception(i) => i.branches.iter_mut().flat_map(|b| &mut b.convs).for_each(&mut conv),
                 Block::Dense(d) => dense.push(d),
                 Block::MaxPool(_) | Block::Flatten(_) => {}
             }
         }
         for d in dense {
             let [d_in, d_out] = d.linear.weight.lazy_shape().dims::<2>();
-            d.linear.weight =
-                Param::from_tensor(Tensor::from_data(uniform(vec![d_in, d_out], d_in), device));
+            d.linear.weight = Param::from_tensor(Tensor::from_data(uniform(vec![d_in, d_out], d_in), device));
             if d.linear.bias.is_some() {
                 d.linear.bias = Some(Param::from_tensor(Tensor::from_data(
                     uniform(vec![d_out], d_in),
@@ -338,11 +322,7 @@ impl Network {
     pub fn trainable_params(&self) -> usize {
         let conv = |c: &ConvBnRelu| {
             let mut n = c.conv.weight.lazy_shape().num_elements();
-            n += c
-                .conv
-                .bias
-                .as_ref()
-                .map_or(0, |b| b.lazy_shape().num_elements());
+            n += c.conv.bias.as_ref().map_or(0, |b| b.lazy_shape().num_elements());
             if let Some(bn) = &c.bn {
                 n += bn.gamma.lazy_shape().num_elements() + bn.beta.lazy_shape().num_elements();
             }
@@ -355,10 +335,7 @@ impl Network {
                 Block::Inception(i) => i.branches.iter().flat_map(|b| &b.convs).map(conv).sum(),
                 Block::Dense(d) => {
                     d.linear.weight.lazy_shape().num_elements()
-                        + d.linear
-                            .bias
-                            .as_ref()
-                            .map_or(0, |b| b.lazy_shape().num_elements())
+                        + d.linear.bias.as_ref().map_or(0, |b| b.lazy_shape().num_elements())
                 }
                 Block::MaxPool(_) | Block::Flatten(_) => 0,
             })
@@ -377,17 +354,9 @@ impl Network {
 }
 
 /// `n` images of `arch`'s input size as a `[n, c, h, w]` tensor on `device`.
-pub fn batch_to_tensor(
-    arch: &Architecture,
-    batch: &[f32],
-    n: usize,
-    device: &Device,
-) -> Result<Tensor<4>, ModelError> {
+pub fn batch_to_tensor(arch: &Architecture, batch: &[f32], n: usize, device: &Device) -> Result<Tensor<4>, ModelError> {
     let Shape::Spatial { h, w, c } = arch.input else {
-        return Err(ModelError::Unsupported(format!(
-            "input {} is not spatial",
-            arch.input
-        )));
+        return Err(ModelError::Unsupported(format!("input {} is not spatial", arch.input)));
     };
     let per_image = c * h * w;
     if batch.len() != n * per_image || n == 0 {
@@ -398,8 +367,5 @@ pub fn batch_to_tensor(
             per_image,
         });
     }
-    Ok(Tensor::from_data(
-        TensorData::new(batch.to_vec(), [n, c, h, w]),
-        device,
-    ))
+    Ok(Tensor::from_data(TensorData::new(batch.to_vec(), [n, c, h, w]), device))
 }

@@ -50,22 +50,8 @@ fn tiny() -> Architecture {
                 0.0,
             ),
             layer("flatten", LayerKind::Flatten, 0.0),
-            layer(
-                "fc",
-                LayerKind::Dense {
-                    units: 10,
-                    relu: true,
-                },
-                0.25,
-            ),
-            layer(
-                "out",
-                LayerKind::Dense {
-                    units: 7,
-                    relu: false,
-                },
-                0.0,
-            ),
+            layer("fc", LayerKind::Dense { units: 10, relu: true }, 0.25),
+            layer("out", LayerKind::Dense { units: 7, relu: false }, 0.0),
         ],
     }
 }
@@ -91,10 +77,7 @@ fn paper_network_parameter_count_matches_the_spec() {
 fn bad_architectures_are_errors() {
     let mut arch = Architecture::paper(7);
     arch.layers.remove(6); // no flatten before fc1
-    assert!(matches!(
-        Network::new(&arch, &Device::flex()),
-        Err(ModelError::Arch(_))
-    ));
+    assert!(matches!(Network::new(&arch, &Device::flex()), Err(ModelError::Arch(_))));
     let mut spatial_out = tiny();
     spatial_out.layers.truncate(3);
     assert!(matches!(
@@ -102,14 +85,8 @@ fn bad_architectures_are_errors() {
         Err(ModelError::Unsupported(_))
     ));
     let net = Network::new(&tiny(), &Device::flex()).unwrap();
-    assert!(matches!(
-        net.logits(&[0.0; 10], 1),
-        Err(ModelError::BatchSize { .. })
-    ));
-    assert!(matches!(
-        net.logits(&[], 0),
-        Err(ModelError::BatchSize { .. })
-    ));
+    assert!(matches!(net.logits(&[0.0; 10], 1), Err(ModelError::BatchSize { .. })));
+    assert!(matches!(net.logits(&[], 0), Err(ModelError::BatchSize { .. })));
 }
 
 /// After a few training steps (so BatchNorm running statistics are no longer 0 / 1), burn's
@@ -202,11 +179,7 @@ fn same_seed_same_initialisation() {
     let arch = tiny();
     // Seeded from its own generator: independent of the process-wide device RNG that other
     // tests running in parallel draw from.
-    let make = |seed| {
-        Network::seeded(&arch, &Device::flex(), seed)
-            .unwrap()
-            .export_weights()
-    };
+    let make = |seed| Network::seeded(&arch, &Device::flex(), seed).unwrap().export_weights();
     assert_eq!(make(5), make(5));
     assert_ne!(make(5), make(6));
 }

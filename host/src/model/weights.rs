@@ -11,8 +11,7 @@ use shared::arch::{ConvSpec, PoolSpec};
 
 use super::network::{Block, ConvBnRelu, Network};
 use crate::export::folded::{
-    BatchNormParams, FoldedBranch, FoldedConv, FoldedDense, FoldedLayer, FoldedNetwork, NamedLayer,
-    fold_batch_norm,
+    BatchNormParams, FoldedBranch, FoldedConv, FoldedDense, FoldedLayer, FoldedNetwork, NamedLayer, fold_batch_norm,
 };
 
 /// BatchNorm of one convolution: `y = gamma * (x - running_mean) / sqrt(running_var + epsilon)
@@ -151,9 +150,7 @@ impl Network {
                 (shared::arch::LayerKind::Conv(spec), Block::Conv(conv)) => {
                     LayerWeightsKind::Conv(conv_weights(conv, spec, channels))
                 }
-                (shared::arch::LayerKind::MaxPool(p), Block::MaxPool(_)) => {
-                    LayerWeightsKind::MaxPool(*p)
-                }
+                (shared::arch::LayerKind::MaxPool(p), Block::MaxPool(_)) => LayerWeightsKind::MaxPool(*p),
                 (shared::arch::LayerKind::Inception(specs), Block::Inception(inc)) => {
                     let mut branches = Vec::with_capacity(specs.len());
                     for (spec, branch) in specs.iter().zip(&inc.branches) {
@@ -163,10 +160,7 @@ impl Network {
                             convs.push(conv_weights(conv, cs, c_in));
                             c_in = cs.out_channels;
                         }
-                        branches.push(BranchWeights {
-                            pool: spec.pool,
-                            convs,
-                        });
+                        branches.push(BranchWeights { pool: spec.pool, convs });
                     }
                     LayerWeightsKind::Inception(branches)
                 }
@@ -184,10 +178,7 @@ impl Network {
                     })
                 }
                 // The module tree is private and built from `arch` by `Network::new`.
-                _ => unreachable!(
-                    "layer {}: module built from another architecture",
-                    layer.name
-                ),
+                _ => unreachable!("layer {}: module built from another architecture", layer.name),
             };
             layers.push(LayerWeights {
                 name: layer.name.clone(),
@@ -217,9 +208,7 @@ fn fold_conv(c: &ConvWeights) -> FoldedConv {
         ),
         None => (
             c.weight.clone(),
-            c.bias
-                .clone()
-                .unwrap_or_else(|| vec![0.0; c.spec.out_channels]),
+            c.bias.clone().unwrap_or_else(|| vec![0.0; c.spec.out_channels]),
         ),
     };
     FoldedConv {

@@ -56,9 +56,7 @@ pub enum CheckpointError {
         why: String,
     },
     /// Written by another checkpoint format.
-    #[error(
-        "{path}: checkpoint format {found}, this trainer reads format {CHECKPOINT_FORMAT_VERSION}"
-    )]
+    #[error("{path}: checkpoint format {found}, this trainer reads format {CHECKPOINT_FORMAT_VERSION}")]
     Version {
         /// The file.
         path: PathBuf,
@@ -66,9 +64,7 @@ pub enum CheckpointError {
         found: u32,
     },
     /// Trained for another architecture.
-    #[error(
-        "{path}: checkpoint is for another architecture ({detail}); it cannot be loaded into this network"
-    )]
+    #[error("{path}: checkpoint is for another architecture ({detail}); it cannot be loaded into this network")]
     Architecture {
         /// The checkpoint directory.
         path: PathBuf,
@@ -159,10 +155,7 @@ pub fn save(
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let model_path = tmp.join(MODEL_FILE);
-    model
-        .clone()
-        .save_file(&model_path)
-        .map_err(record_err(&model_path))?;
+    model.clone().save_file(&model_path).map_err(record_err(&model_path))?;
     if let Some(optimizer) = optimizer {
         let path = tmp.join(OPTIMIZER_FILE);
         optimizer.save(&path).map_err(record_err(&path))?;
@@ -196,18 +189,11 @@ pub fn describe_difference(found: &Architecture, wanted: &Architecture) -> Optio
             ));
         }
     }
-    Some(format!(
-        "{} layers vs {}",
-        found.layers.len(),
-        wanted.layers.len()
-    ))
+    Some(format!("{} layers vs {}", found.layers.len(), wanted.layers.len()))
 }
 
 /// Reads and checks a checkpoint's state against the architecture it must hold.
-pub fn load_state(
-    dir: &Path,
-    wanted: Option<&Architecture>,
-) -> Result<CheckpointState, CheckpointError> {
+pub fn load_state(dir: &Path, wanted: Option<&Architecture>) -> Result<CheckpointState, CheckpointError> {
     let path = dir.join(STATE_FILE);
     if !path.is_file() || !dir.join(MODEL_FILE).is_file() {
         return Err(CheckpointError::Missing(dir.to_path_buf()));
@@ -218,22 +204,20 @@ pub fn load_state(
     struct Version {
         format_version: u32,
     }
-    let version: Version =
-        serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
-            path: path.clone(),
-            why: e.to_string(),
-        })?;
+    let version: Version = serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
     if version.format_version != CHECKPOINT_FORMAT_VERSION {
         return Err(CheckpointError::Version {
             path,
             found: version.format_version,
         });
     }
-    let state: CheckpointState =
-        serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
-            path: path.clone(),
-            why: e.to_string(),
-        })?;
+    let state: CheckpointState = serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
     if let Some(wanted) = wanted
         && let Some(detail) = describe_difference(&state.architecture, wanted)
     {
@@ -246,21 +230,14 @@ pub fn load_state(
 }
 
 /// Loads a checkpoint's network (built from the architecture it records) onto `device`.
-pub fn load_model(
-    dir: &Path,
-    state: &CheckpointState,
-    device: &Device,
-) -> Result<Network, CheckpointError> {
+pub fn load_model(dir: &Path, state: &CheckpointState, device: &Device) -> Result<Network, CheckpointError> {
     let model = Network::new(&state.architecture, device)?;
     let path = dir.join(MODEL_FILE);
     model.try_load_file(&path).map_err(record_err(&path))
 }
 
 /// Loads the optimizer state saved beside the weights, if there is one.
-pub fn load_optimizer(
-    dir: &Path,
-    optimizer: ModuleOptimizer,
-) -> Result<ModuleOptimizer, CheckpointError> {
+pub fn load_optimizer(dir: &Path, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer, CheckpointError> {
     let path = dir.join(OPTIMIZER_FILE);
     if !path.is_file() {
         return Ok(optimizer);

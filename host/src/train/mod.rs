@@ -44,8 +44,7 @@ pub struct EpochMetrics {
 
 impl EpochMetrics {
     /// The CSV header, matching [`EpochMetrics::csv_row`].
-    pub const CSV_HEADER: &'static str =
-        "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,ms_per_image";
+    pub const CSV_HEADER: &'static str = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,ms_per_image";
 
     /// One CSV line (no newline).
     pub fn csv_row(&self) -> String {

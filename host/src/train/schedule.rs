@@ -110,11 +110,7 @@ impl Schedule {
                 0.5 * self.base_lr * (1.0 + (PI * t).cos())
             }
             ScheduleKind::LossDecay => {
-                if current == 0.0
-                    || self.every == 0
-                    || done == 0
-                    || !done.is_multiple_of(self.every)
-                {
+                if current == 0.0 || self.every == 0 || done == 0 || !done.is_multiple_of(self.every) {
                     return current;
                 }
                 let Some(&now) = val_losses.get(done - 1) else {
@@ -210,11 +206,7 @@ mod tests {
     fn fixed_never_changes_and_names_parse() {
         let s = Schedule::new(ScheduleKind::Fixed, 0.01, 30);
         assert_eq!(s.next(0.01, 5, &[1.0, 2.0, 3.0, 4.0, 5.0]), 0.01);
-        for k in [
-            ScheduleKind::LossDecay,
-            ScheduleKind::Cosine,
-            ScheduleKind::Fixed,
-        ] {
+        for k in [ScheduleKind::LossDecay, ScheduleKind::Cosine, ScheduleKind::Fixed] {
             assert_eq!(k.name().parse::<ScheduleKind>().unwrap(), k);
         }
         assert!("step".parse::<ScheduleKind>().is_err());

@@ -22,22 +22,8 @@ fn tiny() -> Architecture {
             layer("conv1", LayerKind::Conv(c(4, 3, 3, 1)), 0.0),
             layer("pool", LayerKind::MaxPool(PoolSpec::new(2, 2, 0)), 0.0),
             layer("flatten", LayerKind::Flatten, 0.0),
-            layer(
-                "fc",
-                LayerKind::Dense {
-                    units: 16,
-                    relu: true,
-                },
-                0.1,
-            ),
-            layer(
-                "out",
-                LayerKind::Dense {
-                    units: 7,
-                    relu: false,
-                },
-                0.0,
-            ),
+            layer("fc", LayerKind::Dense { units: 16, relu: true }, 0.1),
+            layer("out", LayerKind::Dense { units: 7, relu: false }, 0.0),
         ],
     }
 }
@@ -54,8 +40,7 @@ fn synthetic(n: usize) -> ImageSet {
             for x in 0..8 {
                 let bright = (x < 4) == (label == 0);
                 let noise = ((i * 31 + y * 7 + x * 13) % 10) as f32 / 50.0;
-                set.inputs
-                    .push(if bright { 0.8 + noise } else { 0.1 + noise });
+                set.inputs.push(if bright { 0.8 + noise } else { 0.1 + noise });
             }
         }
         set.labels.push(label);
@@ -88,10 +73,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
     let h = &outcome.state.history;
     assert_eq!(h.len(), 4);
     assert!(h[3].train_loss < h[0].train_loss, "loss should fall: {h:?}");
-    assert!(
-        h[3].val_acc > 0.5,
-        "validation accuracy should beat chance: {h:?}"
-    );
+    assert!(h[3].val_acc > 0.5, "validation accuracy should beat chance: {h:?}");
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().next().unwrap(), EpochMetrics::CSV_HEADER);
     assert_eq!(csv.lines().count(), 5);
@@ -111,9 +93,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
     for (a, b) in outcome.state.history[..4].iter().zip(h) {
         // The history went through JSON: equal up to float printing.
         assert_eq!(a.epoch, b.epoch);
-        assert!(
-            (a.train_loss - b.train_loss).abs() < 1e-12 && (a.val_loss - b.val_loss).abs() < 1e-12
-        );
+        assert!((a.train_loss - b.train_loss).abs() < 1e-12 && (a.val_loss - b.val_loss).abs() < 1e-12);
     }
 
     // The paper architecture cannot load this checkpoint: a clear error naming the layer.
@@ -127,11 +107,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
         checkpoint::load_state(&dir.path().join("nope"), None),
         Err(CheckpointError::Missing(_))
     ));
-    std::fs::write(
-        last.join(checkpoint::STATE_FILE),
-        b"{\"format_version\": 99}",
-    )
-    .unwrap();
+    std::fs::write(last.join(checkpoint::STATE_FILE), b"{\"format_version\": 99}").unwrap();
     assert!(matches!(
         checkpoint::load_state(&last, None),
         Err(CheckpointError::Version { found: 99, .. })
@@ -159,10 +135,7 @@ fn bad_settings_and_empty_data_are_errors() {
     let stop = AtomicBool::new(false);
     let mut c = config(dir.path(), 1);
     c.batch_size = 0;
-    assert!(matches!(
-        Trainer::new(c, &arch, None),
-        Err(TrainError::Config(_))
-    ));
+    assert!(matches!(Trainer::new(c, &arch, None), Err(TrainError::Config(_))));
     let empty = ImageSet {
         per_image: 64,
         ..ImageSet::default()

@@ -147,11 +147,7 @@ pub fn available_memory() -> Option<u64> {
 
 /// Refuses a batch size whose training activations would not fit in host memory (CPU
 /// backends allocate there, and an allocation failure aborts the process without a message).
-pub fn check_batch_memory(
-    arch: &Architecture,
-    batch_size: usize,
-    backend: BackendKind,
-) -> Result<(), TrainError> {
+pub fn check_batch_memory(arch: &Architecture, batch_size: usize, backend: BackendKind) -> Result<(), TrainError> {
     if backend != BackendKind::Flex {
         return Ok(());
     }
@@ -160,9 +156,7 @@ pub fn check_batch_memory(
     };
     let per_image = training_floats_per_image(arch) as u64 * 4;
     let params = arch.num_params().unwrap_or(0) as u64 * 4 * 4; // weights, grads, Adam moments
-    let needed = per_image
-        .saturating_mul(batch_size as u64)
-        .saturating_add(params);
+    let needed = per_image.saturating_mul(batch_size as u64).saturating_add(params);
     let budget = available / 10 * 8;
     if needed > budget {
         let suggestion = (budget.saturating_sub(params) / per_image.max(1)).max(1) as usize;
@@ -199,12 +193,7 @@ fn labels_tensor(labels: &[i64], device: &Device) -> Tensor<1, Int> {
 }
 
 fn argmax_rows(logits: Tensor<2>) -> Vec<u8> {
-    logits
-        .argmax(1)
-        .into_data()
-        .iter::<i64>()
-        .map(|v| v as u8)
-        .collect()
+    logits.argmax(1).into_data().iter::<i64>().map(|v| v as u8).collect()
 }
 
 /// Evaluates `model` (inference mode) on `set` in batches of `batch`.
@@ -283,11 +272,7 @@ pub struct Trainer {
 impl Trainer {
     /// A fresh model (seeded initialisation) or, with `resume`, the checkpoint in that
     /// directory (which must hold `arch`).
-    pub fn new(
-        config: TrainConfig,
-        arch: &Architecture,
-        resume: Option<&Path>,
-    ) -> Result<Self, TrainError> {
+    pub fn new(config: TrainConfig, arch: &Architecture, resume: Option<&Path>) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::Config)?;
         check_batch_memory(arch, config.batch_size, config.backend)?;
         let inner = device_for(config.backend)?;
@@ -346,12 +331,7 @@ impl Trainer {
     }
 
     /// One optimiser step on a batch: returns the batch's mean loss and correct predictions.
-    pub fn step(
-        &mut self,
-        inputs: &[f32],
-        labels: &[i64],
-        lr: f64,
-    ) -> Result<(f64, usize), TrainError> {
+    pub fn step(&mut self, inputs: &[f32], labels: &[i64], lr: f64) -> Result<(f64, usize), TrainError> {
         let x = batch_to_tensor(self.model.arch(), inputs, labels.len(), &self.device)?;
         let y = labels_tensor(labels, &self.device);
         let logits = self.model.forward(x);
@@ -378,8 +358,7 @@ impl Trainer {
     ) -> Result<EpochTrain, TrainError> {
         let seed = self.config.seed;
         self.device.seed(seed.wrapping_add(epoch as u64));
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let order = train.shuffled(&mut rng);
         let batches = order.len().div_ceil(self.config.batch_size);
         let bar = progress_bar(batches as u64, epoch, self.config.epochs);
@@ -430,12 +409,7 @@ impl Trainer {
 
     /// Trains until the configured epochs are done, the rate reaches 0, or `stop` is set;
     /// validates and checkpoints every epoch and writes `metrics.csv` in the run directory.
-    pub fn fit(
-        mut self,
-        train: &ImageSet,
-        val: &ImageSet,
-        stop: &AtomicBool,
-    ) -> Result<TrainOutcome, TrainError> {
+    pub fn fit(mut self, train: &ImageSet, val: &ImageSet, stop: &AtomicBool) -> Result<TrainOutcome, TrainError> {
         if train.is_empty() {
             return Err(TrainError::EmptySplit("training"));
         }
@@ -501,10 +475,7 @@ impl Trainer {
             if self.state.next_lr != lr {
                 tracing::info!("learning rate {lr:.2e} -> {:.2e}", self.state.next_lr);
             }
-            let improved = self
-                .state
-                .best
-                .is_none_or(|b| b.beaten_by(row.val_acc, row.val_loss));
+            let improved = self.state.best.is_none_or(|b| b.beaten_by(row.val_acc, row.val_loss));
             if improved {
                 self.state.best = Some(Best {
                     epoch,
@@ -515,11 +486,9 @@ impl Trainer {
                 self.best_model = Some(self.model.valid());
             }
             self.save_last()?;
-            write_metrics_csv(&metrics_path, &self.state.history).map_err(|source| {
-                TrainError::Io {
-                    path: metrics_path.clone(),
-                    source,
-                }
+            write_metrics_csv(&metrics_path, &self.state.history).map_err(|source| TrainError::Io {
+                path: metrics_path.clone(),
+                source,
             })?;
         }
         let best_model = match self.best_model.take() {
@@ -544,10 +513,9 @@ impl Trainer {
 
 fn progress_bar(batches: u64, epoch: usize, epochs: usize) -> ProgressBar {
     let bar = ProgressBar::new(batches);
-    let style =
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(format!("epoch {epoch}/{epochs}"));
     bar

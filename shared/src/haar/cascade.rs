@@ -118,10 +118,7 @@ impl Cascade {
 
     /// Whether every weak classifier is a single-node stump (OpenCV's fast path).
     pub fn is_stump_based(&self) -> bool {
-        self.stages
-            .iter()
-            .flat_map(|s| &s.weak)
-            .all(|w| w.nodes.len() == 1)
+        self.stages.iter().flat_map(|s| &s.weak).all(|w| w.nodes.len() == 1)
     }
 
     /// Serialises the cascade to a compact postcard blob (magic, version, cascade).
@@ -131,21 +128,18 @@ impl Cascade {
 
     /// Loads and validates a blob written by [`Cascade::to_postcard`]; needs no XML parser.
     pub fn from_postcard(bytes: &[u8]) -> Result<Self, HaarError> {
-        let (magic, rest): ([u8; 4], &[u8]) =
-            postcard::take_from_bytes(bytes).map_err(|_| HaarError::BadMagic)?;
+        let (magic, rest): ([u8; 4], &[u8]) = postcard::take_from_bytes(bytes).map_err(|_| HaarError::BadMagic)?;
         if magic != MAGIC {
             return Err(HaarError::BadMagic);
         }
-        let (version, rest): (u16, &[u8]) =
-            postcard::take_from_bytes(rest).map_err(HaarError::Postcard)?;
+        let (version, rest): (u16, &[u8]) = postcard::take_from_bytes(rest).map_err(HaarError::Postcard)?;
         if version != VERSION {
             return Err(HaarError::Version {
                 found: version,
                 expected: VERSION,
             });
         }
-        let (cascade, rest): (Cascade, &[u8]) =
-            postcard::take_from_bytes(rest).map_err(HaarError::Postcard)?;
+        let (cascade, rest): (Cascade, &[u8]) = postcard::take_from_bytes(rest).map_err(HaarError::Postcard)?;
         if !rest.is_empty() {
             return Err(HaarError::TrailingBytes(rest.len()));
         }
@@ -159,9 +153,7 @@ impl Cascade {
     pub(crate) fn validate(&self) -> Result<(), HaarError> {
         let (ww, wh) = (self.window_width as u32, self.window_height as u32);
         if ww < 3 || wh < 3 {
-            return Err(HaarError::Invalid(format!(
-                "window {ww}x{wh} is smaller than 3x3"
-            )));
+            return Err(HaarError::Invalid(format!("window {ww}x{wh} is smaller than 3x3")));
         }
         if self.stages.is_empty() {
             return Err(HaarError::Invalid("no stages".into()));
@@ -174,8 +166,7 @@ impl Cascade {
                 )));
             }
             for r in &f.rects {
-                let inside =
-                    r.x as u32 + r.width as u32 <= ww && r.y as u32 + r.height as u32 <= wh;
+                let inside = r.x as u32 + r.width as u32 <= ww && r.y as u32 + r.height as u32 <= wh;
                 if !inside || !r.weight.is_finite() {
                     return Err(HaarError::Invalid(format!(
                         "feature {fi}: rectangle {r:?} lies outside the {ww}x{wh} window or has a non-finite weight"
@@ -185,9 +176,7 @@ impl Cascade {
         }
         for (si, stage) in self.stages.iter().enumerate() {
             if !stage.threshold.is_finite() {
-                return Err(HaarError::Invalid(format!(
-                    "stage {si}: non-finite threshold"
-                )));
+                return Err(HaarError::Invalid(format!("stage {si}: non-finite threshold")));
             }
             if stage.weak.is_empty() {
                 return Err(HaarError::Invalid(format!("stage {si} has no classifiers")));
@@ -198,10 +187,7 @@ impl Cascade {
                     return Err(HaarError::Invalid(format!("{}: no nodes", at())));
                 }
                 if weak.leaves.iter().any(|l| !l.is_finite()) {
-                    return Err(HaarError::Invalid(format!(
-                        "{}: non-finite leaf value",
-                        at()
-                    )));
+                    return Err(HaarError::Invalid(format!("{}: non-finite leaf value", at())));
                 }
                 for (ni, node) in weak.nodes.iter().enumerate() {
                     if node.feature as usize >= self.features.len() {
@@ -306,17 +292,11 @@ pub(crate) mod tests {
             Err(HaarError::Version { found: 9, .. })
         ));
         for cut in 5..bytes.len() {
-            assert!(
-                Cascade::from_postcard(&bytes[..cut]).is_err(),
-                "truncated at {cut}"
-            );
+            assert!(Cascade::from_postcard(&bytes[..cut]).is_err(), "truncated at {cut}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(
-            Cascade::from_postcard(&longer),
-            Err(HaarError::TrailingBytes(1))
-        );
+        assert_eq!(Cascade::from_postcard(&longer), Err(HaarError::TrailingBytes(1)));
     }
 
     #[test]
@@ -348,9 +328,6 @@ pub(crate) mod tests {
         let mut c = tiny();
         c.stages[0].weak[0].leaves.clear();
         let bytes = postcard::to_allocvec(&(MAGIC, VERSION, &c)).unwrap();
-        assert!(matches!(
-            Cascade::from_postcard(&bytes),
-            Err(HaarError::Invalid(_))
-        ));
+        assert!(matches!(Cascade::from_postcard(&bytes), Err(HaarError::Invalid(_))));
     }
 }

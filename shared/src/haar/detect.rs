@@ -31,12 +31,7 @@ impl CFeature {
     fn new(feature: &super::HaarFeature, stride: usize) -> Self {
         let mut f = CFeature::default();
         for (k, r) in feature.rects.iter().enumerate() {
-            let (x, y, w, h) = (
-                r.x as usize,
-                r.y as usize,
-                r.width as usize,
-                r.height as usize,
-            );
+            let (x, y, w, h) = (r.x as usize, r.y as usize, r.width as usize, r.height as usize);
             f.ofs[k] = [
                 y * stride + x,
                 y * stride + x + w,
@@ -128,15 +123,10 @@ impl Compiled {
             (nh + 1) * stride + 1,
             (nh + 1) * stride + 1 + nw,
         ];
-        let features: Vec<CFeature> = cascade
-            .features()
-            .iter()
-            .map(|f| CFeature::new(f, stride))
-            .collect();
+        let features: Vec<CFeature> = cascade.features().iter().map(|f| CFeature::new(f, stride)).collect();
         let mut stages = Vec::with_capacity(cascade.stages().len());
         let stumps = cascade.is_stump_based();
-        let (mut cstumps, mut cweak, mut cnodes, mut cleaves) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut cstumps, mut cweak, mut cnodes, mut cleaves) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for stage in cascade.stages() {
             let first = if stumps { cstumps.len() } else { cweak.len() };
             for w in &stage.weak {
@@ -217,11 +207,7 @@ impl Compiled {
                     }
                 }
             }
-            Weak::Trees {
-                weak,
-                nodes,
-                leaves,
-            } => {
+            Weak::Trees { weak, nodes, leaves } => {
                 for (si, stage) in self.stages.iter().enumerate() {
                     let mut acc = 0.0f64;
                     for w in &weak[stage.first..stage.end] {
@@ -261,12 +247,7 @@ struct Level {
     step: usize,
 }
 
-fn levels(
-    cascade: &Cascade,
-    img_w: u32,
-    img_h: u32,
-    params: &DetectParams,
-) -> Result<Vec<Level>, HaarError> {
+fn levels(cascade: &Cascade, img_w: u32, img_h: u32, params: &DetectParams) -> Result<Vec<Level>, HaarError> {
     params.validate()?;
     let (ww, wh) = cascade.window_size();
     let (img_w, img_h) = (img_w as i64, img_h as i64);
@@ -324,10 +305,7 @@ pub(crate) fn candidates(
     let mut hits = Vec::new();
     for level in &levels {
         let (w, h) = (level.width, level.height);
-        let (scan_w, scan_h) = (
-            (w + 1).saturating_sub(ww as usize),
-            (h + 1).saturating_sub(wh as usize),
-        );
+        let (scan_w, scan_h) = ((w + 1).saturating_sub(ww as usize), (h + 1).saturating_sub(wh as usize));
         if scan_w == 0 || scan_h == 0 {
             continue;
         }
@@ -367,11 +345,7 @@ impl Cascade {
     }
 
     /// [`Cascade::detect`], reporting invalid parameters as an error.
-    pub fn try_detect(
-        &self,
-        image: &GrayImage,
-        params: &DetectParams,
-    ) -> Result<Vec<FaceBox>, HaarError> {
+    pub fn try_detect(&self, image: &GrayImage, params: &DetectParams) -> Result<Vec<FaceBox>, HaarError> {
         let hits = candidates(self, image, params)?;
         let grouped = group_rectangles(&hits, params.min_neighbors, GROUP_EPS);
         let (w, h) = (image.width() as i64, image.height() as i64);
@@ -379,22 +353,14 @@ impl Cascade {
             .into_iter()
             .filter_map(|b| {
                 let (x0, y0) = ((b.x as i64).max(0), (b.y as i64).max(0));
-                let (x1, y1) = (
-                    (b.x as i64 + b.w as i64).min(w),
-                    (b.y as i64 + b.h as i64).min(h),
-                );
-                (x1 > x0 && y1 > y0)
-                    .then(|| FaceBox::new(x0 as i32, y0 as i32, (x1 - x0) as u32, (y1 - y0) as u32))
+                let (x1, y1) = ((b.x as i64 + b.w as i64).min(w), (b.y as i64 + b.h as i64).min(h));
+                (x1 > x0 && y1 > y0).then(|| FaceBox::new(x0 as i32, y0 as i32, (x1 - x0) as u32, (y1 - y0) as u32))
             })
             .collect())
     }
 
     /// The raw hits before grouping (what OpenCV groups), for diagnostics and tuning.
-    pub fn detect_candidates(
-        &self,
-        image: &GrayImage,
-        params: &DetectParams,
-    ) -> Result<Vec<FaceBox>, HaarError> {
+    pub fn detect_candidates(&self, image: &GrayImage, params: &DetectParams) -> Result<Vec<FaceBox>, HaarError> {
         candidates(self, image, params)
     }
 }
@@ -415,34 +381,11 @@ mod tests {
         };
         let lv = levels(&c, 20, 10, &p).unwrap();
         // Windows 4, 6, 9, 13.5->14: 4 is under min_size; 14 exceeds the height 10.
-        let got: Vec<_> = lv
-            .iter()
-            .map(|l| (l.scale, l.width, l.height, l.step))
-            .collect();
+        let got: Vec<_> = lv.iter().map(|l| (l.scale, l.width, l.height, l.step)).collect();
         assert_eq!(got, vec![(1.5, 13, 7, 2), (2.25, 9, 4, 1)]);
-        let capped = levels(
-            &c,
-            20,
-            10,
-            &DetectParams {
-                max_size: Some(7),
-                ..p
-            },
-        )
-        .unwrap();
+        let capped = levels(&c, 20, 10, &DetectParams { max_size: Some(7), ..p }).unwrap();
         assert_eq!(capped.len(), 1);
-        assert!(
-            levels(
-                &c,
-                20,
-                10,
-                &DetectParams {
-                    scale_factor: 1.0,
-                    ..p
-                }
-            )
-            .is_err()
-        );
+        assert!(levels(&c, 20, 10, &DetectParams { scale_factor: 1.0, ..p }).is_err());
         assert!(
             levels(
                 &c,
@@ -493,9 +436,6 @@ mod tests {
             ..DetectParams::default()
         };
         assert!(tiny().detect(&img, &p).is_empty());
-        assert!(matches!(
-            tiny().try_detect(&img, &p),
-            Err(HaarError::Params(_))
-        ));
+        assert!(matches!(tiny().try_detect(&img, &p), Err(HaarError::Params(_))));
     }
 }

@@ -131,10 +131,7 @@ mod tests {
             FaceBox::new(98, 101, 50, 50),
         ];
         // 4 hits: kept with threshold 3, dropped with threshold 4.
-        assert_eq!(
-            group_rectangles(&hits, 3, 0.2),
-            vec![FaceBox::new(101, 100, 51, 51)]
-        );
+        assert_eq!(group_rectangles(&hits, 3, 0.2), vec![FaceBox::new(101, 100, 51, 51)]);
         assert!(group_rectangles(&hits, 4, 0.2).is_empty());
         // Threshold 0 is OpenCV's "no grouping".
         assert_eq!(group_rectangles(&hits, 0, 0.2), hits.to_vec());
@@ -144,10 +141,7 @@ mod tests {
     fn averages_round_half_to_even_like_opencv() {
         // x: (10 + 11) / 2 = 10.5 -> 10; y: (11 + 12) / 2 = 11.5 -> 12.
         let hits = [FaceBox::new(10, 11, 40, 40), FaceBox::new(11, 12, 40, 40)];
-        assert_eq!(
-            group_rectangles(&hits, 1, 0.2),
-            vec![FaceBox::new(10, 12, 40, 40)]
-        );
+        assert_eq!(group_rectangles(&hits, 1, 0.2), vec![FaceBox::new(10, 12, 40, 40)]);
     }
 
     #[test]
@@ -158,20 +152,14 @@ mod tests {
             hits.push(FaceBox::new(200 + i, 200, 30, 30));
         }
         let out = group_rectangles(&hits, 2, 0.2);
-        assert_eq!(
-            out,
-            vec![FaceBox::new(16, 10, 40, 40), FaceBox::new(201, 200, 30, 30)]
-        );
+        assert_eq!(out, vec![FaceBox::new(16, 10, 40, 40), FaceBox::new(201, 200, 30, 30)]);
     }
 
     #[test]
     fn small_box_inside_a_stronger_big_one_is_dropped() {
         let mut hits = vec![FaceBox::new(100, 100, 20, 20); 3];
         hits.extend(vec![FaceBox::new(90, 90, 60, 60); 6]);
-        assert_eq!(
-            group_rectangles(&hits, 2, 0.2),
-            vec![FaceBox::new(90, 90, 60, 60)]
-        );
+        assert_eq!(group_rectangles(&hits, 2, 0.2), vec![FaceBox::new(90, 90, 60, 60)]);
         // Equally supported (n2 not > max(3, n1)): both survive.
         let mut hits = vec![FaceBox::new(100, 100, 20, 20); 4];
         hits.extend(vec![FaceBox::new(90, 90, 60, 60); 4]);

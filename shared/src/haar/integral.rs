@@ -21,25 +21,15 @@ pub(crate) fn integrate_into(
     sum: &mut [u32],
     sqsum: &mut [u32],
 ) {
-    debug_assert!(
-        stride > width
-            && sum.len() >= stride * (height + 1)
-            && sqsum.len() >= stride * (height + 1)
-    );
+    debug_assert!(stride > width && sum.len() >= stride * (height + 1) && sqsum.len() >= stride * (height + 1));
     sum[..=width].fill(0);
     sqsum[..=width].fill(0);
     for y in 0..height {
         let row = &pixels[y * width..(y + 1) * width];
         let (prev, cur) = sum.split_at_mut((y + 1) * stride);
-        let (prev, cur) = (
-            &prev[y * stride..y * stride + width + 1],
-            &mut cur[..width + 1],
-        );
+        let (prev, cur) = (&prev[y * stride..y * stride + width + 1], &mut cur[..width + 1]);
         let (sqprev, sqcur) = sqsum.split_at_mut((y + 1) * stride);
-        let (sqprev, sqcur) = (
-            &sqprev[y * stride..y * stride + width + 1],
-            &mut sqcur[..width + 1],
-        );
+        let (sqprev, sqcur) = (&sqprev[y * stride..y * stride + width + 1], &mut sqcur[..width + 1]);
         cur[0] = 0;
         sqcur[0] = 0;
         let (mut s, mut sq) = (0u32, 0u32);
@@ -96,12 +86,7 @@ impl IntegralImage {
     fn offsets(&self, x: usize, y: usize, w: usize, h: usize) -> Option<[usize; 4]> {
         (x + w <= self.width && y + h <= self.height).then(|| {
             let s = self.width + 1;
-            [
-                y * s + x,
-                y * s + x + w,
-                (y + h) * s + x,
-                (y + h) * s + x + w,
-            ]
+            [y * s + x, y * s + x + w, (y + h) * s + x, (y + h) * s + x + w]
         })
     }
 

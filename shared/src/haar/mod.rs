@@ -213,11 +213,7 @@ pub(crate) mod tests {
         assert!(p.validate().is_ok());
         for bad in [1.0, 0.5, f32::NAN, f32::INFINITY] {
             assert!(matches!(
-                DetectParams {
-                    scale_factor: bad,
-                    ..p
-                }
-                .validate(),
+                DetectParams { scale_factor: bad, ..p }.validate(),
                 Err(HaarError::Params(_))
             ));
         }

@@ -57,9 +57,7 @@ pub(crate) fn resize_into(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: 
         let row = &src[y * sw..(y + 1) * sw];
         for (o, t) in out.iter_mut().zip(&xt) {
             *o = match *t {
-                Tap::Lerp { offset, frac } => {
-                    row[offset] as u32 * (256 - frac) + row[offset + 1] as u32 * frac
-                }
+                Tap::Lerp { offset, frac } => row[offset] as u32 * (256 - frac) + row[offset + 1] as u32 * frac,
                 Tap::Copy(i) => (row[i] as u32) << 8,
             };
         }
@@ -135,12 +133,7 @@ mod tests {
     #[test]
     fn constant_images_stay_constant_and_same_size_copies() {
         let img = GrayImage::filled(37, 23, 201);
-        assert!(
-            resize_linear_exact(&img, 17, 11)
-                .pixels()
-                .iter()
-                .all(|&p| p == 201)
-        );
+        assert!(resize_linear_exact(&img, 17, 11).pixels().iter().all(|&p| p == 201));
         let ramp = GrayImage::from_raw(3, 1, alloc::vec![1, 2, 3]).unwrap();
         assert_eq!(resize_linear_exact(&ramp, 3, 1), ramp);
     }
@@ -149,34 +142,10 @@ mod tests {
     fn weights_follow_pixel_centres() {
         // 5 -> 4 samples: scale 1.25, centres at 0.125, 1.375, 2.625, 3.875.
         let t = taps(5, 4);
-        assert_eq!(
-            t[0],
-            Tap::Lerp {
-                offset: 0,
-                frac: 32
-            }
-        );
-        assert_eq!(
-            t[1],
-            Tap::Lerp {
-                offset: 1,
-                frac: 96
-            }
-        );
-        assert_eq!(
-            t[2],
-            Tap::Lerp {
-                offset: 2,
-                frac: 160
-            }
-        );
-        assert_eq!(
-            t[3],
-            Tap::Lerp {
-                offset: 3,
-                frac: 224
-            }
-        );
+        assert_eq!(t[0], Tap::Lerp { offset: 0, frac: 32 });
+        assert_eq!(t[1], Tap::Lerp { offset: 1, frac: 96 });
+        assert_eq!(t[2], Tap::Lerp { offset: 2, frac: 160 });
+        assert_eq!(t[3], Tap::Lerp { offset: 3, frac: 224 });
         // Enlarging puts the first and last samples on the borders.
         let t = taps(2, 4);
         assert_eq!(t[0], Tap::Copy(0));

@@ -15,13 +15,11 @@ use super::HaarError;
 use super::cascade::{Cascade, HaarFeature, Node, Stage, WeakClassifier, WeightedRect};
 
 fn child<'a, 'i>(node: XmlNode<'a, 'i>, name: &str) -> Option<XmlNode<'a, 'i>> {
-    node.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
+    node.children().find(|c| c.is_element() && c.tag_name().name() == name)
 }
 
 fn need<'a, 'i>(node: XmlNode<'a, 'i>, name: &str) -> Result<XmlNode<'a, 'i>, HaarError> {
-    child(node, name)
-        .ok_or_else(|| HaarError::Missing(format!("{}/{name}", node.tag_name().name())))
+    child(node, name).ok_or_else(|| HaarError::Missing(format!("{}/{name}", node.tag_name().name())))
 }
 
 /// The `<_>` items of an OpenCV sequence.
@@ -60,9 +58,7 @@ impl Cascade {
         let root = items(storage)
             .next()
             .ok_or_else(|| HaarError::Missing("cascade".into()))?;
-        if root.attribute("type_id") == Some("opencv-haar-classifier")
-            || child(root, "stageType").is_none()
-        {
+        if root.attribute("type_id") == Some("opencv-haar-classifier") || child(root, "stageType").is_none() {
             return Err(HaarError::Unsupported(
                 "old-style cascade (type_id \"opencv-haar-classifier\" or no <stageType>); \
                  convert it to the opencv-cascade-classifier format"
@@ -87,28 +83,20 @@ impl Cascade {
         };
         let (width, height) = (window("width")?, window("height")?);
         let categories = match child(root, "featureParams") {
-            Some(params) if child(params, "maxCatCount").is_some() => {
-                int_text(params, "maxCatCount")?
-            }
+            Some(params) if child(params, "maxCatCount").is_some() => int_text(params, "maxCatCount")?,
             _ => 0,
         };
         if categories > 0 {
-            return Err(HaarError::Unsupported(
-                "categorical features (maxCatCount > 0)".into(),
-            ));
+            return Err(HaarError::Unsupported("categorical features (maxCatCount > 0)".into()));
         }
 
         let mut stages = Vec::new();
         for (si, st) in items(need(root, "stages")?).enumerate() {
-            let threshold = real(
-                text(need(st, "stageThreshold")?),
-                &format!("stage {si} threshold"),
-            )?;
+            let threshold = real(text(need(st, "stageThreshold")?), &format!("stage {si} threshold"))?;
             let mut weak = Vec::new();
             for (wi, w) in items(need(st, "weakClassifiers")?).enumerate() {
                 let what = format!("stage {si} classifier {wi}");
-                let tokens: Vec<&str> =
-                    text(need(w, "internalNodes")?).split_whitespace().collect();
+                let tokens: Vec<&str> = text(need(w, "internalNodes")?).split_whitespace().collect();
                 if tokens.is_empty() || !tokens.len().is_multiple_of(4) {
                     return Err(HaarError::Invalid(format!(
                         "{what}: internalNodes has {} numbers, expected groups of 4 (left right feature threshold)",
@@ -157,9 +145,7 @@ impl Cascade {
                 }
                 let coord = |s: &str| -> Result<u16, HaarError> {
                     let v: i64 = number(s, &what)?;
-                    u16::try_from(v).map_err(|_| {
-                        HaarError::Invalid(format!("{what}: coordinate {v} out of range"))
-                    })
+                    u16::try_from(v).map_err(|_| HaarError::Invalid(format!("{what}: coordinate {v} out of range")))
                 };
                 rects.push(WeightedRect {
                     x: coord(t[0])?,
@@ -208,10 +194,7 @@ mod tests {
         );
         let n = c.stages()[0].weak[0].nodes[0];
         assert_eq!((n.left, n.right, n.feature), (0, -1, 0));
-        assert_eq!(
-            n.threshold,
-            "-3.1511999666690826e-02".parse::<f64>().unwrap() as f32
-        );
+        assert_eq!(n.threshold, "-3.1511999666690826e-02".parse::<f64>().unwrap() as f32);
         let f = &c.features()[0].rects;
         assert_eq!(
             (f[0].x, f[0].y, f[0].width, f[0].height, f[0].weight),
@@ -223,11 +206,7 @@ mod tests {
     fn postcard_form_equals_xml_form_and_detects_the_same() {
         let c = Cascade::from_opencv_xml(&default_xml()).unwrap();
         let blob = c.to_postcard().unwrap();
-        assert!(
-            blob.len() < 150_000,
-            "postcard blob is {} bytes",
-            blob.len()
-        );
+        assert!(blob.len() < 150_000, "postcard blob is {} bytes", blob.len());
         let back = Cascade::from_postcard(&blob).unwrap();
         assert_eq!(back, c);
         let face = crate::haar::tests::drawn_face(160, 120);
@@ -237,15 +216,9 @@ mod tests {
             ..DetectParams::default()
         };
         let raw = c.detect_candidates(&face, &p).unwrap();
-        assert!(
-            !raw.is_empty(),
-            "the drawn face should fire the cascade at least once"
-        );
+        assert!(!raw.is_empty(), "the drawn face should fire the cascade at least once");
         assert_eq!(back.detect_candidates(&face, &p).unwrap(), raw);
-        let p = DetectParams {
-            min_neighbors: 1,
-            ..p
-        };
+        let p = DetectParams { min_neighbors: 1, ..p };
         assert_eq!(back.detect(&face, &p), c.detect(&face, &p));
     }
 
@@ -254,10 +227,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/data/haarcascades/haarcascade_frontalface_alt2.xml");
         let Ok(xml) = std::fs::read_to_string(&path) else {
-            std::eprintln!(
-                "SKIPPED tree_cascade_alt2_parses: {} not present",
-                path.display()
-            );
+            std::eprintln!("SKIPPED tree_cascade_alt2_parses: {} not present", path.display());
             return;
         };
         let c = Cascade::from_opencv_xml(&xml).unwrap();
@@ -278,28 +248,17 @@ mod tests {
             Err(HaarError::Missing(_))
         ));
         let old = r#"<opencv_storage><c type_id="opencv-haar-classifier"><size>24 24</size></c></opencv_storage>"#;
-        assert!(matches!(
-            Cascade::from_opencv_xml(old),
-            Err(HaarError::Unsupported(_))
-        ));
+        assert!(matches!(Cascade::from_opencv_xml(old), Err(HaarError::Unsupported(_))));
         let xml = default_xml();
-        let lbp = xml.replacen(
-            "<featureType>HAAR</featureType>",
-            "<featureType>LBP</featureType>",
-            1,
-        );
-        assert!(
-            matches!(Cascade::from_opencv_xml(&lbp), Err(HaarError::Unsupported(m)) if m.contains("LBP"))
-        );
+        let lbp = xml.replacen("<featureType>HAAR</featureType>", "<featureType>LBP</featureType>", 1);
+        assert!(matches!(Cascade::from_opencv_xml(&lbp), Err(HaarError::Unsupported(m)) if m.contains("LBP")));
         let tilted = xml.replacen("<tilted>0</tilted>", "<tilted>1</tilted>", 1);
         let tilted = if tilted == xml {
             xml.replacen("</rects></_>", "</rects>\n      <tilted>1</tilted></_>", 1)
         } else {
             tilted
         };
-        assert!(
-            matches!(Cascade::from_opencv_xml(&tilted), Err(HaarError::Unsupported(m)) if m.contains("tilted"))
-        );
+        assert!(matches!(Cascade::from_opencv_xml(&tilted), Err(HaarError::Unsupported(m)) if m.contains("tilted")));
         let bad_number = xml.replacen("-5.0425500869750977e+00", "minus five", 1);
         assert!(matches!(
             Cascade::from_opencv_xml(&bad_number),
@@ -314,9 +273,9 @@ mod tests {
             Cascade::from_opencv_xml(&bad_feature),
             Err(HaarError::Invalid(_))
         ));
-        let no_stages =
-            xml.replacen("<stages>", "<stagez>", 1)
-                .replacen("</stages>", "</stagez>", 1);
+        let no_stages = xml
+            .replacen("<stages>", "<stagez>", 1)
+            .replacen("</stages>", "</stagez>", 1);
         assert!(matches!(
             Cascade::from_opencv_xml(&no_stages),
             Err(HaarError::Missing(_))

@@ -83,11 +83,7 @@ impl EmotionRule {
         }
     }
 
-    fn validate(
-        &self,
-        raise_key: &'static str,
-        clear_key: &'static str,
-    ) -> Result<(), PolicyConfigError> {
+    fn validate(&self, raise_key: &'static str, clear_key: &'static str) -> Result<(), PolicyConfigError> {
         let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
         if !unit(self.raise) {
             return Err(PolicyConfigError {
@@ -162,16 +158,8 @@ impl Default for PolicyConfig {
         PolicyConfig {
             smoothing_tau_ms: DEFAULT_SMOOTHING_TAU_MS,
             face_gap_reset_ms: DEFAULT_FACE_GAP_RESET_MS,
-            anger: EmotionRule::with(
-                DEFAULT_ANGER_RAISE,
-                DEFAULT_ANGER_CLEAR,
-                DEFAULT_EMOTION_RAISE_AFTER_MS,
-            ),
-            fear: EmotionRule::with(
-                DEFAULT_FEAR_RAISE,
-                DEFAULT_FEAR_CLEAR,
-                DEFAULT_EMOTION_RAISE_AFTER_MS,
-            ),
+            anger: EmotionRule::with(DEFAULT_ANGER_RAISE, DEFAULT_ANGER_CLEAR, DEFAULT_EMOTION_RAISE_AFTER_MS),
+            fear: EmotionRule::with(DEFAULT_FEAR_RAISE, DEFAULT_FEAR_CLEAR, DEFAULT_EMOTION_RAISE_AFTER_MS),
             distress: EmotionRule::with(
                 DEFAULT_DISTRESS_RAISE,
                 DEFAULT_DISTRESS_CLEAR,

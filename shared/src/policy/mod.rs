@@ -139,8 +139,7 @@ impl FaceLostAlert {
         } else {
             self.back_since = None;
             let absent = t.saturating_sub(last_face);
-            if !self.active && absent >= self.rule.raise_after_ms as u64 && t >= self.cooldown_until
-            {
+            if !self.active && absent >= self.rule.raise_after_ms as u64 && t >= self.cooldown_until {
                 self.active = true;
                 return Some(AlertPhase::Raised);
             }

@@ -19,10 +19,7 @@ pub struct Smoother {
 impl Smoother {
     /// A smoother with time constant `tau_ms` (0: no smoothing, the latest sample wins).
     pub fn new(tau_ms: u32) -> Self {
-        Smoother {
-            tau_ms,
-            state: None,
-        }
+        Smoother { tau_ms, state: None }
     }
 
     /// Feeds one sample taken at `t_ms`; returns the smoothed scores.

@@ -112,10 +112,7 @@ fn hysteresis_holds_between_thresholds_and_clears_below() {
     assert!(feed(&mut p, 5000, 20_000, with(&[(Emotion::Angry, 0.5)])).is_empty());
     assert!(p.is_active(Anger));
     // Neutral from 20000: 0.5 e^-0.2 = 0.41 at 20000, 0.34 at 20100 (< 0.4), then 1000 ms.
-    assert_eq!(
-        feed(&mut p, 20_000, 25_000, neutral()),
-        [(21_100, Anger, Cleared)]
-    );
+    assert_eq!(feed(&mut p, 20_000, 25_000, neutral()), [(21_100, Anger, Cleared)]);
     assert_eq!(p.active_mask(), 0);
 }
 
@@ -135,10 +132,7 @@ fn cooldown_blocks_a_quick_relapse_then_allows_it() {
     let angry = with(&[(Emotion::Angry, 1.0)]);
     assert_eq!(feed(&mut p, 0, 3000, angry), [(2000, Anger, Raised)]);
     // Neutral from 3000: below 0.4 at 3400 (e^-1 = 0.37), cleared 1000 ms later.
-    assert_eq!(
-        feed(&mut p, 3000, 5000, neutral()),
-        [(4400, Anger, Cleared)]
-    );
+    assert_eq!(feed(&mut p, 3000, 5000, neutral()), [(4400, Anger, Cleared)]);
     // Angry again at once: sustained from 5400 and long enough by 7400, but the
     // cool-down (10 s after 4400) holds it back until 14400.
     assert_eq!(feed(&mut p, 5000, 20_000, angry), [(14_400, Anger, Raised)]);
@@ -148,12 +142,7 @@ fn cooldown_blocks_a_quick_relapse_then_allows_it() {
 fn distress_sums_sad_and_disgust() {
     let mut p = policy();
     // Neither 0.35 alone crosses a threshold; together 0.7 >= 0.6 for 3 s.
-    let events = feed(
-        &mut p,
-        0,
-        5000,
-        with(&[(Emotion::Sad, 0.35), (Emotion::Bored, 0.35)]),
-    );
+    let events = feed(&mut p, 0, 5000, with(&[(Emotion::Sad, 0.35), (Emotion::Bored, 0.35)]));
     assert_eq!(events, [(3000, Distress, Raised)]);
     assert!(!p.is_active(Anger) && !p.is_active(Fear));
 }
@@ -162,12 +151,7 @@ fn distress_sums_sad_and_disgust() {
 fn fear_has_its_own_thresholds() {
     let mut p = policy();
     // 0.55 clears fear's 0.5 but not anger's 0.6.
-    let events = feed(
-        &mut p,
-        0,
-        3000,
-        with(&[(Emotion::Fear, 0.55), (Emotion::Angry, 0.45)]),
-    );
+    let events = feed(&mut p, 0, 3000, with(&[(Emotion::Fear, 0.55), (Emotion::Angry, 0.45)]));
     assert_eq!(events, [(2000, Fear, Raised)]);
 }
 
@@ -185,19 +169,13 @@ fn face_lost_raises_after_the_delay_and_clears_when_the_face_is_back() {
     assert_eq!(p.smoothed(), held);
     assert_eq!(p.active_mask(), FaceLost.bit());
     // Face back at 6000: cleared once seen for 500 ms.
-    assert_eq!(
-        feed(&mut p, 6000, 7000, neutral()),
-        [(6500, FaceLost, Cleared)]
-    );
+    assert_eq!(feed(&mut p, 6000, 7000, neutral()), [(6500, FaceLost, Cleared)]);
 }
 
 #[test]
 fn face_lost_counts_from_start_up_and_ignores_flickering_returns() {
     let mut p = policy();
-    assert_eq!(
-        feed(&mut p, 0, 4000, Observation::NoFace),
-        [(3000, FaceLost, Raised)]
-    );
+    assert_eq!(feed(&mut p, 0, 4000, Observation::NoFace), [(3000, FaceLost, Raised)]);
     let mut events = Vec::new();
     for t in (4000..10_000).step_by(STEP as usize) {
         // A face every third frame: never 500 ms in a row, so the alert stays.
@@ -216,10 +194,7 @@ fn face_lost_counts_from_start_up_and_ignores_flickering_returns() {
 fn face_lost_has_a_cooldown() {
     let mut p = policy();
     feed(&mut p, 0, 3100, Observation::NoFace);
-    assert_eq!(
-        feed(&mut p, 3100, 3700, neutral()),
-        [(3600, FaceLost, Cleared)]
-    );
+    assert_eq!(feed(&mut p, 3100, 3700, neutral()), [(3600, FaceLost, Cleared)]);
     // Lost again at once: 3000 ms after the last face (3600) is 6600, but the cool-down runs
     // until 8600.
     assert_eq!(
