@@ -151,9 +151,9 @@ fn ckplus_splits_do_not_leak() {
         // Balancing only grew classes smaller than the largest, by at most the factor.
         let train = originals(&s.train);
         let largest = *train.iter().max().unwrap();
-        for c in 0..7 {
+        for (c, &originals) in train.iter().enumerate() {
             let with_copies = s.train.iter().filter(|x| x.label.index() == c).count();
-            assert!(with_copies <= largest.max(train[c]) && with_copies as f32 <= train[c] as f32 * 2.0);
+            assert!(with_copies <= largest.max(originals) && with_copies as f32 <= originals as f32 * 2.0);
         }
         assert!(s.train.iter().any(|x| x.augmented));
     }
