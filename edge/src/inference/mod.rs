@@ -6,6 +6,9 @@
 //! cannot serve is an error, never a made-up result.
 
 pub mod manifest;
+#[cfg(feature = "tflite")]
+pub mod tflite;
+pub mod tflite_io;
 pub mod tract;
 
 use std::path::Path;
@@ -79,13 +82,28 @@ pub fn check_input(input: &[f32]) -> Result<(), InferenceError> {
     Ok(())
 }
 
-/// Loads the classifier for a model file: an ONNX model (fp32 or int8) whose manifest
-/// matches it runs on tract; any other file is refused with [`InferenceError::NoBackend`].
+/// Loads the classifier for a model file whose manifest matches it: an ONNX model (fp32 or
+/// int8) runs on tract, a `.tflite` model on TensorFlow Lite when the `tflite` feature is
+/// built in; any other file is refused with [`InferenceError::NoBackend`].
 pub fn load(path: &Path) -> Result<Box<dyn Classifier>, InferenceError> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("onnx") => Ok(Box::new(tract::TractClassifier::load(path)?)),
+        Some("tflite") => load_tflite(path),
         _ => Err(InferenceError::NoBackend(path.display().to_string())),
     }
+}
+
+#[cfg(feature = "tflite")]
+fn load_tflite(path: &Path) -> Result<Box<dyn Classifier>, InferenceError> {
+    Ok(Box::new(tflite::TfliteClassifier::load(path)?))
+}
+
+#[cfg(not(feature = "tflite"))]
+fn load_tflite(path: &Path) -> Result<Box<dyn Classifier>, InferenceError> {
+    Err(InferenceError::NoBackend(format!(
+        "{}: this edge was built without the `tflite` feature (see the README, \"TensorFlow Lite backend\")",
+        path.display()
+    )))
 }
 
 #[cfg(test)]
@@ -117,5 +135,32 @@ mod tests {
             .err()
             .expect("missing file");
         assert!(err.to_string().contains("/nonexistent/vigil-int8.onnx"), "{err}");
+    }
+
+    #[cfg(not(feature = "tflite"))]
+    #[test]
+    fn tflite_models_need_the_feature() {
+        let err = load(Path::new("models/vigil.tflite"))
+            .err()
+            .expect("no TFLite backend built in");
+        assert!(matches!(err, InferenceError::NoBackend(_)), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("models/vigil.tflite") && text.contains("built without the `tflite` feature"),
+            "{text}"
+        );
+    }
+
+    #[cfg(feature = "tflite")]
+    #[test]
+    fn tflite_models_are_verified_before_tensorflow_lite_sees_them() {
+        // No TensorFlow Lite call happens: the missing file stops the load first.
+        let err = load(Path::new("/nonexistent/vigil.tflite"))
+            .err()
+            .expect("missing file");
+        assert!(
+            err.to_string().contains("/nonexistent/vigil.tflite: cannot read model"),
+            "{err}"
+        );
     }
 }
