@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the edge binary for aarch64, runs `edge classify` under qemu-user on real JAFFE
 # images and checks that it prints exactly what the x86-64 build prints. Also runs the
-# shared crate's unit tests for aarch64 under qemu (cargo runner from .cargo/config.toml).
+# shared and edge crates' unit tests for aarch64 under qemu (cargo runner from
+# .cargo/config.toml; release profile, so the dependencies built above are reused).
 #   tools/cross_check.sh MODEL.onnx IMAGE...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +25,4 @@ diff <(strip_probs /tmp/vigil-x86.jsonl) <(strip_probs /tmp/vigil-arm.jsonl)
 echo "aarch64 (qemu) and x86-64 agree on $(wc -l < /tmp/vigil-arm.jsonl) images:"
 sed 's/"probabilities":{[^}]*},\?//' /tmp/vigil-arm.jsonl
 
-cargo test -p shared --target "$target" --lib
+cargo test --release -p shared -p edge --target "$target" --lib

@@ -4,9 +4,8 @@
 //!
 //! Frames are real faces: JAFFE images (from `VIGIL_DATA`, default `../shared/data`, never
 //! copied into the repository) pasted into a 640x480 textured background. The classifier is
-//! the real model when `VIGIL_BENCH_MODEL` names one (ONNX with its manifest); otherwise a
-//! bench-only stand-in that does a little arithmetic on the input, so the inference share
-//! printed then is a lower bound, not the model's cost.
+//! the shipped int8 model (`models/vigil-int8.onnx`), or the ONNX model (with its manifest)
+//! that `VIGIL_BENCH_MODEL` names.
 //!
 //! Criterion reports frames/s (throughput in elements); after each benchmark the loop's own
 //! accounting prints the split between detection, preprocessing and inference.
@@ -18,13 +17,13 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edge::detect::haar::HaarDetector;
-use edge::inference::{Classifier, InferenceError};
+use edge::inference::Classifier;
 use edge::monitor::{Monitor, MonitorConfig};
 use edge::output::{Sink, WireSink};
 use edge::source::Frame;
+use shared::GrayImage;
 use shared::policy::PolicyConfig;
 use shared::preprocess::Preprocessing;
-use shared::{GrayImage, NUM_CLASSES};
 
 const W: u32 = 640;
 const H: u32 = 480;
@@ -63,32 +62,13 @@ fn frames(jaffe: &Path, n: usize) -> Vec<Frame> {
     out
 }
 
-/// BENCH ONLY: a fixed-cost stand-in for the model (mean of each of 7 bands, softmax).
-struct BandClassifier;
-
-impl Classifier for BandClassifier {
-    fn classify(&mut self, input: &[f32]) -> Result<[f32; NUM_CLASSES], InferenceError> {
-        edge::inference::check_input(input)?;
-        let band = input.len() / NUM_CLASSES;
-        let mut p = [0.0f32; NUM_CLASSES];
-        for (k, slot) in p.iter_mut().enumerate() {
-            *slot = (input[k * band..(k + 1) * band].iter().sum::<f32>() / band as f32).exp();
-        }
-        let sum: f32 = p.iter().sum();
-        p.iter_mut().for_each(|v| *v /= sum);
-        Ok(p)
-    }
-}
-
+/// The shipped int8 model, or the ONNX model named by `VIGIL_BENCH_MODEL` (with its manifest).
 fn classifier() -> (Box<dyn Classifier>, String) {
-    match std::env::var_os("VIGIL_BENCH_MODEL") {
-        Some(model) => {
-            let model = PathBuf::from(model);
-            let c = edge::inference::load(&model).unwrap_or_else(|e| panic!("VIGIL_BENCH_MODEL: {e}"));
-            (c, model.display().to_string())
-        }
-        None => (Box::new(BandClassifier), "bench stand-in classifier".to_string()),
-    }
+    let model = std::env::var_os("VIGIL_BENCH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vigil-int8.onnx"));
+    let c = edge::inference::load(&model).unwrap_or_else(|e| panic!("bench model: {e}"));
+    (c, model.display().to_string())
 }
 
 fn bench(c: &mut Criterion) {
@@ -112,7 +92,7 @@ fn bench(c: &mut Criterion) {
             frame_size: Some((W, H)),
         };
         let sinks: Vec<Box<dyn Sink>> = vec![Box::new(WireSink::new(std::io::sink()))];
-        let detector = HaarDetector::load(&cascade).unwrap();
+        let detector = HaarDetector::load(&cascade, edge::config::DetectionConfig::default().params()).unwrap();
         let mut monitor = Monitor::new(config, detector, classifier, sinks).unwrap();
         let mut i = 0u64;
         group.bench_function(format!("detect_every_{detect_every}"), |b| {

@@ -8,4 +8,5 @@ pub mod frame_io;
 pub mod inference;
 pub mod monitor;
 pub mod output;
+pub mod shipped;
 pub mod source;

@@ -117,7 +117,7 @@ fn jaffe_replay_raises_and_clears_anger() {
     });
     let mut source = ReplaySource::new(tmp.path(), 10.0, false, loader).unwrap();
     let cascade = data.join("haarcascades/haarcascade_frontalface_default.xml");
-    let detector = HaarDetector::load(&cascade).unwrap();
+    let detector = HaarDetector::load(&cascade, edge::config::DetectionConfig::default().params()).unwrap();
     let serial = SharedBuf::default();
     let stdout = SharedBuf::default();
     let sinks: Vec<Box<dyn Sink>> = vec![

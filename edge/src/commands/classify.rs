@@ -79,9 +79,9 @@ pub fn run_to(args: &ClassifyArgs, out: &mut impl Write) -> Result<()> {
         Crop::Face => {
             let path = match &args.cascade {
                 Some(p) => p.clone(),
-                None => super::detect::default_cascade()?,
+                None => crate::shipped::find(crate::shipped::CASCADE, "--cascade")?,
             };
-            Some(super::detect::load_cascade(&path)?)
+            Some(crate::detect::haar::load_cascade(&path)?)
         }
     };
     let params = DetectParams::default();

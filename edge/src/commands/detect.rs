@@ -6,16 +6,15 @@
 //! status is non-zero if any image failed, so scripts notice.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 use shared::FaceBox;
-use shared::haar::{Cascade, DetectParams};
+use shared::haar::DetectParams;
 
-/// Where the repository keeps the default cascade (relative to the working directory, to the
-/// executable's directory, or to the source checkout).
-pub const DEFAULT_CASCADE: &str = "models/haarcascade_frontalface_default.xml";
+use crate::detect::haar::load_cascade;
+use crate::shipped;
 
 /// Options of `edge detect`.
 #[derive(Debug, clap::Args)]
@@ -67,37 +66,6 @@ enum Line {
     Error { file: String, error: String },
 }
 
-/// The default cascade's location: the first of the candidate places that exists.
-pub fn default_cascade() -> Result<PathBuf> {
-    let mut tried = vec![PathBuf::from(DEFAULT_CASCADE)];
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        tried.push(dir.join(DEFAULT_CASCADE));
-    }
-    tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DEFAULT_CASCADE));
-    tried.iter().find(|p| p.is_file()).cloned().with_context(|| {
-        let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-        format!(
-            "no face cascade given and the default is missing (looked for {}); pass --cascade PATH",
-            list.join(", ")
-        )
-    })
-}
-
-/// Loads a cascade: OpenCV XML when the file ends in `.xml`, the postcard form otherwise.
-pub fn load_cascade(path: &Path) -> Result<Cascade> {
-    let what = || format!("loading face cascade {}", path.display());
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
-        let text = std::fs::read_to_string(path).with_context(what)?;
-        Ok(Cascade::from_opencv_xml(&text).with_context(what)?)
-    } else {
-        let bytes = std::fs::read(path).with_context(what)?;
-        Ok(Cascade::from_postcard(&bytes).with_context(what)?)
-    }
-}
-
 /// Runs the command, writing JSON lines to `out`; fails at the end if any image failed.
 pub fn run_to(args: &DetectArgs, out: &mut dyn Write) -> Result<()> {
     let params = DetectParams {
@@ -109,7 +77,7 @@ pub fn run_to(args: &DetectArgs, out: &mut dyn Write) -> Result<()> {
     params.validate()?;
     let path = match &args.cascade {
         Some(p) => p.clone(),
-        None => default_cascade()?,
+        None => shipped::find(shipped::CASCADE, "--cascade")?,
     };
     let cascade = load_cascade(&path)?;
     let mut failed = 0;
@@ -148,6 +116,8 @@ pub fn run(args: &DetectArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn args(images: Vec<PathBuf>, cascade: Option<PathBuf>) -> DetectArgs {
@@ -208,7 +178,7 @@ mod tests {
 
     #[test]
     fn postcard_cascades_load_too() {
-        let xml = load_cascade(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DEFAULT_CASCADE)).unwrap();
+        let xml = load_cascade(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(shipped::CASCADE)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let blob = dir.path().join("face.cascade");
         std::fs::write(&blob, xml.to_postcard().unwrap()).unwrap();

@@ -18,6 +18,7 @@ use crate::detect::haar::HaarDetector;
 use crate::inference;
 use crate::monitor::{EndReason, Monitor, MonitorConfig};
 use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
+use crate::shipped;
 use crate::source::replay::ReplaySource;
 use crate::source::stdin::RawGreySource;
 use crate::source::{FrameSource, parse_size};
@@ -43,13 +44,13 @@ pub struct RunArgs {
     /// V4L2 camera device, e.g. /dev/video0 [default: source.camera from the config].
     #[arg(long, value_name = "DEVICE", group = "input")]
     pub camera: Option<PathBuf>,
-    /// Emotion model (ONNX, with its manifest beside it) [default: model from the config].
+    /// Emotion model (ONNX, with its manifest beside it) [default: model from the config, else the shipped models/vigil-int8.onnx].
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
     /// Serial port or file for postcard+COBS alert and heartbeat frames.
     #[arg(long, value_name = "PATH")]
     pub serial: Option<PathBuf>,
-    /// Haar cascade (OpenCV XML or postcard) [default: detection.cascade from the config].
+    /// Haar cascade (OpenCV XML or postcard) [default: detection.cascade from the config, else the shipped cascade].
     #[arg(long, value_name = "FILE")]
     pub cascade: Option<PathBuf>,
 }
@@ -60,14 +61,22 @@ pub fn run(args: RunArgs) -> Result<()> {
         Some(path) => EdgeConfig::load(path)?,
         None => EdgeConfig::default(),
     };
-    let model = args
-        .model
-        .clone()
-        .or_else(|| config.model.clone())
-        .context("no model: pass --model FILE or set `model` in the config")?;
+    let model = match args.model.clone().or_else(|| config.model.clone()) {
+        Some(model) => model,
+        None => {
+            shipped::find(shipped::MODEL, "--model FILE or set `model` in the config").context("no emotion model")?
+        }
+    };
     let classifier = inference::load(&model).with_context(|| format!("loading model {}", model.display()))?;
-    let cascade = args.cascade.clone().unwrap_or_else(|| config.detection.cascade.clone());
-    let detector = HaarDetector::load(&cascade)?;
+    let cascade = match args.cascade.clone().or_else(|| config.detection.cascade.clone()) {
+        Some(cascade) => cascade,
+        None => shipped::find(
+            shipped::CASCADE,
+            "--cascade FILE or set `detection.cascade` in the config",
+        )
+        .context("no face cascade")?,
+    };
+    let detector = HaarDetector::load(&cascade, config.detection.params())?;
 
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
     if config.outputs.json {

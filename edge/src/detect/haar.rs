@@ -1,12 +1,24 @@
 //! The Viola-Jones detector of `shared::haar` behind [`FaceDetector`], loaded from an OpenCV
 //! XML cascade or vigil's postcard form.
+//!
+//! Two cheap ways to spend less of the frame budget on detection, both driven by where the
+//! driver is: faces smaller than `min_size` are never searched for (the smallest scales cost
+//! the most windows), and a re-detection near the last face searches only a region around it
+//! at sizes close to its own.
 
 use std::path::Path;
 
+use anyhow::{Context, Result};
 use shared::haar::{Cascade, DetectParams};
+use shared::preprocess::{crop, expand_and_clamp};
 use shared::{FaceBox, GrayImage};
 
 use super::FaceDetector;
+
+/// How far around the last face a re-detection looks, as a fraction of its size on each side.
+pub const NEAR_MARGIN: f32 = 0.5;
+/// Sizes a re-detection accepts, relative to the last face's width.
+pub const NEAR_SIZE_RANGE: (f32, f32) = (0.7, 1.5);
 
 /// A Haar cascade with its detection parameters.
 pub struct HaarDetector {
@@ -20,25 +32,110 @@ impl HaarDetector {
         HaarDetector { cascade, params }
     }
 
-    /// Loads a cascade file: OpenCV XML when it ends in `.xml`, postcard otherwise; default
-    /// detection parameters.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        let what = || format!("loading face cascade {}", path.display());
-        let is_xml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"));
-        let cascade = if is_xml {
-            let text = std::fs::read_to_string(path).with_context(what)?;
-            Cascade::from_opencv_xml(&text).with_context(what)?
-        } else {
-            let bytes = std::fs::read(path).with_context(what)?;
-            Cascade::from_postcard(&bytes).with_context(what)?
-        };
-        Ok(HaarDetector::new(cascade, DetectParams::default()))
+    /// Loads a cascade file (see [`load_cascade`]) to run with `params`.
+    pub fn load(path: &Path, params: DetectParams) -> Result<Self> {
+        params
+            .validate()
+            .with_context(|| format!("detection parameters for {}", path.display()))?;
+        Ok(HaarDetector::new(load_cascade(path)?, params))
+    }
+}
+
+/// Loads a cascade: OpenCV XML when the file ends in `.xml`, the postcard form otherwise.
+pub fn load_cascade(path: &Path) -> Result<Cascade> {
+    let what = || format!("loading face cascade {}", path.display());
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
+        let text = std::fs::read_to_string(path).with_context(what)?;
+        Ok(Cascade::from_opencv_xml(&text).with_context(what)?)
+    } else {
+        let bytes = std::fs::read(path).with_context(what)?;
+        Ok(Cascade::from_postcard(&bytes).with_context(what)?)
     }
 }
 
 impl FaceDetector for HaarDetector {
     fn detect(&mut self, frame: &GrayImage) -> Vec<FaceBox> {
         self.cascade.detect(frame, &self.params)
+    }
+
+    fn detect_near(&mut self, frame: &GrayImage, last: FaceBox) -> Vec<FaceBox> {
+        let Some(region) = expand_and_clamp(last, NEAR_MARGIN, frame.width(), frame.height()) else {
+            return self.detect(frame);
+        };
+        let Ok(patch) = crop(frame, region, 0.0) else {
+            return self.detect(frame);
+        };
+        let side = last.w.max(1) as f32;
+        let params = DetectParams {
+            min_size: ((side * NEAR_SIZE_RANGE.0) as u32).max(self.params.min_size),
+            max_size: Some((side * NEAR_SIZE_RANGE.1) as u32),
+            ..self.params
+        };
+        self.cascade
+            .detect(&patch, &params)
+            .into_iter()
+            .map(|b| FaceBox::new(b.x + region.x, b.y + region.y, b.w, b.h))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jaffe_frame() -> Option<GrayImage> {
+        let data = std::env::var_os("VIGIL_DATA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+        let image = data.join("jaffe/KA.AN1.39.tiff");
+        if !image.exists() {
+            eprintln!(
+                "SKIPPED near-detection test: {} not found (set VIGIL_DATA)",
+                image.display()
+            );
+            return None;
+        }
+        // Pasted off-centre into a bigger frame, so the region search really is a sub-image.
+        let face = crate::frame_io::load(&image).unwrap();
+        let (w, h) = (480u32, 360u32);
+        let mut pixels = vec![90u8; (w * h) as usize];
+        for y in 0..face.height() {
+            for x in 0..face.width() {
+                pixels[((y + 60) * w + x + 180) as usize] = face.get(x, y);
+            }
+        }
+        Some(GrayImage::from_raw(w, h, pixels).unwrap())
+    }
+
+    #[test]
+    fn near_detection_finds_the_same_face_as_a_full_search() {
+        let Some(frame) = jaffe_frame() else { return };
+        let cascade = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/haarcascade_frontalface_default.xml");
+        let mut detector = HaarDetector::load(&cascade, DetectParams::default()).unwrap();
+        let full = super::super::largest(&detector.detect(&frame)).expect("a face in the full frame");
+        // Start from a box a little off, as the face moves between frames.
+        let moved = FaceBox::new(full.x + 6, full.y - 4, full.w, full.h);
+        let near = super::super::largest(&detector.detect_near(&frame, moved)).expect("the face near its box");
+        assert!(near.iou(&full) > 0.8, "near {near:?} vs full {full:?}");
+        // Nowhere near the face: the region search finds nothing.
+        let elsewhere = FaceBox::new(0, 250, 60, 60);
+        assert!(detector.detect_near(&frame, elsewhere).is_empty());
+    }
+
+    #[test]
+    fn bad_parameters_and_files_are_errors_naming_the_file() {
+        let cascade = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/haarcascade_frontalface_default.xml");
+        let bad = DetectParams {
+            scale_factor: 1.0,
+            ..DetectParams::default()
+        };
+        let err = HaarDetector::load(&cascade, bad)
+            .err()
+            .expect("scale factor 1 is refused");
+        assert!(format!("{err:#}").contains("scale factor"), "{err:#}");
+        let err = HaarDetector::load(Path::new("/nonexistent/face.xml"), DetectParams::default())
+            .err()
+            .expect("missing file");
+        assert!(format!("{err:#}").contains("/nonexistent/face.xml"), "{err:#}");
     }
 }

@@ -4,7 +4,9 @@
 //! Detection is the most expensive step on a 640x480 frame, and a driver's head moves little
 //! between frames, so [`FaceTracker`] can reuse the last box for `detect_every - 1` frames
 //! after each successful detection. A frame without a face always triggers detection on the
-//! next one, so a lost face is never carried forward.
+//! next one, so a lost face is never carried forward. While a face is tracked, re-detection
+//! first searches near it ([`FaceDetector::detect_near`]) and falls back to the whole frame
+//! only when the face is not found there.
 
 use shared::{FaceBox, GrayImage};
 
@@ -14,11 +16,22 @@ pub mod haar;
 pub trait FaceDetector {
     /// All faces found in `frame` (any order).
     fn detect(&mut self, frame: &GrayImage) -> Vec<FaceBox>;
+
+    /// Faces near `last` (the face found a few frames ago), in frame coordinates; a detector
+    /// that cannot search a region searches the whole frame.
+    fn detect_near(&mut self, frame: &GrayImage, last: FaceBox) -> Vec<FaceBox> {
+        let _ = last;
+        self.detect(frame)
+    }
 }
 
 impl<D: FaceDetector + ?Sized> FaceDetector for Box<D> {
     fn detect(&mut self, frame: &GrayImage) -> Vec<FaceBox> {
         (**self).detect(frame)
+    }
+
+    fn detect_near(&mut self, frame: &GrayImage, last: FaceBox) -> Vec<FaceBox> {
+        (**self).detect_near(frame, last)
     }
 }
 
@@ -67,7 +80,10 @@ impl<D: FaceDetector> FaceTracker<D> {
             self.since_detect += 1;
             return (Some(face), FaceSource::Tracked);
         }
-        self.last = largest(&self.detector.detect(frame));
+        let near = self
+            .last
+            .and_then(|last| largest(&self.detector.detect_near(frame, last)));
+        self.last = near.or_else(|| largest(&self.detector.detect(frame)));
         self.since_detect = 0;
         (self.last, FaceSource::Detected)
     }
@@ -84,15 +100,24 @@ mod tests {
 
     use super::*;
 
+    /// Answers whole-frame and near-last-face searches from two scripts.
+    #[derive(Default)]
     struct Scripted {
         answers: VecDeque<Vec<FaceBox>>,
+        near_answers: VecDeque<Vec<FaceBox>>,
         calls: usize,
+        near_calls: Vec<FaceBox>,
     }
 
     impl FaceDetector for Scripted {
         fn detect(&mut self, _: &GrayImage) -> Vec<FaceBox> {
             self.calls += 1;
             self.answers.pop_front().unwrap_or_default()
+        }
+
+        fn detect_near(&mut self, _: &GrayImage, last: FaceBox) -> Vec<FaceBox> {
+            self.near_calls.push(last);
+            self.near_answers.pop_front().unwrap_or_default()
         }
     }
 
@@ -109,8 +134,9 @@ mod tests {
         let a = FaceBox::new(1, 1, 30, 30);
         let b = FaceBox::new(5, 5, 30, 30);
         let det = Scripted {
-            answers: VecDeque::from([vec![a], vec![b], vec![], vec![a]]),
-            calls: 0,
+            answers: VecDeque::from([vec![a], vec![], vec![a]]),
+            near_answers: VecDeque::from([vec![b], vec![]]),
+            ..Scripted::default()
         };
         let mut t = FaceTracker::new(det, 3);
         let img = GrayImage::filled(8, 8, 0);
@@ -125,19 +151,19 @@ mod tests {
                 (Some(b), Detected),
                 (Some(b), Tracked),
                 (Some(b), Tracked),
-                (None, Detected),
+                (None, Detected),    // not near b, nor anywhere in the frame
                 (Some(a), Detected), // no track after a miss: detect at once
             ]
         );
-        assert_eq!(t.detector.calls, 4);
+        // Whole frame at start, after the near search missed, and after the miss; near the
+        // tracked face otherwise.
+        assert_eq!(t.detector.calls, 3);
+        assert_eq!(t.detector.near_calls, [a, b]);
     }
 
     #[test]
     fn every_frame_when_detect_every_is_one() {
-        let det = Scripted {
-            answers: VecDeque::new(),
-            calls: 0,
-        };
+        let det = Scripted::default();
         let mut t = FaceTracker::new(det, 0);
         let img = GrayImage::filled(8, 8, 0);
         for _ in 0..5 {
