@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
     }
     let total: Duration = per_kind.values().map(|(d, _)| *d).sum();
     let mut rows: Vec<_> = per_kind.into_iter().collect();
-    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1.0));
     println!("{path}: {:.3} ms per run", total.as_secs_f64() * 1e3 / f64::from(runs));
     for (kind, (time, n)) in rows {
         println!(
