@@ -1,20 +1,24 @@
 //! The alert loop end to end on real frames: JAFFE images of one poser (KA) replayed as a
 //! drive — neutral, then a run of angry frames, then neutral again — through the real Haar
-//! detector, the shared preprocessing, smoothing and policy, and the wire/JSON outputs.
+//! detector, the shared preprocessing, smoothing and policy, and the wire/JSON outputs and
+//! the buzzer/LED pins (embedded-hal mocks).
 //!
-//! Until a trained model ships, the classifier here is a test-only stand-in keyed on each
-//! file's true label (read from its JAFFE name as the replay loads it), so what is tested is
-//! detection + loop + policy on real frames, not the model's accuracy.
+//! Twice: with a test-only classifier keyed on each file's true label (read from its JAFFE
+//! name as the replay loads it), so the alert times follow exactly from the policy; and with
+//! the shipped int8 model, so the whole product is exercised. (KA's images may be in that
+//! model's training split: this checks the loop around the model, not its accuracy.)
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use edge::detect::haar::HaarDetector;
+use edge::inference::tract::TractClassifier;
 use edge::inference::{Classifier, InferenceError};
-use edge::monitor::{EndReason, Monitor, MonitorConfig};
-use edge::output::{JsonLines, Sink, WireSink};
+use edge::monitor::{EndReason, Monitor, MonitorConfig, Summary};
+use edge::output::{Indicator, JsonLines, Sink, WireSink};
 use edge::source::replay::{ImageLoader, ReplaySource};
+use embedded_hal_mock::eh1::digital::{Mock as PinMock, State, Transaction};
 use shared::policy::PolicyConfig;
 use shared::preprocess::Preprocessing;
 use shared::wire::{AlertKind, AlertPhase, FrameDecoder, Message};
@@ -81,11 +85,34 @@ fn drive(dir: &Path, runs: &[(&[PathBuf], usize)]) -> usize {
     i
 }
 
-#[test]
-fn jaffe_replay_raises_and_clears_anger() {
-    let Some(data) = vigil_tests::data_dir("alert_loop::jaffe_replay_raises_and_clears_anger") else {
-        return;
-    };
+/// What one replay of the KA drive produced.
+struct Replay {
+    summary: Summary,
+    /// Decoded postcard frames from the serial line.
+    messages: Vec<Message>,
+    /// JSON lines on "stdout".
+    json: String,
+}
+
+impl Replay {
+    fn alerts(&self) -> Vec<(u64, AlertKind, AlertPhase)> {
+        self.messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Alert(a) => Some((a.timestamp_ms, a.kind, a.phase)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Replays KA at 10 fps: 3 s neutral, 3.6 s angry, 3 s neutral (96 frames), through the real
+/// detector and `classifier`, with mock buzzer and LED pins that expect: off at start, on
+/// when the anger alert is raised, off again (buzzer after 1.5 s, LED when it clears).
+fn replay_ka<C: Classifier + 'static>(
+    data: &Path,
+    classifier: impl FnOnce(Arc<Mutex<Option<Emotion>>>) -> C,
+) -> Replay {
     let jaffe = data.join("jaffe");
     let pick = |code: &str| -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&jaffe)
@@ -105,7 +132,6 @@ fn jaffe_replay_raises_and_clears_anger() {
     let (neutral, angry) = (pick("NE"), pick("AN"));
     assert_eq!((neutral.len(), angry.len()), (3, 3));
     let tmp = tempfile::tempdir().unwrap();
-    // 10 fps: 3 s neutral, 3.6 s angry, 3 s neutral.
     let frames = drive(tmp.path(), &[(&neutral, 10), (&angry, 12), (&neutral, 10)]);
     assert_eq!(frames, 96);
 
@@ -118,9 +144,13 @@ fn jaffe_replay_raises_and_clears_anger() {
     let mut source = ReplaySource::new(tmp.path(), 10.0, false, loader).unwrap();
     let cascade = data.join("haarcascades/haarcascade_frontalface_default.xml");
     let detector = HaarDetector::load(&cascade, edge::config::DetectionConfig::default().params()).unwrap();
+    let (low, high) = (|| Transaction::set(State::Low), || Transaction::set(State::High));
+    let buzzer = PinMock::new(&[low(), high(), low()]);
+    let led = PinMock::new(&[low(), high(), low()]);
     let serial = SharedBuf::default();
     let stdout = SharedBuf::default();
     let sinks: Vec<Box<dyn Sink>> = vec![
+        Box::new(Indicator::new(buzzer.clone(), led.clone(), 1500).unwrap()),
         Box::new(WireSink::new(serial.clone())),
         Box::new(JsonLines::new(stdout.clone())),
     ];
@@ -131,44 +161,49 @@ fn jaffe_replay_raises_and_clears_anger() {
         detect_every: 3,
         frame_size: Some((256, 256)),
     };
-    let mut monitor = Monitor::new(config, detector, TrueLabelClassifier(current), sinks).unwrap();
+    let mut monitor = Monitor::new(config, detector, classifier(current), sinks).unwrap();
     let end = monitor.run(&mut source, &AtomicBool::new(false));
     assert_eq!(end, EndReason::SourceEnded);
     let summary = monitor.summary();
     eprintln!("{summary}");
-    let c = summary.counters;
-    assert_eq!((c.frames, c.dropped), (96, 0));
-    assert_eq!(c.faces, 96, "the detector finds KA's face in every frame");
+    let (mut buzzer, mut led) = (buzzer, led);
+    buzzer.done();
+    led.done();
 
-    // Anger: the EMA of 0.9 from 3000 first reaches 0.6 at 3500, held 2 s -> 5500.
-    // Neutral from 6600: below 0.4 at 7000, held 1 s -> 8000.
     let mut decoder = FrameDecoder::new(1024);
     let messages: Vec<Message> = decoder
         .push(&serial.0.lock().unwrap())
         .into_iter()
         .map(|m| m.expect("valid frame"))
         .collect();
-    let alerts: Vec<_> = messages
+    let json = String::from_utf8(stdout.0.lock().unwrap().clone()).unwrap();
+    Replay {
+        summary,
+        messages,
+        json,
+    }
+}
+
+/// The checks both classifiers must pass: every frame had KA's face, one anger alert raised
+/// and cleared on the serial line and as JSON, heartbeats every 2 s, a plausible face box.
+fn check_common(replay: &Replay) {
+    let c = replay.summary.counters;
+    assert_eq!((c.frames, c.dropped), (96, 0));
+    assert_eq!(c.faces, 96, "the detector finds KA's face in every frame");
+    let beats = replay
+        .messages
         .iter()
-        .filter_map(|m| match m {
-            Message::Alert(a) => Some((a.timestamp_ms, a.kind, a.phase)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        alerts,
-        [
-            (5500, AlertKind::Anger, AlertPhase::Raised),
-            (8000, AlertKind::Anger, AlertPhase::Cleared)
-        ]
-    );
-    let beats = messages.iter().filter(|m| matches!(m, Message::Heartbeat(_))).count();
+        .filter(|m| matches!(m, Message::Heartbeat(_)))
+        .count();
     assert_eq!(beats, 4, "at 2, 4, 6 and 8 s of frame time");
-    let text = String::from_utf8(stdout.0.lock().unwrap().clone()).unwrap();
-    assert_eq!(text.lines().count(), 2);
-    assert!(text.lines().all(|l| l.contains("\"alert\":\"anger\"")), "{text}");
-    // The alert carries the face the detector found: a plausible face box in the frame.
-    let raised = messages
+    assert_eq!(replay.json.lines().count(), 2);
+    assert!(
+        replay.json.lines().all(|l| l.contains("\"alert\":\"anger\"")),
+        "{}",
+        replay.json
+    );
+    let raised = replay
+        .messages
         .iter()
         .find_map(|m| if let Message::Alert(a) = m { a.face } else { None })
         .unwrap();
@@ -176,4 +211,45 @@ fn jaffe_replay_raises_and_clears_anger() {
         raised.w >= 60 && raised.w <= 256 && raised.x >= 0 && raised.y >= 0,
         "{raised:?}"
     );
+}
+
+#[test]
+fn jaffe_replay_raises_and_clears_anger() {
+    let Some(data) = vigil_tests::data_dir("alert_loop::jaffe_replay_raises_and_clears_anger") else {
+        return;
+    };
+    let replay = replay_ka(&data, TrueLabelClassifier);
+    check_common(&replay);
+    // Anger: the EMA of 0.9 from 3000 first reaches 0.6 at 3500, held 2 s -> 5500.
+    // Neutral from 6600: below 0.4 at 7000, held 1 s -> 8000.
+    assert_eq!(
+        replay.alerts(),
+        [
+            (5500, AlertKind::Anger, AlertPhase::Raised),
+            (8000, AlertKind::Anger, AlertPhase::Cleared)
+        ]
+    );
+}
+
+#[test]
+fn shipped_model_replay_raises_and_clears_anger() {
+    let Some(data) = vigil_tests::data_dir("alert_loop::shipped_model_replay_raises_and_clears_anger") else {
+        return;
+    };
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vigil-int8.onnx");
+    let replay = replay_ka(&data, |_| TractClassifier::load(&model).expect("shipped model loads"));
+    check_common(&replay);
+    // With the model's own probabilities (near 1 for KA's angry faces, under 0.1 for her
+    // neutral ones) the smoothed anger crosses 0.6 four or five frames into the angry run
+    // (3.4-3.5 s), so the raise follows the 2 s hold; it falls under 0.4 four or five frames
+    // after the run ends (7.0-7.1 s), and the clear follows the 1 s hold.
+    let alerts = replay.alerts();
+    eprintln!("shipped model alerts: {alerts:?}");
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let (raised_at, kind, phase) = alerts[0];
+    assert_eq!((kind, phase), (AlertKind::Anger, AlertPhase::Raised));
+    assert!((5300..=5600).contains(&raised_at), "raised at {raised_at}");
+    let (cleared_at, kind, phase) = alerts[1];
+    assert_eq!((kind, phase), (AlertKind::Anger, AlertPhase::Cleared));
+    assert!((7800..=8200).contains(&cleared_at), "cleared at {cleared_at}");
 }
