@@ -22,6 +22,17 @@ pub enum EnhancementArg {
     None,
 }
 
+impl EnhancementArg {
+    /// The shared preprocessing's enhancement this choice stands for.
+    pub fn enhancement(self) -> Enhancement {
+        match self {
+            EnhancementArg::Clahe => Enhancement::default(),
+            EnhancementArg::Equalize => Enhancement::Equalize,
+            EnhancementArg::None => Enhancement::None,
+        }
+    }
+}
+
 /// CK+ contempt handling on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ContemptArg {
@@ -75,18 +86,13 @@ impl PrepareArgs {
     /// The library configuration these options describe.
     pub fn config(&self) -> Result<PrepareConfig> {
         let defaults = PrepareConfig::default();
-        let enhancement = match self.enhancement {
-            EnhancementArg::Clahe => Enhancement::default(),
-            EnhancementArg::Equalize => Enhancement::Equalize,
-            EnhancementArg::None => Enhancement::None,
-        };
         let mut config = PrepareConfig {
             data_root: self.data.clone().unwrap_or(defaults.data_root.clone()),
             datasets: self.datasets.clone(),
             protocol: self.protocol,
             seed: self.seed,
             preprocessing: Preprocessing {
-                enhancement,
+                enhancement: self.enhancement.enhancement(),
                 ..Preprocessing::default()
             },
             balance: BalanceConfig {

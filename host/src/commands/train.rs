@@ -10,7 +10,8 @@ use clap::Args;
 use shared::arch::Architecture;
 use shared::preprocess::Preprocessing;
 
-use crate::data::{self, DatasetKind, SplitProtocol};
+use super::prepare::EnhancementArg;
+use crate::data::{self, BalanceConfig, DatasetKind, SplitProtocol};
 use crate::eval;
 use crate::train::checkpoint::{self, CheckpointState};
 use crate::train::config::{PAPER_BATCH_SIZE, PAPER_EPOCHS, PAPER_LR};
@@ -59,6 +60,15 @@ pub struct TrainArgs {
     /// Train on at most this many images (0: all); for quick checks.
     #[arg(long, default_value_t = 0)]
     pub max_train: usize,
+    /// Contrast enhancement of the 48x48 faces (the export's manifest carries it to the
+    /// edge). Another choice than the cache in --cache was made with is refused: give such
+    /// runs their own --cache.
+    #[arg(long, value_enum, default_value_t = EnhancementArg::Clahe)]
+    pub enhancement: EnhancementArg,
+    /// Train on the originals only, without the Gaussian-noise copies of minority classes
+    /// (an ablation of the paper's step 4; give it its own --cache too).
+    #[arg(long)]
+    pub no_balance: bool,
 }
 
 impl TrainArgs {
@@ -78,13 +88,23 @@ impl TrainArgs {
             out_dir: self.out.clone(),
             backend: self.backend,
             max_train: self.max_train,
+            preprocessing: Preprocessing {
+                enhancement: self.enhancement.enhancement(),
+                ..defaults.preprocessing
+            },
+            balance: if self.no_balance {
+                BalanceConfig::off()
+            } else {
+                defaults.balance
+            },
         }
     }
 }
 
 /// Train, validation and test parts of a run's data as network inputs.
 pub struct RunData {
-    /// Training images (balanced; possibly truncated by `max_train`).
+    /// Training images (noise-balanced unless the run turns it off; possibly truncated by
+    /// `max_train`).
     pub train: ImageSet,
     /// Validation images.
     pub val: ImageSet,
@@ -102,7 +122,7 @@ pub fn load_data(config: &TrainConfig, arch: &Architecture) -> Result<RunData> {
             prepare.data_root.display()
         )
     })?;
-    let norm = Preprocessing::default().normalization;
+    let norm = prepare.preprocessing.normalization;
     let per_image = arch.input.len();
     let mut train = ImageSet::from_samples(&splits.train, norm, per_image);
     if config.max_train > 0 {
@@ -172,9 +192,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let state: CheckpointState = checkpoint::load_state(&resume_dir, Some(&arch))
             .with_context(|| format!("--resume: cannot resume from {}", resume_dir.display()))?;
         let mut resumed = state.config.clone();
-        if resumed.datasets != config.datasets || resumed.seed != config.seed || resumed.protocol != config.protocol {
+        if resumed.datasets != config.datasets
+            || resumed.seed != config.seed
+            || resumed.protocol != config.protocol
+            || resumed.preprocessing != config.preprocessing
+            || resumed.balance != config.balance
+        {
             tracing::warn!(
-                "--resume keeps the checkpoint's datasets, protocol and seed; differing options are ignored"
+                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement and balancing; differing options are ignored"
             );
         }
         resumed.epochs = config.epochs;
@@ -195,14 +220,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let stop = install_ctrl_c();
     let trainer = Trainer::new(config.clone(), &arch, resume)?;
     tracing::info!(
-        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, seed {})",
+        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, seed {}, enhancement {:?}, balance {})",
         trainer.model.trainable_params(),
         config.backend.name(),
         config.epochs,
         config.batch_size,
         config.lr,
         config.schedule,
-        config.seed
+        config.seed,
+        config.preprocessing.enhancement,
+        if config.balance.is_on() { "on" } else { "off" }
     );
     let outcome = trainer.fit(&data.train, &data.val, &stop)?;
     if outcome.interrupted {
@@ -238,4 +265,48 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     println!("report: {}", config.out_dir.join("report.md").display());
     tracing::debug!("wrote {} files", written.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use shared::preprocess::Enhancement;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    #[test]
+    fn defaults_are_the_papers_pipeline() {
+        let c = Cli::parse_from(["train"]).args.config();
+        assert_eq!(c.preprocessing, Preprocessing::default());
+        assert_eq!(c.balance, BalanceConfig::default());
+        assert!(c.balance.is_on());
+        assert_eq!(c.prepare_config().preprocessing, Preprocessing::default());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn ablation_options_reach_the_data_pipeline() {
+        let c = Cli::parse_from(["train", "--enhancement", "none", "--no-balance", "--cache", "/c"])
+            .args
+            .config();
+        assert_eq!(c.preprocessing.enhancement, Enhancement::None);
+        assert_eq!(c.preprocessing.normalization, Preprocessing::default().normalization);
+        assert!(!c.balance.is_on());
+        let data = c.prepare_config();
+        assert_eq!(data.preprocessing, c.preprocessing);
+        assert_eq!(data.balance, BalanceConfig::off());
+        assert_eq!(data.cache_dir, PathBuf::from("/c"));
+        assert!(c.validate().is_ok());
+
+        let eq = Cli::parse_from(["train", "--enhancement", "equalize"]).args.config();
+        assert_eq!(eq.preprocessing.enhancement, Enhancement::Equalize);
+        assert!(eq.balance.is_on());
+        assert!(Cli::try_parse_from(["train", "--enhancement", "ffa"]).is_err());
+        assert!(Cli::try_parse_from(["train", "--no-balance", "2"]).is_err());
+    }
 }

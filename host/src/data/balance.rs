@@ -121,6 +121,18 @@ mod tests {
     }
 
     #[test]
+    fn balancing_off_adds_nothing() {
+        let mut train: Vec<Sample> = (0..40).map(|i| sample(Emotion::Happy, i)).collect();
+        train.extend((0..10).map(|i| sample(Emotion::Fear, i)));
+        let before = train.clone();
+        let config = BalanceConfig::off();
+        assert!(!config.is_on() && BalanceConfig::default().is_on());
+        let added = balance(&mut train, &config, &mut ChaCha8Rng::seed_from_u64(9));
+        assert_eq!(added, [0; NUM_CLASSES]);
+        assert_eq!(train, before);
+    }
+
+    #[test]
     fn balancing_adds_marked_copies_of_minorities_only() {
         let mut train: Vec<Sample> = (0..40).map(|i| sample(Emotion::Happy, i)).collect();
         train.extend((0..10).map(|i| sample(Emotion::Fear, i)));

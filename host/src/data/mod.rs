@@ -287,6 +287,22 @@ impl Default for BalanceConfig {
     }
 }
 
+impl BalanceConfig {
+    /// No balancing: the training split keeps only its originals (factor 1; the noise setting
+    /// is kept at the default so an "off" configuration has one spelling in cache headers).
+    pub fn off() -> Self {
+        BalanceConfig {
+            factor: 1.0,
+            ..BalanceConfig::default()
+        }
+    }
+
+    /// Whether any copies are added.
+    pub fn is_on(&self) -> bool {
+        self.factor > 1.0
+    }
+}
+
 /// Every choice of the data pipeline, with defaults in one place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrepareConfig {
@@ -449,7 +465,9 @@ pub enum DataError {
         why: String,
     },
     /// A cache written by another format version or with another configuration.
-    #[error("{path}: cache {what}; run `host prepare` with the wanted options to rebuild it, or use another --out")]
+    #[error(
+        "{path}: cache {what}; run `host prepare` with the wanted options to rebuild it, or use another cache directory (`host prepare --out`, `host train --cache`)"
+    )]
     CacheMismatch {
         /// The file.
         path: PathBuf,

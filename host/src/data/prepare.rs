@@ -475,7 +475,7 @@ mod tests {
     use super::*;
     use crate::data::split::check_disjoint;
     use crate::data::test_util::{write_png, write_truncated_png};
-    use crate::data::{SplitProtocol, cache::CacheHeader};
+    use crate::data::{BalanceConfig, SplitProtocol, cache::CacheHeader};
 
     /// A small CK+-style tree: `per_class` images for 4 classes over 8 subjects, one truncated
     /// PNG, one exact duplicate, one unknown-label folder.
@@ -647,6 +647,47 @@ mod tests {
         );
         let (found, _): (CacheHeader, _) = cache::read_any(&path).unwrap();
         assert_eq!(found.enhancer, "none");
+    }
+
+    #[test]
+    fn balance_off_trains_on_the_unbalanced_originals() {
+        let tmp = tempfile::tempdir().unwrap();
+        small_ckplus(tmp.path(), 10);
+        let balanced = prepare(&config(tmp.path(), SplitProtocol::Paper)).unwrap();
+        let off_config = PrepareConfig {
+            balance: BalanceConfig::off(),
+            cache_dir: tmp.path().join("prepared-off"),
+            ..config(tmp.path(), SplitProtocol::Paper)
+        };
+        let off = prepare(&off_config).unwrap();
+        assert!(balanced.splits.train.iter().any(|s| s.augmented));
+        assert!(off.splits.train.iter().all(|s| !s.augmented));
+        assert_eq!(off.datasets[0].augmented, [0; shared::NUM_CLASSES]);
+        // Same split, only the copies missing; val and test untouched.
+        let originals: Vec<&Sample> = balanced.splits.train.iter().filter(|s| !s.augmented).collect();
+        assert_eq!(off.splits.train.iter().collect::<Vec<_>>(), originals);
+        assert_eq!(
+            (&off.splits.val, &off.splits.test),
+            (&balanced.splits.val, &balanced.splits.test)
+        );
+        // Happy keeps its 2:1 lead over the other classes.
+        let count = |e: Emotion| off.splits.train.iter().filter(|s| s.label == e).count();
+        assert!(
+            count(Emotion::Happy) > count(Emotion::Angry) + 5,
+            "{:?}",
+            off.splits.class_counts()
+        );
+        // The cache knows which it holds.
+        assert_eq!(load_splits(&off_config).unwrap(), off.splits);
+        let wrong = PrepareConfig {
+            balance: BalanceConfig::default(),
+            ..off_config.clone()
+        };
+        let err = load_splits(&wrong).unwrap_err();
+        assert!(
+            matches!(err, DataError::CacheMismatch { .. }) && err.to_string().contains("balance"),
+            "{err}"
+        );
     }
 
     /// A stand-in for a learned enhancer: inverts the face.

@@ -4,10 +4,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use shared::preprocess::Enhancement;
 use shared::{Emotion, NUM_CLASSES};
 
 use super::metrics::ConfusionMatrix;
-use crate::data::{DatasetKind, SplitProtocol};
+use crate::data::{BalanceConfig, DatasetKind, SplitProtocol};
 use crate::train::checkpoint::Best;
 use crate::train::{EpochMetrics, TrainConfig};
 
@@ -70,6 +71,25 @@ fn protocol_words(p: SplitProtocol) -> &'static str {
     }
 }
 
+fn enhancement_words(e: Enhancement) -> String {
+    match e {
+        Enhancement::Clahe { clip_limit, tiles } => format!("CLAHE (clip limit {clip_limit}, {tiles}x{tiles} tiles)"),
+        Enhancement::Equalize => "global histogram equalisation".into(),
+        Enhancement::None => "none".into(),
+    }
+}
+
+fn balance_words(b: &BalanceConfig) -> String {
+    if b.is_on() {
+        format!(
+            "Gaussian-noise copies (std {:.3}) of minority training classes, up to {}x their size, capped at the largest class",
+            b.noise_std, b.factor
+        )
+    } else {
+        "off (training originals only)".into()
+    }
+}
+
 /// Mean training time per image over the recorded epochs (ms).
 pub fn mean_ms_per_image(history: &[EpochMetrics]) -> Option<f64> {
     (!history.is_empty()).then(|| history.iter().map(|m| m.ms_per_image).sum::<f64>() / history.len() as f64)
@@ -89,6 +109,12 @@ pub fn render_markdown(report: &RunReport) -> String {
     let _ = writeln!(md, "| batch size | {} |", c.batch_size);
     let _ = writeln!(md, "| optimiser | Adam, lr {} |", c.lr);
     let _ = writeln!(md, "| lr schedule | {} |", c.schedule);
+    let _ = writeln!(
+        md,
+        "| enhancement | {} |",
+        enhancement_words(c.preprocessing.enhancement)
+    );
+    let _ = writeln!(md, "| class balancing | {} |", balance_words(&c.balance));
     let _ = writeln!(md, "| backend | {} |", c.backend.name());
     if let Some(ms) = mean_ms_per_image(&report.history) {
         let total: f64 = report.history.iter().map(|m| m.seconds).sum();
@@ -298,6 +324,28 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| paper | 85.52 |"));
+        assert!(md.contains("| enhancement | CLAHE (clip limit 2, 4x4 tiles) |"), "{md}");
+        assert!(
+            md.contains("| class balancing | Gaussian-noise copies (std 2.236)"),
+            "{md}"
+        );
+        let ablated = RunReport {
+            config: TrainConfig {
+                preprocessing: shared::preprocess::Preprocessing {
+                    enhancement: Enhancement::None,
+                    ..Default::default()
+                },
+                balance: BalanceConfig::off(),
+                ..TrainConfig::default()
+            },
+            ..report.clone()
+        };
+        let md = render_markdown(&ablated);
+        assert!(md.contains("| enhancement | none |"), "{md}");
+        assert!(
+            md.contains("| class balancing | off (training originals only) |"),
+            "{md}"
+        );
         assert!(md.contains("| angry | 50.00 | 50.00 | 0.00 |"), "{md}");
         let csv = confusion_csv(&report.results[0]);
         assert!(

@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use shared::preprocess::Preprocessing;
 
 use super::schedule::{Schedule, ScheduleKind};
-use crate::data::{DatasetKind, PrepareConfig, SplitProtocol};
+use crate::data::{BalanceConfig, DatasetKind, PrepareConfig, SplitProtocol};
 
 /// The paper's batch size (Table 2).
 pub const PAPER_BATCH_SIZE: usize = 64;
@@ -70,6 +71,15 @@ pub struct TrainConfig {
     pub backend: BackendKind,
     /// Use at most this many training images (0: all); for smoke tests.
     pub max_train: usize,
+    /// Crop / resize / enhancement of the faces; the export writes it into the manifest, so
+    /// the edge prepares frames the way this run was trained. Checkpoints from before this
+    /// field were all trained with the defaults, hence `serde(default)`.
+    #[serde(default)]
+    pub preprocessing: Preprocessing,
+    /// Gaussian-noise balancing of the training split (`BalanceConfig::off()` for none);
+    /// defaulted for older checkpoints like `preprocessing`.
+    #[serde(default)]
+    pub balance: BalanceConfig,
 }
 
 impl Default for TrainConfig {
@@ -88,6 +98,8 @@ impl Default for TrainConfig {
             out_dir: PathBuf::from("runs/latest"),
             backend: BackendKind::Flex,
             max_train: 0,
+            preprocessing: data.preprocessing,
+            balance: data.balance,
         }
     }
 }
@@ -101,6 +113,8 @@ impl TrainConfig {
             protocol: self.protocol,
             seed: self.seed,
             cache_dir: self.cache_dir.clone(),
+            preprocessing: self.preprocessing,
+            balance: self.balance,
             ..PrepareConfig::default()
         }
     }
@@ -124,6 +138,63 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(format!("learning rate {} must be positive", self.lr));
         }
-        Ok(())
+        // Balance and preprocessing are checked where the data pipeline checks them.
+        self.prepare_config().validate().map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::preprocess::Enhancement;
+
+    /// The configuration as checkpoints written before enhancement and balancing were options
+    /// hold it (runs/ckplus-jaffe, the shipped model's run).
+    const OLD_CONFIG: &str = r#"{"data_root":"/work/shared/data","datasets":["CkPlus","Jaffe"],"protocol":"Paper","cache_dir":"prepared","seed":42,"epochs":30,"batch_size":64,"lr":0.001,"schedule":"LossDecay","out_dir":"runs/ckplus-jaffe","backend":"Flex","max_train":0}"#;
+
+    #[test]
+    fn old_checkpoint_configs_load_with_todays_pipeline() {
+        let old: TrainConfig = serde_json::from_str(OLD_CONFIG).unwrap();
+        assert_eq!(old.preprocessing, Preprocessing::default());
+        assert_eq!(old.balance, BalanceConfig::default());
+        assert_eq!(old.datasets, [DatasetKind::CkPlus, DatasetKind::Jaffe]);
+        let data = old.prepare_config();
+        let defaults = PrepareConfig::default();
+        assert_eq!(
+            (data.preprocessing, data.balance),
+            (defaults.preprocessing, defaults.balance)
+        );
+    }
+
+    #[test]
+    fn ablation_settings_round_trip_and_are_validated() {
+        let ablated = TrainConfig {
+            preprocessing: Preprocessing {
+                enhancement: Enhancement::None,
+                ..Preprocessing::default()
+            },
+            balance: BalanceConfig::off(),
+            ..TrainConfig::default()
+        };
+        let json = serde_json::to_string(&ablated).unwrap();
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), ablated);
+        assert!(ablated.validate().is_ok());
+
+        let nan = TrainConfig {
+            balance: BalanceConfig {
+                factor: f32::NAN,
+                ..BalanceConfig::default()
+            },
+            ..TrainConfig::default()
+        };
+        assert!(nan.validate().unwrap_err().contains("balance"));
+        let wrong_size = TrainConfig {
+            preprocessing: Preprocessing {
+                size: 64,
+                ..Preprocessing::default()
+            },
+            ..TrainConfig::default()
+        };
+        assert!(wrong_size.validate().unwrap_err().contains("size"));
     }
 }
