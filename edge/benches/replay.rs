@@ -89,6 +89,7 @@ fn bench(c: &mut Criterion) {
             policy: PolicyConfig::default(),
             heartbeat_ms: 5000,
             detect_every,
+            smooth_box: edge::config::DEFAULT_SMOOTH_BOX,
             frame_size: Some((W, H)),
         };
         let sinks: Vec<Box<dyn Sink>> = vec![Box::new(WireSink::new(std::io::sink()))];

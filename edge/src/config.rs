@@ -34,6 +34,9 @@ pub const DEFAULT_RETRY_MAX_MS: u64 = 5_000;
 pub const DEFAULT_MIN_FACE: u32 = 64;
 /// Detect on every 3rd frame while a face is tracked (10 detections/s at 30 fps).
 pub const DEFAULT_DETECT_EVERY: u32 = 3;
+/// Kalman-filter the tracked face box: steadier crops than the detector's jittering boxes,
+/// and a predicted rather than stale box on the frames between detections.
+pub const DEFAULT_SMOOTH_BOX: bool = true;
 /// Heartbeat period.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
 /// How long the buzzer sounds when an alert is raised.
@@ -125,6 +128,9 @@ pub struct DetectionConfig {
     pub detect_every: u32,
     /// Smallest face side searched for, in pixels.
     pub min_face: u32,
+    /// Smooth the face box over time with a Kalman filter and predict it on the frames
+    /// between detections (false: the last detected box is reused).
+    pub smooth_box: bool,
 }
 
 impl Default for DetectionConfig {
@@ -133,6 +139,7 @@ impl Default for DetectionConfig {
             cascade: None,
             detect_every: DEFAULT_DETECT_EVERY,
             min_face: DEFAULT_MIN_FACE,
+            smooth_box: DEFAULT_SMOOTH_BOX,
         }
     }
 }
@@ -334,6 +341,9 @@ mod tests {
         assert_eq!(c.detection.detect_every, 1);
         assert_eq!(c.detection.cascade, None);
         assert_eq!(c.detection.min_face, DEFAULT_MIN_FACE);
+        assert_eq!(c.detection.smooth_box, DEFAULT_SMOOTH_BOX);
+        let c = EdgeConfig::parse("[detection]\nsmooth_box = false\n", "t").unwrap();
+        assert!(!c.detection.smooth_box);
         assert_eq!(EdgeConfig::parse("", "t").unwrap(), EdgeConfig::default());
     }
 

@@ -99,6 +99,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         policy: config.policy,
         heartbeat_ms: config.outputs.heartbeat_ms,
         detect_every: config.detection.detect_every,
+        smooth_box: config.detection.smooth_box,
         frame_size,
     };
     // Under systemd (Type=notify): ready once everything is open, then a watchdog ping

@@ -28,7 +28,8 @@ use crate::output::Sink;
 use crate::source::{Frame, FrameSource, SourceError};
 use stats::LatencyHistogram;
 
-/// Loop settings (the `[monitor]`, `[preprocessing]` and `[policy]` parts of `edge.toml`).
+/// Loop settings (the `[monitor]`, `[preprocessing]` and `[policy]` parts of `edge.toml`,
+/// and the tracking part of `[detection]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MonitorConfig {
     /// Crop, resize, enhancement and scaling of the face (must match the model's).
@@ -39,6 +40,9 @@ pub struct MonitorConfig {
     pub heartbeat_ms: u64,
     /// Run the face detector on every n-th frame while a face is tracked (1: every frame).
     pub detect_every: u32,
+    /// Kalman-filter the face box: smoothed on detected frames, predicted on skipped ones
+    /// (false: the detector's boxes, the last one reused on skipped frames).
+    pub smooth_box: bool,
     /// Frames of any other size are dropped (`None`: accept any size).
     pub frame_size: Option<(u32, u32)>,
 }
@@ -207,7 +211,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         sinks: Vec<Box<dyn Sink>>,
     ) -> Result<Self, PolicyConfigError> {
         Ok(Monitor {
-            tracker: FaceTracker::new(detector, config.detect_every),
+            tracker: FaceTracker::new(detector, config.detect_every, config.smooth_box),
             classifier,
             preprocessing: config.preprocessing,
             policy: Policy::new(config.policy)?,
@@ -263,7 +267,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         {
             return Outcome::Dropped(DropReason::WrongSize { got, expected });
         }
-        let (face, how) = self.tracker.locate(&frame.image);
+        let (face, how) = self.tracker.locate(&frame.image, frame.timestamp_ms);
         self.counters.detections += (how == FaceSource::Detected) as u64;
         let detected = Instant::now();
         self.detect_us += detected.duration_since(start).as_micros() as u64;

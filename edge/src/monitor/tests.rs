@@ -117,6 +117,7 @@ fn config() -> MonitorConfig {
         policy: PolicyConfig::default(),
         heartbeat_ms: 1000,
         detect_every: 1,
+        smooth_box: true,
         frame_size: Some((W, H)),
     }
 }
