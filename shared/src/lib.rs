@@ -28,6 +28,7 @@ pub mod labels;
 pub mod policy;
 
 pub mod preprocess;
+pub mod tiff_palette;
 pub mod wire;
 
 pub use image::{FaceBox, GrayImage};

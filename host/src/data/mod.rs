@@ -15,7 +15,7 @@
 //!   holds the enhancement seam;
 //! * [`prepare`] decodes, crops to 48x48 grey with `shared::preprocess`, and drops images
 //!   without a face and exact duplicates;
-//! * [`tiff_palette`] decodes the palette TIFFs among JAFFE's images, which `image` refuses;
+//! * `shared::tiff_palette` decodes the palette TIFFs among JAFFE's images, which `image` refuses;
 //! * [`split`] makes the paper's random 4:1 split or a subject-independent one;
 //! * [`balance`] adds Gaussian-noise copies of minority classes to the training split only;
 //! * [`cache`] reads and writes the prepared files and the Markdown summary.
@@ -30,7 +30,6 @@ pub mod jaffe;
 pub mod prepare;
 pub mod rafdb;
 pub mod split;
-pub mod tiff_palette;
 
 use std::collections::BTreeMap;
 use std::fmt;

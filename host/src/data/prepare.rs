@@ -192,7 +192,7 @@ fn official_counts(listing: &Listing) -> Option<[[usize; NUM_CLASSES]; 2]> {
 }
 
 /// Decodes an entry to 8-bit grey: grey images as they are, colour through the shared OpenCV
-/// luma weights, palette TIFFs (which `image` refuses) through [`super::tiff_palette`].
+/// luma weights, palette TIFFs (which `image` refuses) through [`shared::tiff_palette`].
 pub fn decode(origin: &Origin) -> Result<GrayImage, String> {
     match origin {
         Origin::Pixels { width, height, pixels } => {
@@ -200,8 +200,8 @@ pub fn decode(origin: &Origin) -> Result<GrayImage, String> {
         }
         Origin::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-            if super::tiff_palette::is_palette_tiff(&bytes) {
-                return super::tiff_palette::decode_palette_tiff(&bytes);
+            if shared::tiff_palette::is_palette_tiff(&bytes) {
+                return shared::tiff_palette::decode_palette_tiff(&bytes);
             }
             let img = image::ImageReader::new(std::io::Cursor::new(bytes))
                 .with_guessed_format()

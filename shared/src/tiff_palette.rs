@@ -1,13 +1,19 @@
 //! A small decoder for 8-bit palette (colour-mapped) TIFFs, which the `image` crate refuses.
 //!
+//! One decoder for the host (reading JAFFE for training) and the edge (replaying JAFFE frames,
+//! `edge classify` on them), so both see the same pixels; pure byte parsing, `no_std`.
 //! 23 of JAFFE's 213 images are stored this way. They are decoded here to RGB through their
 //! colour map (16-bit entries scaled to 8 bits as libtiff does, `>> 8`, unless every entry
 //! already fits in 8 bits) and then to grey with the shared OpenCV luma weights, so they match
 //! what OpenCV-based tools read. Only what such files use is supported: uncompressed strips,
 //! one sample of 8 bits per pixel, either byte order.
 
-use shared::GrayImage;
-use shared::preprocess::luma;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::GrayImage;
+use crate::preprocess::luma;
 
 /// Little reader over the file bytes in the file's byte order.
 struct Bytes<'a> {
@@ -146,7 +152,8 @@ pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
         return Err("StripOffsets and StripByteCounts differ in length".into());
     }
     let total = width as usize * height as usize;
-    let mut pixels = Vec::with_capacity(total);
+    // Never reserve more than the file could hold: a forged size must not exhaust memory.
+    let mut pixels = Vec::with_capacity(total.min(data.len()));
     for (&offset, &count) in offsets.iter().zip(&counts) {
         let strip = data
             .get(offset as usize..offset as usize + count as usize)
@@ -162,6 +169,8 @@ pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
+
     use super::*;
 
     /// A little-endian 4x2 palette TIFF in two strips; palette entry i = (i, 255 - i, 0) x 257.
