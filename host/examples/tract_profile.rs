@@ -1,6 +1,9 @@
 //! Time per operator kind for an ONNX model in tract (batch 1, one thread): where the
 //! milliseconds of the fp32 and int8 graphs go.
 //!
+//! Nodes that take over 0.3 ms in the first timed run are also listed by name: that is how
+//! fc1's per-run kernel packing and summing showed up (see `export::int8_graph`).
+//!
 //!   cargo run --release -p host --example tract_profile -- models/vigil-int8.onnx [runs]
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,12 +19,6 @@ fn main() -> anyhow::Result<()> {
     let runs: u32 = args.next().map(|r| r.parse()).transpose()?.unwrap_or(200);
     let model = load_tract(&std::fs::read(&path)?, [1, 48, 48])?;
     let input: Tensor = Tensor::from_shape(&[1, 1, 48, 48], &vec![0.5f32; 48 * 48])?;
-    if let Ok(ids) = std::env::var("SHOW_NODES") {
-        for id in ids.split(',') {
-            let node = &model.model().nodes()[id.parse::<usize>()?];
-            eprintln!("node {id}: {} {:?} -> {:?}", node.name, node.op(), node.outputs[0].fact);
-        }
-    }
     let mut state = model.spawn()?;
     let mut per_kind: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
     for run in 0..runs + 10 {

@@ -66,3 +66,22 @@ pub fn verify(model: &Path, bytes: &[u8], manifest: &ModelManifest) -> Result<()
     }
     Ok(())
 }
+
+/// TEST ONLY: a manifest that passes the shape and label checks (the hash is empty), for
+/// backend tests that feed bytes straight to `from_bytes`.
+#[cfg(test)]
+pub(crate) fn test_manifest() -> ModelManifest {
+    ModelManifest {
+        format_version: 1,
+        name: "x".into(),
+        labels: Emotion::ALL.to_vec(),
+        input_chw: [1, INPUT_SIZE as u32, INPUT_SIZE as u32],
+        preprocessing: Default::default(),
+        quantization: shared::wire::Quantization::Float32,
+        datasets: vec![],
+        split: "paper".into(),
+        seed: 0,
+        metrics: vec![],
+        sha256: String::new(),
+    }
+}

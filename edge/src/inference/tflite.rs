@@ -263,19 +263,7 @@ mod tests {
     /// --features tflite --lib tflite`.
     #[test]
     fn garbage_bytes_are_a_load_error_naming_the_file() {
-        let manifest = ModelManifest {
-            format_version: 1,
-            name: "x".into(),
-            labels: shared::Emotion::ALL.to_vec(),
-            input_chw: [1, 48, 48],
-            preprocessing: Default::default(),
-            quantization: shared::wire::Quantization::Float32,
-            datasets: vec![],
-            split: "paper".into(),
-            seed: 0,
-            metrics: vec![],
-            sha256: String::new(),
-        };
+        let manifest = crate::inference::manifest::test_manifest();
         let err = TfliteClassifier::from_bytes(Path::new("bad.tflite"), b"not a flatbuffer".to_vec(), manifest)
             .err()
             .expect("garbage is refused");

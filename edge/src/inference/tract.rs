@@ -103,19 +103,7 @@ mod tests {
 
     #[test]
     fn garbage_bytes_are_a_load_error() {
-        let manifest = ModelManifest {
-            format_version: 1,
-            name: "x".into(),
-            labels: shared::Emotion::ALL.to_vec(),
-            input_chw: [1, 48, 48],
-            preprocessing: Default::default(),
-            quantization: shared::wire::Quantization::Float32,
-            datasets: vec![],
-            split: "paper".into(),
-            seed: 0,
-            metrics: vec![],
-            sha256: String::new(),
-        };
+        let manifest = crate::inference::manifest::test_manifest();
         let err = TractClassifier::from_bytes(Path::new("bad.onnx"), b"not onnx at all", manifest)
             .err()
             .unwrap();
