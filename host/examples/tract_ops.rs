@@ -2,7 +2,7 @@
 //! times them: evidence for which ops execute as integer kernels.
 use std::time::Instant;
 
-use host::export::{Calibration, FoldedNetwork, build_graphs, calibrate::load_tract};
+use host::export::{Calibration, FoldedNetwork, WeightScales, build_graphs, calibrate::load_tract};
 use tract_onnx::prelude::*;
 
 fn main() -> anyhow::Result<()> {
@@ -10,7 +10,7 @@ fn main() -> anyhow::Result<()> {
     let calib: Vec<Vec<f32>> = (0..8)
         .map(|i| (0..2304).map(|p| ((p * 7 + i * 13) % 256) as f32 / 255.0).collect())
         .collect();
-    let (fp32, int8) = build_graphs(&net, &calib, Calibration::MinMax, (0.0, 1.0))?;
+    let (fp32, int8) = build_graphs(&net, &calib, Calibration::MinMax, WeightScales::PerChannel, (0.0, 1.0))?;
     if let Some(dir) = std::env::args().nth(1) {
         std::fs::write(format!("{dir}/random-fp32.onnx"), &fp32)?;
         std::fs::write(format!("{dir}/random-int8.onnx"), &int8)?;

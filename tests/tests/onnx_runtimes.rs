@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use host::export::{Calibration, FoldedNetwork, build_graphs, run_tract};
+use host::export::{Calibration, FoldedNetwork, WeightScales, build_graphs, run_tract};
 use shared::arch::Architecture;
 
 fn ckplus_inputs(data: &Path, n: usize) -> Vec<Vec<f32>> {
@@ -56,7 +56,23 @@ fn onnxruntime_agrees_with_tract_on_exported_graphs() {
     let net = FoldedNetwork::random(&Architecture::paper(7), 3).unwrap();
     let inputs = ckplus_inputs(&data, 40);
     let (calibration, checks) = inputs.split_at(32);
-    let (fp32, int8) = build_graphs(&net, calibration, Calibration::MinMax, (0.0, 1.0)).unwrap();
+    let (fp32, int8) = build_graphs(
+        &net,
+        calibration,
+        Calibration::MinMax,
+        WeightScales::PerChannel,
+        (0.0, 1.0),
+    )
+    .unwrap();
+    // The per-tensor form writes a scalar w_scale: check that other runtimes read it too.
+    let (_, int8_per_tensor) = build_graphs(
+        &net,
+        calibration,
+        Calibration::MinMax,
+        WeightScales::PerTensor,
+        (0.0, 1.0),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // int8 runtimes may round a requantisation differently by one step, and a flipped step
     // propagates: allow a few steps of the output quantisation (the calibrated logit range / 255).
@@ -69,7 +85,11 @@ fn onnxruntime_agrees_with_tract_on_exported_graphs() {
         .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let output_step = (hi - lo) / 255.0;
     let mut models = Vec::new();
-    for (name, graph, tolerance) in [("fp32", &fp32, 1e-4), ("int8", &int8, 4.0 * output_step)] {
+    for (name, graph, tolerance) in [
+        ("fp32", &fp32, 1e-4),
+        ("int8", &int8, 4.0 * output_step),
+        ("int8-per-tensor", &int8_per_tensor, 4.0 * output_step),
+    ] {
         let path = dir.path().join(format!("{name}.onnx"));
         std::fs::write(&path, graph).unwrap();
         let logits: Vec<Vec<f32>> = checks
@@ -87,5 +107,5 @@ fn onnxruntime_agrees_with_tract_on_exported_graphs() {
     let report = String::from_utf8_lossy(&out.stdout);
     eprintln!("{report}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "onnx_check.py failed:\n{report}");
-    assert_eq!(report.matches(" ok\n").count(), 2, "{report}");
+    assert_eq!(report.matches(" ok\n").count(), 3, "{report}");
 }

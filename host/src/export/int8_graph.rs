@@ -2,8 +2,9 @@
 //! int8 MaxPool / Concat -> fully connected layers as QLinearConv -> DequantizeLinear.
 //!
 //! Design choices, each to keep the whole network in integer kernels:
-//! * weights are int8, per-channel symmetric, with a scalar zero point 0 (a per-channel zero
-//!   point vector stops tract from dropping the zero-point correction sums);
+//! * weights are int8, symmetric, with a scalar zero point 0 (a per-channel zero point vector
+//!   stops tract from dropping the zero-point correction sums), and one scale per output
+//!   channel or, for speed in tract, one per layer ([`WeightScales`]);
 //! * activations are int8 over `[0, max]` after a ReLU, zero point -128, so saturation *is*
 //!   the ReLU and no separate op runs;
 //! * every branch of an Inception block writes with the block's output parameters, so the
@@ -24,7 +25,7 @@ use super::ExportError;
 use super::float_graph::{INPUT, LOGITS, branch_conv_name, conv_attributes, pool_attributes};
 use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
 use super::onnx::{Dim, GraphBuilder, int};
-use super::quant::{QuantParams, quantize_bias, quantize_weights};
+use super::quant::{QuantParams, WeightScales, quantize_bias, quantize_weights};
 
 /// Most weights in one int8 kernel: its int32 copy must fit tract's constant-folding budget
 /// (`tract_core::optim::CONST_FOLD_MEM_BUDGET`, 4 MiB). See the module docs.
@@ -59,6 +60,7 @@ impl<'a> QConv<'a> {
 struct Builder<'r> {
     g: GraphBuilder,
     ranges: &'r HashMap<String, (f32, f32)>,
+    weight_scales: WeightScales,
 }
 
 impl Builder<'_> {
@@ -80,12 +82,16 @@ impl Builder<'_> {
     /// Emits one QLinearConv from `x` (quantised with `xq`) to a tensor quantised with `yq`.
     fn qconv(&mut self, x: &str, xq: QuantParams, conv: QConv<'_>, yq: QuantParams) -> String {
         let name = &conv.name;
-        let w = quantize_weights(conv.weight, conv.dims[0]);
+        let w = quantize_weights(conv.weight, conv.dims[0], self.weight_scales);
         let bias = quantize_bias(conv.bias, xq.scale, &w.scales);
         let (xs, xz) = self.scalar_params(&format!("{name}.x"), xq);
         let (ys, yz) = self.scalar_params(&format!("{name}.y"), yq);
         let wq = self.g.i8s(&format!("{name}.weight_q"), &conv.dims, &w.values);
-        let ws = self.g.f32s(&format!("{name}.weight_scale"), &[conv.dims[0]], &w.scales);
+        // ONNX: a scalar w_scale means per-tensor, a vector of length M per output channel.
+        let ws = match self.weight_scales {
+            WeightScales::PerChannel => self.g.f32s(&format!("{name}.weight_scale"), &[conv.dims[0]], &w.scales),
+            WeightScales::PerTensor => self.g.f32s(&format!("{name}.weight_scale"), &[], &w.scales[..1]),
+        };
         let wz = self.g.i8s(&format!("{name}.weight_zero_point"), &[], &[0]);
         let b = self.g.i32s(&format!("{name}.bias_q"), &[conv.dims[0]], &bias);
         let out = format!("{name}.q");
@@ -104,11 +110,13 @@ impl Builder<'_> {
 pub fn build(
     net: &FoldedNetwork,
     ranges: &HashMap<String, (f32, f32)>,
+    weight_scales: WeightScales,
     input_range: (f32, f32),
 ) -> Result<Vec<u8>, ExportError> {
     let mut b = Builder {
         g: GraphBuilder::default(),
         ranges,
+        weight_scales,
     };
     let [c, h, w] = net.input_chw;
     let batch = Dim::Symbol("N");

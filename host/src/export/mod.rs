@@ -22,6 +22,7 @@ use shared::wire::{ModelManifest, Quantization};
 
 pub use calibrate::Calibration;
 pub use folded::FoldedNetwork;
+pub use quant::WeightScales;
 
 /// Export failures.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,8 @@ pub struct ExportOptions {
     pub name: String,
     /// Activation calibration method.
     pub calibration: Calibration,
+    /// Weight scales per channel or per tensor.
+    pub weight_scales: WeightScales,
     /// Also write the fp32 model.
     pub write_fp32: bool,
 }
@@ -73,12 +76,13 @@ pub fn build_graphs(
     net: &FoldedNetwork,
     calibration_inputs: &[Vec<f32>],
     calibration: Calibration,
+    weight_scales: WeightScales,
     input_range: (f32, f32),
 ) -> Result<(Vec<u8>, Vec<u8>), ExportError> {
     let (fp32, _) = float_graph::build(net, false);
     let (exposed, names) = float_graph::build(net, true);
     let ranges = calibrate::calibrate(&exposed, net.input_chw, &names, calibration_inputs, calibration)?;
-    let int8 = int8_graph::build(net, &ranges, input_range)?;
+    let int8 = int8_graph::build(net, &ranges, weight_scales, input_range)?;
     Ok((fp32, int8))
 }
 
@@ -106,8 +110,10 @@ pub fn write_models(
         None
     };
     let int8_quant = Quantization::Int8 {
-        scheme: "QLinearConv; per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias"
-            .into(),
+        scheme: format!(
+            "QLinearConv; {} symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias",
+            options.weight_scales.name()
+        ),
         calibration: options.calibration.name(),
         calibration_images: calibration_images as u32,
     };
@@ -169,7 +175,8 @@ mod tests {
     fn fp32_graph_matches_the_reference_and_int8_tracks_it() {
         let net = FoldedNetwork::random(&Architecture::paper(7), 7).unwrap();
         let calib = images(24, 1);
-        let (fp32, int8) = build_graphs(&net, &calib, Calibration::MinMax, (0.0, 1.0)).unwrap();
+        let (fp32, int8) =
+            build_graphs(&net, &calib, Calibration::MinMax, WeightScales::PerChannel, (0.0, 1.0)).unwrap();
         for input in images(4, 2) {
             let reference = net.reference_logits(&input);
             let tract = run_tract(&fp32, net.input_chw, &input).unwrap();

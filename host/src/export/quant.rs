@@ -1,5 +1,7 @@
-//! Int8 quantisation arithmetic: activation parameters from calibrated ranges, per-channel
-//! symmetric weights, int32 biases.
+//! Int8 quantisation arithmetic: activation parameters from calibrated ranges, symmetric
+//! weights (one scale per output channel or one per tensor), int32 biases.
+
+use std::str::FromStr;
 
 /// Affine int8 activation parameters: `real = scale * (q - zero_point)`.
 ///
@@ -36,22 +38,62 @@ impl QuantParams {
     }
 }
 
-/// Per-output-channel symmetric int8 weights (`[-127, 127]`, zero point 0).
+/// How many scales a layer's int8 weights get.
+///
+/// Per channel is the accurate choice. Per tensor is the fast one in tract 0.23: with one
+/// scale the whole requantisation (scale, zero point, clamp, cast) fuses into the integer
+/// matrix product's store, while a per-channel scale vector stays a separate op and blocks
+/// the rest, four extra passes over every int32 output (half of the int8 inference time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightScales {
+    /// One scale per output channel.
+    PerChannel,
+    /// One scale per layer.
+    PerTensor,
+}
+
+impl WeightScales {
+    /// Name used on the command line and in the manifest.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WeightScales::PerChannel => "per-channel",
+            WeightScales::PerTensor => "per-tensor",
+        }
+    }
+}
+
+impl FromStr for WeightScales {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "per-channel" => Ok(WeightScales::PerChannel),
+            "per-tensor" => Ok(WeightScales::PerTensor),
+            _ => Err(format!("weight scales {s:?}: use per-channel or per-tensor")),
+        }
+    }
+}
+
+/// Symmetric int8 weights (`[-127, 127]`, zero point 0).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedWeights {
     /// Weights in the original layout.
     pub values: Vec<i8>,
-    /// One scale per output channel.
+    /// One scale per output channel (all equal for [`WeightScales::PerTensor`]).
     pub scales: Vec<f32>,
 }
 
-/// Quantises `[out, ...]` weights per output channel.
-pub fn quantize_weights(weight: &[f32], out_channels: usize) -> QuantizedWeights {
+/// Quantises `[out, ...]` weights with one scale per output channel or one for all.
+pub fn quantize_weights(weight: &[f32], out_channels: usize, mode: WeightScales) -> QuantizedWeights {
     let per = weight.len() / out_channels.max(1);
+    let abs_max = |w: &[f32]| w.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let tensor_max = abs_max(weight);
     let mut values = Vec::with_capacity(weight.len());
     let mut scales = Vec::with_capacity(out_channels);
     for chunk in weight.chunks(per.max(1)).take(out_channels) {
-        let max = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let max = match mode {
+            WeightScales::PerChannel => abs_max(chunk),
+            WeightScales::PerTensor => tensor_max,
+        };
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
         values.extend(chunk.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8));
         scales.push(scale);
@@ -96,10 +138,21 @@ mod tests {
     #[test]
     fn weights_are_per_channel_symmetric() {
         let w = [0.5, -1.0, 0.25, 0.02, -0.011, 0.0];
-        let q = quantize_weights(&w, 2);
+        let q = quantize_weights(&w, 2, WeightScales::PerChannel);
         assert_eq!(q.values[..3], [64, -127, 32]);
         assert_eq!(q.values[3..], [127, -70, 0]);
         assert!((q.scales[1] - 0.02 / 127.0).abs() < 1e-9);
         assert_eq!(quantize_bias(&[1.0], 0.5, &[0.25]), [8]);
+    }
+
+    #[test]
+    fn per_tensor_weights_share_the_largest_magnitude() {
+        let w = [0.5, -1.0, 0.25, 0.02, -0.011, 0.0];
+        let q = quantize_weights(&w, 2, WeightScales::PerTensor);
+        assert_eq!(q.values, [64, -127, 32, 3, -1, 0]);
+        assert_eq!(q.scales, [1.0 / 127.0, 1.0 / 127.0]);
+        assert_eq!("per-tensor".parse(), Ok(WeightScales::PerTensor));
+        assert_eq!("per-channel".parse(), Ok(WeightScales::PerChannel));
+        assert!("per-row".parse::<WeightScales>().is_err());
     }
 }
