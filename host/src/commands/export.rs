@@ -47,9 +47,9 @@ pub struct ExportArgs {
     /// image, where the 99.99th percentile lost 1.6 points on CK+ (models/REPORT.md).
     #[arg(long, default_value = "minmax")]
     pub calibration: Calibration,
-    /// Weight scales: `per-channel` (accurate) or `per-tensor` (requantisation fuses into
-    /// tract's integer matmul: about 1.5x faster there; the shipped model uses it and loses
-    /// nothing, models/REPORT.md).
+    /// Weight scales: `per-channel` (accurate) or `per-tensor` (tract fuses the requantisation
+    /// into its integer matmul: 1.6x faster; the shipped model uses it and loses nothing,
+    /// models/REPORT.md).
     #[arg(long, default_value = "per-channel")]
     pub weight_scales: WeightScales,
     /// Training images used for calibration (seeded random choice, originals only).

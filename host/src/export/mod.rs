@@ -196,4 +196,42 @@ mod tests {
             }
         }
     }
+
+    /// Names of the ops tract runs for a graph, after optimisation.
+    fn tract_ops(graph: &[u8]) -> Vec<String> {
+        let model = calibrate::load_tract(graph, [1, 48, 48]).unwrap();
+        model
+            .model()
+            .nodes()
+            .iter()
+            .map(|n| n.op().name().to_string())
+            .collect()
+    }
+
+    /// Why the shipped model has per-layer weight scales: only then does tract fuse the
+    /// requantisation into its integer matmul. If a tract upgrade changes this, the choice
+    /// (README, "Export to int8 ONNX") needs measuring again.
+    #[test]
+    fn per_tensor_weight_scales_let_tract_fuse_the_requantisation() {
+        let net = FoldedNetwork::random(&Architecture::paper(7), 5).unwrap();
+        let calib = images(8, 3);
+        let ops = |scales| {
+            let (_, int8) = build_graphs(&net, &calib, Calibration::MinMax, scales, (0.0, 1.0)).unwrap();
+            tract_ops(&int8)
+        };
+        let count = |ops: &[String], name: &str| ops.iter().filter(|o| o.as_str() == name).count();
+        let per_channel = ops(WeightScales::PerChannel);
+        let per_tensor = ops(WeightScales::PerTensor);
+        let matmuls = count(&per_tensor, "OptMatMul");
+        assert!(matmuls >= 20, "{per_tensor:?}");
+        assert_eq!(count(&per_channel, "Scale"), matmuls, "{per_channel:?}");
+        for separate in ["Scale", "Add", "Min", "Max", "Cast"] {
+            assert_eq!(
+                count(&per_tensor, separate),
+                0,
+                "{separate} left unfused: {per_tensor:?}"
+            );
+        }
+        assert!(per_tensor.len() < per_channel.len());
+    }
 }
