@@ -69,6 +69,9 @@ pub struct TrainArgs {
     /// (an ablation of the paper's step 4; give it its own --cache too).
     #[arg(long)]
     pub no_balance: bool,
+    /// Mirror training images left-right at random (seeded; not in the paper).
+    #[arg(long)]
+    pub flip: bool,
 }
 
 impl TrainArgs {
@@ -97,6 +100,7 @@ impl TrainArgs {
             } else {
                 defaults.balance
             },
+            flip: self.flip,
         }
     }
 }
@@ -197,9 +201,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             || resumed.protocol != config.protocol
             || resumed.preprocessing != config.preprocessing
             || resumed.balance != config.balance
+            || resumed.flip != config.flip
         {
             tracing::warn!(
-                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement and balancing; differing options are ignored"
+                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement, balancing and flipping; differing options are ignored"
             );
         }
         resumed.epochs = config.epochs;
@@ -220,7 +225,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let stop = install_ctrl_c();
     let trainer = Trainer::new(config.clone(), &arch, resume)?;
     tracing::info!(
-        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, seed {}, enhancement {:?}, balance {})",
+        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, seed {}, enhancement {:?}, balance {}, flip {})",
         trainer.model.trainable_params(),
         config.backend.name(),
         config.epochs,
@@ -229,7 +234,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config.schedule,
         config.seed,
         config.preprocessing.enhancement,
-        if config.balance.is_on() { "on" } else { "off" }
+        if config.balance.is_on() { "on" } else { "off" },
+        if config.flip { "on" } else { "off" }
     );
     let outcome = trainer.fit(&data.train, &data.val, &stop)?;
     if outcome.interrupted {

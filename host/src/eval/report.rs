@@ -115,6 +115,12 @@ pub fn render_markdown(report: &RunReport) -> String {
         enhancement_words(c.preprocessing.enhancement)
     );
     let _ = writeln!(md, "| class balancing | {} |", balance_words(&c.balance));
+    let flip = if c.flip {
+        "random left-right mirror of training images (p = 0.5)"
+    } else {
+        "none"
+    };
+    let _ = writeln!(md, "| augmentation | {flip} |");
     let _ = writeln!(md, "| backend | {} |", c.backend.name());
     if let Some(ms) = mean_ms_per_image(&report.history) {
         let total: f64 = report.history.iter().map(|m| m.seconds).sum();
@@ -329,6 +335,7 @@ mod tests {
             md.contains("| class balancing | Gaussian-noise copies (std 2.236)"),
             "{md}"
         );
+        assert!(md.contains("| augmentation | none |"), "{md}");
         let ablated = RunReport {
             config: TrainConfig {
                 preprocessing: shared::preprocess::Preprocessing {
@@ -336,12 +343,14 @@ mod tests {
                     ..Default::default()
                 },
                 balance: BalanceConfig::off(),
+                flip: true,
                 ..TrainConfig::default()
             },
             ..report.clone()
         };
         let md = render_markdown(&ablated);
         assert!(md.contains("| enhancement | none |"), "{md}");
+        assert!(md.contains("| augmentation | random left-right mirror"), "{md}");
         assert!(
             md.contains("| class balancing | off (training originals only) |"),
             "{md}"

@@ -80,6 +80,11 @@ pub struct TrainConfig {
     /// defaulted for older checkpoints like `preprocessing`.
     #[serde(default)]
     pub balance: BalanceConfig,
+    /// Mirror each training image left-right with probability 1/2, drawn per image and epoch
+    /// from the seed (not in the paper; faces are near-symmetric, so this doubles the poses
+    /// seen without new subjects). Older checkpoints trained without it.
+    #[serde(default)]
+    pub flip: bool,
 }
 
 impl Default for TrainConfig {
@@ -100,6 +105,7 @@ impl Default for TrainConfig {
             max_train: 0,
             preprocessing: data.preprocessing,
             balance: data.balance,
+            flip: false,
         }
     }
 }

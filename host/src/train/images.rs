@@ -76,6 +76,19 @@ impl ImageSet {
         }
     }
 
+    /// Mirrors, left to right, the images of a gathered batch (`[c, h, w]` rows of `width`
+    /// values) for which `flip` yields true.
+    pub fn mirror(inputs: &mut [f32], per_image: usize, width: usize, mut flip: impl FnMut() -> bool) {
+        if per_image == 0 || width == 0 {
+            return;
+        }
+        for image in inputs.chunks_exact_mut(per_image) {
+            if flip() {
+                image.chunks_exact_mut(width).for_each(<[f32]>::reverse);
+            }
+        }
+    }
+
     /// A shuffled order of all images.
     pub fn shuffled(&self, rng: &mut ChaCha8Rng) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len()).collect();
@@ -108,6 +121,15 @@ mod tests {
             source: "x.png".into(),
             augmented: false,
         }
+    }
+
+    #[test]
+    fn mirrors_only_the_chosen_images_row_by_row() {
+        // Two 2x3 images.
+        let mut x = [1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12.];
+        let mut choices = [true, false].into_iter();
+        ImageSet::mirror(&mut x, 6, 3, || choices.next().unwrap());
+        assert_eq!(x, [3., 2., 1., 6., 5., 4., 7., 8., 9., 10., 11., 12.]);
     }
 
     #[test]

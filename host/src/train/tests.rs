@@ -158,3 +158,33 @@ fn bad_settings_and_empty_data_are_errors() {
     }
     assert!(device_for(BackendKind::Flex).is_ok());
 }
+
+/// The synthetic task is "which half is bright": mirroring turns one class into the other,
+/// so a run with `flip` must fail to learn it while the same run without learns it. This
+/// shows the mirror really reaches the training batches, and only them (validation images
+/// are never flipped, so the unflipped run's validation accuracy is the reference).
+#[test]
+fn flipping_training_images_erases_a_left_right_cue() {
+    let arch = tiny();
+    let (train, val) = (synthetic(32), synthetic(8));
+    let stop = AtomicBool::new(false);
+    let run = |flip: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = Trainer::new(
+            TrainConfig {
+                flip,
+                ..config(dir.path(), 6)
+            },
+            &arch,
+            None,
+        )
+        .unwrap()
+        .fit(&train, &val, &stop)
+        .unwrap();
+        *outcome.state.history.last().unwrap()
+    };
+    let plain = run(false);
+    let flipped = run(true);
+    assert!(plain.train_acc > 0.9, "without flips the cue is learnt: {plain:?}");
+    assert!(flipped.train_acc < 0.75, "with flips the cue is noise: {flipped:?}");
+}

@@ -14,7 +14,7 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::arch::{Architecture, LayerKind, Shape};
 
@@ -372,6 +372,13 @@ impl Trainer {
                 break;
             }
             train.gather(chunk, &mut xs, &mut ys);
+            if self.config.flip {
+                let width = match self.model.arch().input {
+                    shared::arch::Shape::Spatial { w, .. } => w,
+                    shared::arch::Shape::Flat(n) => n,
+                };
+                ImageSet::mirror(&mut xs, train.per_image, width, || rng.random_bool(0.5));
+            }
             let (loss, ok) = self.step(&xs, &ys, lr)?;
             if !loss.is_finite() {
                 bar.abandon();
