@@ -21,14 +21,21 @@ struct Bytes<'a> {
     little: bool,
 }
 
+/// `len` bytes of `data` from `at`; `None` past the end. Offsets come from the file, so the
+/// end is computed without overflow (a forged offset near `usize::MAX` on a 32-bit board).
+fn slice(data: &[u8], at: usize, len: usize) -> Option<&[u8]> {
+    data.get(at..at.checked_add(len)?)
+}
+
 impl Bytes<'_> {
+    fn array<const N: usize>(&self, at: usize) -> Result<[u8; N], String> {
+        slice(self.data, at, N)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| "offset past the end".into())
+    }
+
     fn u16(&self, at: usize) -> Result<u16, String> {
-        let b: [u8; 2] = self
-            .data
-            .get(at..at + 2)
-            .ok_or("offset past the end")?
-            .try_into()
-            .expect("2 bytes");
+        let b = self.array(at)?;
         Ok(if self.little {
             u16::from_le_bytes(b)
         } else {
@@ -37,12 +44,7 @@ impl Bytes<'_> {
     }
 
     fn u32(&self, at: usize) -> Result<u32, String> {
-        let b: [u8; 4] = self
-            .data
-            .get(at..at + 4)
-            .ok_or("offset past the end")?
-            .try_into()
-            .expect("4 bytes");
+        let b = self.array(at)?;
         Ok(if self.little {
             u32::from_le_bytes(b)
         } else {
@@ -63,11 +65,12 @@ impl Field {
     fn values(&self, b: &Bytes<'_>) -> Result<Vec<u32>, String> {
         (0..self.count)
             .map(|i| match self.kind {
-                3 => b.u16(self.at + 2 * i).map(u32::from),
-                4 => b.u32(self.at + 4 * i),
+                // Saturating: `at` and `count` come from the file (see `slice`).
+                3 => b.u16(self.at.saturating_add(i.saturating_mul(2))).map(u32::from),
+                4 => b.u32(self.at.saturating_add(i.saturating_mul(4))),
                 1 => b
                     .data
-                    .get(self.at + i)
+                    .get(self.at.saturating_add(i))
                     .map(|&v| v as u32)
                     .ok_or_else(|| "offset past the end".to_string()),
                 k => Err(format!("unsupported field type {k}")),
@@ -96,14 +99,15 @@ fn decode_fields(data: &[u8]) -> Result<(Bytes<'_>, Vec<(u16, Field)>), String> 
     let n = b.u16(ifd)? as usize;
     let mut fields = Vec::with_capacity(n);
     for i in 0..n {
-        let at = ifd + 2 + 12 * i;
+        let at = ifd.saturating_add(2 + 12 * i);
         let (tag, kind, count) = (b.u16(at)?, b.u16(at + 2)?, b.u32(at + 4)? as usize);
         let size = match kind {
-            1 | 2 | 6 | 7 => 1,
+            1 | 2 | 6 | 7 => 1usize,
             3 | 8 => 2,
             4 | 9 | 11 => 4,
             _ => 8,
-        } * count;
+        }
+        .saturating_mul(count);
         let value_at = if size <= 4 { at + 8 } else { b.u32(at + 8)? as usize };
         fields.push((
             tag,
@@ -155,9 +159,7 @@ pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
     // Never reserve more than the file could hold: a forged size must not exhaust memory.
     let mut pixels = Vec::with_capacity(total.min(data.len()));
     for (&offset, &count) in offsets.iter().zip(&counts) {
-        let strip = data
-            .get(offset as usize..offset as usize + count as usize)
-            .ok_or("strip past the end of the file")?;
+        let strip = slice(data, offset as usize, count as usize).ok_or("strip past the end of the file")?;
         pixels.extend(strip.iter().map(|&i| lut[i as usize]));
     }
     if pixels.len() < total {
