@@ -364,6 +364,10 @@ impl Trainer {
         let bar = progress_bar(batches as u64, epoch, self.config.epochs);
         let started = Instant::now();
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        let row = match self.model.arch().input {
+            shared::arch::Shape::Spatial { w, .. } => w,
+            shared::arch::Shape::Flat(n) => n,
+        };
         let (mut loss_sum, mut correct, mut images, mut steps) = (0.0, 0usize, 0usize, 0usize);
         let mut interrupted = false;
         for chunk in order.chunks(self.config.batch_size) {
@@ -373,11 +377,7 @@ impl Trainer {
             }
             train.gather(chunk, &mut xs, &mut ys);
             if self.config.flip {
-                let width = match self.model.arch().input {
-                    shared::arch::Shape::Spatial { w, .. } => w,
-                    shared::arch::Shape::Flat(n) => n,
-                };
-                ImageSet::mirror(&mut xs, train.per_image, width, || rng.random_bool(0.5));
+                ImageSet::mirror(&mut xs, train.per_image, row, || rng.random_bool(0.5));
             }
             let (loss, ok) = self.step(&xs, &ys, lr)?;
             if !loss.is_finite() {
