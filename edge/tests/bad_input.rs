@@ -52,6 +52,13 @@ fn bad_models_are_refused_with_the_reason() {
     let model = install(tmp.path(), &bytes, &other_shape);
     assert!(load_error(&model).contains("manifest input [3, 48, 48]"));
 
+    for bad in [serde_json::json!(0.0), serde_json::json!(-1.0)] {
+        let mut cold = manifest.clone();
+        cold["temperature"] = bad;
+        let model = install(tmp.path(), &bytes, &cold);
+        assert!(load_error(&model).contains("temperature"), "{}", load_error(&model));
+    }
+
     let mut six_labels = manifest.clone();
     six_labels["labels"].as_array_mut().unwrap().pop();
     let model = install(tmp.path(), &bytes, &six_labels);

@@ -342,3 +342,70 @@ mod tests {
         ));
     }
 }
+
+/// Reliability diagram: per confidence bin, the accuracy of the images in it before and after
+/// temperature scaling, against the diagonal of perfect calibration. Bins with no image are
+/// left out.
+pub fn reliability(
+    path: &Path,
+    before: &[crate::eval::calibration::Bin],
+    after: &[crate::eval::calibration::Bin],
+    title: &str,
+) -> Result<(), PlotError> {
+    if before.is_empty() && after.is_empty() {
+        return Err(PlotError::Empty);
+    }
+    render(path, (760, 700), |root| {
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 22))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence (top score)")
+            .y_desc("accuracy")
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                BLACK.mix(0.5).stroke_width(1),
+            ))
+            .map_err(e)?
+            .label("perfect calibration")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.mix(0.5).stroke_width(1)));
+        for (name, color, bins) in [
+            ("before (t = 1)", RGBColor(200, 60, 40), before),
+            ("after temperature", RGBColor(30, 90, 200), after),
+        ] {
+            let points: Vec<(f64, f64)> = bins
+                .iter()
+                .filter(|b| b.count > 0)
+                .map(|b| (b.confidence, b.accuracy))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
+                .map_err(e)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    })
+}

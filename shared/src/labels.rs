@@ -178,6 +178,64 @@ impl Emotion {
     }
 }
 
+/// The ten vote columns of FER+'s `label.csv`, in file order.
+pub const FERPLUS_COLUMNS: [&str; 10] = [
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+];
+
+/// FER+ annotator votes of one face, in [`FERPLUS_COLUMNS`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FerPlusVotes(pub [u8; 10]);
+
+impl FerPlusVotes {
+    /// The paper's class of a FER+ vote column; `None` for contempt, unknown and NF (not a
+    /// face), which have no slot.
+    pub const fn column_emotion(column: usize) -> Option<Emotion> {
+        match column {
+            0 => Some(Emotion::Neutral),
+            1 => Some(Emotion::Happy),
+            2 => Some(Emotion::Surprised),
+            3 => Some(Emotion::Sad),
+            4 => Some(Emotion::Angry),
+            5 => Some(Emotion::Bored),
+            6 => Some(Emotion::Fear),
+            _ => None,
+        }
+    }
+
+    /// FER+'s "majority" label: the most-voted of all ten columns, or `None` when that is
+    /// contempt, unknown or NF, when two columns tie for the most votes, or with no votes.
+    pub fn majority(&self) -> Option<Emotion> {
+        let max = *self.0.iter().max()?;
+        if max == 0 || self.0.iter().filter(|&&v| v == max).count() > 1 {
+            return None;
+        }
+        let column = self.0.iter().position(|&v| v == max)?;
+        Self::column_emotion(column)
+    }
+
+    /// The votes for the seven classes, in [`Emotion::ALL`] order (contempt, unknown and NF
+    /// are left out).
+    pub fn emotion_votes(&self) -> [u8; 7] {
+        let mut out = [0; 7];
+        for (column, &v) in self.0.iter().enumerate() {
+            if let Some(e) = Self::column_emotion(column) {
+                out[e.index()] = v;
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for Emotion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -239,6 +297,24 @@ mod tests {
             Ok(Some(Emotion::Sad))
         );
         assert!(Emotion::from_ckplus("joy", ContemptPolicy::Drop).is_err());
+    }
+
+    #[test]
+    fn ferplus_majority_drops_ties_and_non_emotions() {
+        // neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF
+        let v = FerPlusVotes([4, 0, 0, 1, 3, 2, 0, 0, 0, 0]);
+        assert_eq!(v.majority(), Some(Emotion::Neutral));
+        assert_eq!(v.emotion_votes(), [3, 2, 0, 0, 4, 1, 0]);
+        assert_eq!(FerPlusVotes([3, 3, 0, 0, 0, 0, 0, 0, 4, 0]).majority(), None);
+        assert_eq!(FerPlusVotes([4, 4, 0, 0, 0, 0, 0, 2, 0, 0]).majority(), None);
+        assert_eq!(FerPlusVotes([1, 0, 0, 0, 0, 0, 0, 5, 0, 0]).majority(), None);
+        assert_eq!(FerPlusVotes([0; 10]).majority(), None);
+        assert_eq!(
+            FerPlusVotes([0, 0, 0, 0, 0, 0, 7, 0, 0, 3]).majority(),
+            Some(Emotion::Fear)
+        );
+        assert_eq!(FerPlusVotes::column_emotion(5), Some(Emotion::Bored));
+        assert_eq!(FERPLUS_COLUMNS[9], "NF");
     }
 
     #[test]

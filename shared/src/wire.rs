@@ -16,7 +16,7 @@ use crate::labels::Emotion;
 use crate::preprocess::Preprocessing;
 
 /// Version of the message layout, carried in heartbeats and manifests.
-pub const WIRE_VERSION: u16 = 1;
+pub const WIRE_VERSION: u16 = 2;
 
 /// Wire encoding errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,6 +192,18 @@ pub struct ModelManifest {
     pub metrics: Vec<Metric>,
     /// Lower-case hex SHA-256 of the model file.
     pub sha256: String,
+    /// Softmax temperature fitted on validation data: scores are `softmax(logits / t)`, so
+    /// that a score of 0.6 is right about 60% of the time. Manifests without it mean 1.
+    #[serde(default = "unit_temperature")]
+    pub temperature: f32,
+    /// How the model was trained, in words (targets, augmentation, optimiser, schedule,
+    /// epochs), for people reading the manifest; empty in older manifests.
+    #[serde(default)]
+    pub recipe: String,
+}
+
+fn unit_temperature() -> f32 {
+    1.0
 }
 
 /// Any message on the wire.
@@ -320,6 +332,8 @@ mod tests {
                 value: 0.5,
             }],
             sha256: "ab".to_string(),
+            temperature: 1.5,
+            recipe: "r".to_string(),
         })
     }
 

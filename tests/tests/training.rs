@@ -41,6 +41,7 @@ fn a_few_steps_on_real_ckplus_images_learn() {
         inputs: xs.clone(),
         labels: ys.iter().map(|&y| y as u8).collect(),
         datasets: vec![DatasetKind::CkPlus; BATCH],
+        votes: vec![[0; shared::NUM_CLASSES]; BATCH],
         per_image: all.per_image,
     };
     let mut counts = [0usize; shared::NUM_CLASSES];

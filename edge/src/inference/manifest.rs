@@ -45,6 +45,12 @@ pub fn verify(model: &Path, bytes: &[u8], manifest: &ModelManifest) -> Result<()
             format!("sha256 {actual} does not match the manifest's {}", manifest.sha256),
         ));
     }
+    if !(manifest.temperature.is_finite() && manifest.temperature > 0.0) {
+        return Err(load_error(
+            model,
+            format!("manifest temperature {} is not a positive number", manifest.temperature),
+        ));
+    }
     let expected_input = [1, INPUT_SIZE as u32, INPUT_SIZE as u32];
     if manifest.input_chw != expected_input {
         return Err(load_error(
@@ -83,5 +89,7 @@ pub(crate) fn test_manifest() -> ModelManifest {
         seed: 0,
         metrics: vec![],
         sha256: String::new(),
+        temperature: 1.0,
+        recipe: String::new(),
     }
 }

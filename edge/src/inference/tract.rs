@@ -86,7 +86,8 @@ impl Classifier for TractClassifier {
         if logits.iter().any(|v| !v.is_finite()) {
             return Err(InferenceError::InvalidOutput(format!("non-finite logits {logits:?}")));
         }
-        Ok(softmax(&logits))
+        let t = self.manifest.temperature;
+        Ok(softmax(&logits.map(|v| v / t)))
     }
 }
 
@@ -99,6 +100,14 @@ mod tests {
         let p = softmax(&[1000.0, 999.0, 0.0, 0.0, 0.0, 0.0, -1000.0]);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(p[0] > p[1] && p[1] > p[2] && p[6] == 0.0);
+    }
+
+    #[test]
+    fn the_manifest_temperature_softens_scores_without_changing_the_winner() {
+        let logits = [4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let sharp = softmax(&logits);
+        let soft = softmax(&logits.map(|v| v / 2.0));
+        assert!(soft[0] < sharp[0] && soft[0] > soft[1]);
     }
 
     #[test]

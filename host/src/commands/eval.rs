@@ -58,7 +58,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(data) = &args.data {
         config.data_root = data.clone();
     }
-    let data = load_data(&config, &arch)?;
+    let data = load_data(&config, &arch, true)?;
     let results = eval::evaluate_parts(&model, &[("test", &data.test), ("val", &data.val)])?;
     let note = format!(
         "evaluated the {:?} checkpoint (epoch {}) with `host eval`",

@@ -14,6 +14,7 @@ use shared::wire::{Metric, ModelManifest, WIRE_VERSION};
 use shared::{Emotion, INPUT_SIZE};
 
 use crate::data::{Sample, load_splits};
+use crate::eval::calibration::{self, ECE_BINS};
 use crate::export::{Calibration, ExportOptions, TractRunner, WeightScales, build_graphs, parity, write_models};
 use crate::train::checkpoint;
 use crate::train::trainer::device_for;
@@ -58,6 +59,13 @@ pub struct ExportArgs {
     /// Also write the fp32 model.
     #[arg(long)]
     pub fp32: bool,
+    /// Dataset directory, when it is not where the run was trained (a run trained on another
+    /// machine records that machine's paths).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Prepared-data cache directory, likewise.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
 }
 
 fn inputs(samples: &[&Sample], scale: f32, offset: f32) -> Vec<Vec<f32>> {
@@ -80,7 +88,13 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let model = checkpoint::load_model(&dir, &state, &device)?;
     let net = model.export_weights().fold();
 
-    let data = state.config.prepare_config();
+    let mut data = state.config.prepare_config();
+    if let Some(root) = &args.data {
+        data.data_root = root.clone();
+    }
+    if let Some(cache) = &args.cache {
+        data.cache_dir = cache.clone();
+    }
     let splits = load_splits(&data).context("loading the run's data splits")?;
     let norm = data.preprocessing.normalization;
     let mut originals: Vec<&Sample> = splits.train.iter().filter(|s| !s.augmented).collect();
@@ -135,6 +149,84 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         });
     }
 
+    // Temperature: fitted on the validation split's int8 logits (what the edge computes), then
+    // the calibration of the test split's scores before and after, per dataset.
+    let logits_of = |samples: &[&Sample]| -> Result<Vec<[f32; shared::NUM_CLASSES]>> {
+        inputs(samples, norm.scale, norm.offset)
+            .iter()
+            .map(|x| {
+                let z = int8_runner.logits(x)?;
+                <[f32; shared::NUM_CLASSES]>::try_from(z.as_slice())
+                    .map_err(|_| anyhow::anyhow!("{} logits, expected {}", z.len(), shared::NUM_CLASSES))
+            })
+            .collect()
+    };
+    let val: Vec<&Sample> = splits.val.iter().collect();
+    let val_labels: Vec<usize> = val.iter().map(|s| s.label.index()).collect();
+    let temperature = calibration::fit_temperature(&logits_of(&val)?, &val_labels);
+    println!(
+        "\ntemperature {temperature:.3} (fitted on {} validation images)\n",
+        val.len()
+    );
+    println!("| test set | ECE (15 bins), t = 1 | ECE, t = {temperature:.3} |");
+    println!("|---|---:|---:|");
+    let plots = args.run.join("plots");
+    std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
+    for dataset in &state.config.datasets {
+        let test: Vec<&Sample> = splits.test.iter().filter(|s| s.dataset == *dataset).collect();
+        if test.is_empty() {
+            continue;
+        }
+        let labels: Vec<usize> = test.iter().map(|s| s.label.index()).collect();
+        let logits = logits_of(&test)?;
+        let probs = |t: f32| -> Vec<[f32; shared::NUM_CLASSES]> {
+            logits.iter().map(|z| calibration::softmax_t(z, t)).collect()
+        };
+        let (before, after) = (probs(1.0), probs(temperature));
+        let (e0, e1) = (
+            calibration::ece(&before, &labels, ECE_BINS),
+            calibration::ece(&after, &labels, ECE_BINS),
+        );
+        let name = format!("{}/{}", dataset.name(), data.protocol.name());
+        println!("| {name} | {e0:.4} | {e1:.4} |");
+        metrics.push(Metric {
+            name: format!("{name}/test/int8_ece"),
+            value: e0 as f32,
+        });
+        metrics.push(Metric {
+            name: format!("{name}/test/int8_ece_calibrated"),
+            value: e1 as f32,
+        });
+        let png = plots.join(format!("reliability-{}.png", dataset.name()));
+        crate::plot::reliability(
+            &png,
+            &calibration::reliability(&before, &labels, ECE_BINS),
+            &calibration::reliability(&after, &labels, ECE_BINS),
+            &format!("{} test: int8 scores, ECE {e0:.3} -> {e1:.3}", dataset.name()),
+        )?;
+        println!("wrote {}", png.display());
+    }
+
+    let c = &state.config;
+    let recipe = format!(
+        "{} epochs ({} best), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, flip {}, augmentation {:?}, balance {}, {}",
+        c.epochs,
+        state.best.map_or(state.epochs_done, |b| b.epoch),
+        c.batch_size,
+        c.optimizer,
+        c.lr,
+        c.schedule,
+        c.warmup_epochs,
+        c.labels,
+        c.label_smoothing,
+        c.flip,
+        c.augment,
+        if c.balance.is_on() { "on" } else { "off" },
+        c.init_from.as_ref().map_or_else(
+            || "random init".to_string(),
+            |p| format!("initialised from {}", p.display())
+        )
+    );
     let template = ModelManifest {
         format_version: WIRE_VERSION,
         name: args.name.clone(),
@@ -147,6 +239,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         seed: state.config.seed,
         metrics,
         sha256: String::new(),
+        temperature,
+        recipe,
     };
     let options = ExportOptions {
         out_dir: args.out.clone(),

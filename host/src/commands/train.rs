@@ -13,9 +13,21 @@ use shared::preprocess::Preprocessing;
 use super::prepare::EnhancementArg;
 use crate::data::{self, BalanceConfig, DatasetKind, SplitProtocol};
 use crate::eval;
+use crate::train::augment::Augmentation;
 use crate::train::checkpoint::{self, CheckpointState};
+use crate::train::config::{LabelMode, OptimizerConfig, OptimizerKind};
 use crate::train::config::{PAPER_BATCH_SIZE, PAPER_EPOCHS, PAPER_LR};
 use crate::train::{BackendKind, ImageSet, ScheduleKind, TrainConfig, Trainer};
+
+/// Named augmentation presets (`--augment`); single kinds are set with `--aug-*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AugmentPreset {
+    /// No augmentation beyond `--flip`.
+    #[default]
+    None,
+    /// [`Augmentation::WILD`]: crop, shift, rotation, brightness, contrast, erasing.
+    Wild,
+}
 
 /// Options of `host train`.
 #[derive(Debug, Clone, Args)]
@@ -72,6 +84,57 @@ pub struct TrainArgs {
     /// Mirror training images left-right at random (seeded; not in the paper).
     #[arg(long)]
     pub flip: bool,
+    /// Augmentation preset of training images (after CLAHE, on the network input).
+    #[arg(long, value_enum, default_value_t = AugmentPreset::None)]
+    pub augment: AugmentPreset,
+    /// Smallest random-crop side, as a fraction of the image (1: off); overrides the preset.
+    #[arg(long)]
+    pub aug_crop: Option<f32>,
+    /// Largest shift as a fraction of the side (0: off); overrides the preset.
+    #[arg(long)]
+    pub aug_shift: Option<f32>,
+    /// Largest rotation in degrees (0: off); overrides the preset.
+    #[arg(long)]
+    pub aug_rotate: Option<f32>,
+    /// Largest brightness offset, fraction of the value range (0: off); overrides the preset.
+    #[arg(long)]
+    pub aug_brightness: Option<f32>,
+    /// Largest contrast change (0: off); overrides the preset.
+    #[arg(long)]
+    pub aug_contrast: Option<f32>,
+    /// Probability of random erasing (0: off); overrides the preset.
+    #[arg(long)]
+    pub aug_erase: Option<f32>,
+    /// Training targets: one-hot labels, or FER+'s vote distribution where there are votes.
+    #[arg(long, value_enum, default_value_t = LabelMode::Majority)]
+    pub labels: LabelMode,
+    /// Label smoothing (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f32,
+    /// Optimiser (paper: Adam).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    pub optimizer: OptimizerKind,
+    /// Weight decay (AdamW: decoupled; Adam and SGD: L2).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// SGD (Nesterov) momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Epochs of linear learning-rate warm-up before the schedule.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+    /// Start from the best weights of this run directory (fine-tuning) instead of a seeded
+    /// random initialisation.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// Start a fresh run in --out even though it holds a previous run's checkpoints (they are
+    /// replaced); without it such a run directory is refused.
+    #[arg(long)]
+    pub force: bool,
+    /// Train from complete prepared-cache files alone, without listing the datasets to check
+    /// that the cache matches them (for a machine that has the cache but not the data).
+    #[arg(long)]
+    pub cache_only: bool,
 }
 
 impl TrainArgs {
@@ -101,6 +164,32 @@ impl TrainArgs {
                 defaults.balance
             },
             flip: self.flip,
+            augment: self.augmentation(),
+            labels: self.labels,
+            label_smoothing: self.label_smoothing,
+            optimizer: OptimizerConfig {
+                kind: self.optimizer,
+                weight_decay: self.weight_decay,
+                momentum: self.momentum,
+            },
+            warmup_epochs: self.warmup,
+            init_from: self.init_from.clone(),
+        }
+    }
+
+    /// The preset with the single-kind overrides applied.
+    pub fn augmentation(&self) -> Augmentation {
+        let base = match self.augment {
+            AugmentPreset::None => Augmentation::OFF,
+            AugmentPreset::Wild => Augmentation::WILD,
+        };
+        Augmentation {
+            crop: self.aug_crop.unwrap_or(base.crop),
+            shift: self.aug_shift.unwrap_or(base.shift),
+            rotate: self.aug_rotate.unwrap_or(base.rotate),
+            brightness: self.aug_brightness.unwrap_or(base.brightness),
+            contrast: self.aug_contrast.unwrap_or(base.contrast),
+            erase: self.aug_erase.unwrap_or(base.erase),
         }
     }
 }
@@ -117,8 +206,11 @@ pub struct RunData {
 }
 
 /// Loads (preparing if needed) the splits of `config` and converts them once.
-pub fn load_data(config: &TrainConfig, arch: &Architecture) -> Result<RunData> {
-    let prepare = config.prepare_config();
+pub fn load_data(config: &TrainConfig, arch: &Architecture, verify_sources: bool) -> Result<RunData> {
+    let prepare = data::PrepareConfig {
+        verify_sources,
+        ..config.prepare_config()
+    };
     let splits = data::load_splits(&prepare).with_context(|| {
         format!(
             "loading {:?} from {}",
@@ -143,6 +235,7 @@ pub fn load_data(config: &TrainConfig, arch: &Architecture) -> Result<RunData> {
                 .extend_from_slice(&train.inputs[i * per_image..(i + 1) * per_image]);
             sub.labels.push(train.labels[i]);
             sub.datasets.push(train.datasets[i]);
+            sub.votes.push(train.votes[i]);
         }
         train = sub;
     }
@@ -202,9 +295,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             || resumed.preprocessing != config.preprocessing
             || resumed.balance != config.balance
             || resumed.flip != config.flip
+            || resumed.augment != config.augment
+            || resumed.labels != config.labels
+            || resumed.optimizer != config.optimizer
         {
             tracing::warn!(
-                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement, balancing and flipping; differing options are ignored"
+                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement, balancing, augmentation, targets and optimiser; differing options are ignored"
             );
         }
         resumed.epochs = config.epochs;
@@ -212,30 +308,48 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config = resumed;
         Some(resume_dir.as_path())
     } else {
-        if resume_dir.exists() {
-            tracing::warn!(
-                "{} holds a previous run's checkpoint; it will be overwritten (use --resume to continue it)",
-                resume_dir.display()
-            );
+        if resume_dir.exists() || checkpoint::best_dir(&args.out).exists() {
+            if !args.force {
+                bail!(
+                    "{} holds a previous run's checkpoints: continue it with --resume, or replace it with --force",
+                    args.out.display()
+                );
+            }
+            tracing::warn!("--force: replacing the previous run in {}", args.out.display());
+            for dir in [resume_dir.clone(), checkpoint::best_dir(&args.out)] {
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+                }
+            }
         }
         None
     };
     config.validate().map_err(anyhow::Error::msg)?;
-    let data = load_data(&config, &arch)?;
+    let data = load_data(&config, &arch, !args.cache_only)?;
     let stop = install_ctrl_c();
     let trainer = Trainer::new(config.clone(), &arch, resume)?;
     tracing::info!(
-        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, seed {}, enhancement {:?}, balance {}, flip {})",
+        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{})",
         trainer.model.trainable_params(),
         config.backend.name(),
         config.epochs,
         config.batch_size,
         config.lr,
         config.schedule,
+        config.warmup_epochs,
+        config.optimizer,
         config.seed,
         config.preprocessing.enhancement,
         if config.balance.is_on() { "on" } else { "off" },
-        if config.flip { "on" } else { "off" }
+        if config.flip { "on" } else { "off" },
+        config.augment,
+        config.labels,
+        config.label_smoothing,
+        config
+            .init_from
+            .as_ref()
+            .map(|p| format!(", init from {}", p.display()))
+            .unwrap_or_default()
     );
     let outcome = trainer.fit(&data.train, &data.val, &stop)?;
     if outcome.interrupted {

@@ -89,6 +89,7 @@ mod tests {
             subject: format!("S{i}"),
             source: format!("{label}_{i}.png"),
             augmented: false,
+            votes: None,
         }
     }
 

@@ -30,7 +30,7 @@ use super::{BalanceConfig, DataError, DatasetKind, Sample, SplitName, SplitProto
 /// First bytes of every cache file.
 pub const CACHE_MAGIC: [u8; 8] = *b"VIGILDS\n";
 /// Version of the layout above; bump it whenever the layout or the header changes.
-pub const CACHE_FORMAT_VERSION: u32 = 1;
+pub const CACHE_FORMAT_VERSION: u32 = 2;
 /// File extension of cache files.
 pub const CACHE_EXTENSION: &str = "vds";
 
@@ -230,6 +230,7 @@ mod tests {
                 subject: "KA".into(),
                 source: format!("KA.AN{i}.1.tiff"),
                 augmented: i == 2,
+                votes: (i == 1).then_some([1, 2, 3, 4, 0, 0, 0]),
             })
             .collect()
     }

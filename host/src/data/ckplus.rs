@@ -62,6 +62,7 @@ pub fn read(dir: &Path, contempt: ContemptPolicy) -> Result<Listing, DataError> 
                 subject,
                 source: name,
                 official: None,
+                votes: None,
             });
         }
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use shared::Emotion;
 use shared::labels::ContemptPolicy;
 
-use super::{DataError, DatasetKind, ckplus, fer2013, file_name, is_image_file, jaffe, rafdb, sorted_dir};
+use super::{DataError, DatasetKind, ckplus, fer2013, ferplus, file_name, is_image_file, jaffe, rafdb, sorted_dir};
 
 /// The dataset whose layout `dir` has. Checked in order: RAF-DB (label list), FER2013 (split
 /// folders or `fer2013.csv`), JAFFE (`<poser>.<EMO><n>.<id>` image files), CK+ (label folders
@@ -26,6 +26,9 @@ pub fn detect_layout(dir: &Path) -> Result<DatasetKind, DataError> {
     }
     if rafdb::root(dir).is_some() {
         return Ok(DatasetKind::RafDb);
+    }
+    if ferplus::is_ferplus(dir) {
+        return Ok(DatasetKind::FerPlus);
     }
     if fer2013::csv_path(dir).is_some() || fer2013_folders(dir)? {
         return Ok(DatasetKind::Fer2013);

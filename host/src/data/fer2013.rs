@@ -99,6 +99,7 @@ fn read_folders(splits: &[(OfficialSplit, PathBuf)]) -> Result<Listing, DataErro
                         subject: name.clone(),
                         source: name,
                         official: Some(*split),
+                        votes: None,
                     }),
                     Err(e) => listing.skip(display, SkipReason::UnknownLabel, e.to_string()),
                 }
@@ -168,6 +169,7 @@ pub fn read_csv(path: &Path) -> Result<Listing, DataError> {
                     subject: source.clone(),
                     source,
                     official: Some(split),
+                    votes: None,
                 });
             }
             Err((reason, detail)) => listing.skip(display, reason, detail),

@@ -63,6 +63,7 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
                 subject,
                 source: name,
                 official: None,
+                votes: None,
             });
         }
     }

@@ -26,6 +26,7 @@ pub mod ckplus;
 pub mod detect_layout;
 pub mod faces;
 pub mod fer2013;
+pub mod ferplus;
 pub mod jaffe;
 pub mod prepare;
 pub mod rafdb;
@@ -61,15 +62,19 @@ pub enum DatasetKind {
     /// RAF-DB basic, aligned 100x100 colour images and a label list.
     #[value(name = "rafdb")]
     RafDb,
+    /// FER+: FER2013's faces (lossless PNGs) with ten annotators' votes each.
+    #[value(name = "ferplus")]
+    FerPlus,
 }
 
 impl DatasetKind {
     /// All datasets.
-    pub const ALL: [DatasetKind; 4] = [
+    pub const ALL: [DatasetKind; 5] = [
         DatasetKind::CkPlus,
         DatasetKind::Jaffe,
         DatasetKind::Fer2013,
         DatasetKind::RafDb,
+        DatasetKind::FerPlus,
     ];
 
     /// Stable machine name, used in file names and on the command line.
@@ -79,6 +84,7 @@ impl DatasetKind {
             DatasetKind::Jaffe => "jaffe",
             DatasetKind::Fer2013 => "fer2013",
             DatasetKind::RafDb => "rafdb",
+            DatasetKind::FerPlus => "ferplus",
         }
     }
 
@@ -95,6 +101,7 @@ impl DatasetKind {
             DatasetKind::Jaffe => 0x6a09_e667_f3bc_c909,
             DatasetKind::Fer2013 => 0xbb67_ae85_84ca_a73b,
             DatasetKind::RafDb => 0x3c6e_f372_fe94_f82b,
+            DatasetKind::FerPlus => 0xa54f_f53a_5f1d_36f1,
         }
     }
 }
@@ -113,12 +120,13 @@ impl FromStr for DatasetKind {
         let alias = match lower.as_str() {
             "ck+" | "ck" | "ck+48" => "ckplus",
             "fer" => "fer2013",
+            "fer+" | "ferplus" => "ferplus",
             "raf-db" | "raf" => "rafdb",
             other => other,
         };
         DatasetKind::ALL.into_iter().find(|k| k.name() == alias).ok_or_else(|| {
             DataError::Config(format!(
-                "unknown dataset {s:?} (expected ckplus, jaffe, fer2013 or rafdb)"
+                "unknown dataset {s:?} (expected ckplus, jaffe, fer2013, ferplus or rafdb)"
             ))
         })
     }
@@ -216,6 +224,9 @@ pub struct Sample {
     pub source: String,
     /// True for a Gaussian-noise copy made by balancing.
     pub augmented: bool,
+    /// Annotator votes per class, in [`Emotion::ALL`] order, where the dataset has them
+    /// (FER+): the trainer's soft targets under `LabelMode::Probability`.
+    pub votes: Option<[u8; shared::NUM_CLASSES]>,
 }
 
 /// Train / validation / test samples.
@@ -335,6 +346,11 @@ pub struct PrepareConfig {
     pub cache_dir: PathBuf,
     /// Worker threads for decoding and preprocessing (0: all cores).
     pub threads: usize,
+    /// Whether [`load_splits`] lists the dataset directories to check that a cache was made
+    /// from today's input files. `false` trusts complete cache files as they are (every other
+    /// setting is still compared), so a run can train on a machine that has the prepared
+    /// cache but not the datasets.
+    pub verify_sources: bool,
 }
 
 impl Default for PrepareConfig {
@@ -355,6 +371,7 @@ impl Default for PrepareConfig {
             cascade: None,
             cache_dir: PathBuf::from("prepared"),
             threads: 0,
+            verify_sources: true,
         }
     }
 }
@@ -499,7 +516,8 @@ pub enum SkipReason {
     Unreadable,
     /// A label no mapping knows (folder name, file-name code, CSV or list value).
     UnknownLabel,
-    /// A label deliberately dropped (CK+ contempt under `ContemptPolicy::Drop`).
+    /// A label deliberately dropped (CK+ contempt under `ContemptPolicy::Drop`; a FER+ face
+    /// whose most votes are contempt, unknown or not-a-face, or tied).
     DroppedLabel,
     /// A file name that does not follow the dataset's pattern (no subject / label in it).
     BadName,
@@ -523,7 +541,7 @@ impl SkipReason {
         match self {
             SkipReason::Unreadable => "unreadable or corrupt image",
             SkipReason::UnknownLabel => "unknown label",
-            SkipReason::DroppedLabel => "label dropped by policy (CK+ contempt)",
+            SkipReason::DroppedLabel => "label dropped by policy (CK+ contempt; FER+ without a majority emotion)",
             SkipReason::BadName => "file name without subject/label",
             SkipReason::WrongSize => "malformed CSV row (pixel count)",
             SkipReason::MissingFile => "listed file missing",
@@ -599,6 +617,8 @@ pub struct Entry {
     pub source: String,
     /// The dataset's own split, if it has one.
     pub official: Option<OfficialSplit>,
+    /// Annotator votes per class (see [`Sample::votes`]).
+    pub votes: Option<[u8; shared::NUM_CLASSES]>,
 }
 
 /// What a reader found: the usable entries and what it skipped.
@@ -648,6 +668,7 @@ pub fn read_dataset(kind: DatasetKind, dir: &Path, contempt: ContemptPolicy) -> 
         DatasetKind::Jaffe => jaffe::read(dir)?,
         DatasetKind::Fer2013 => fer2013::read(dir)?,
         DatasetKind::RafDb => rafdb::read(dir)?,
+        DatasetKind::FerPlus => ferplus::read(dir)?,
     };
     listing.sort();
     if listing.entries.is_empty() {

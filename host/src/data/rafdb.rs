@@ -95,6 +95,7 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
             subject: name.to_string(),
             source: name.to_string(),
             official: Some(split),
+            votes: None,
         });
     }
     Ok(listing)

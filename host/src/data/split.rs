@@ -44,6 +44,13 @@ pub const fn grouped_by_subject(kind: DatasetKind) -> bool {
     matches!(kind, DatasetKind::CkPlus | DatasetKind::Jaffe)
 }
 
+/// Whether the dataset keeps its official train / test split under every protocol. FER+'s
+/// test part is FER2013's PublicTest, which this project never trains on (FER2013 keeps the
+/// paper's random split for the paper's tables).
+pub const fn always_official(kind: DatasetKind) -> bool {
+    matches!(kind, DatasetKind::FerPlus)
+}
+
 /// Splits one dataset's samples (given in a deterministic order) with `rng`.
 pub fn split(
     candidates: Vec<Candidate>,
@@ -54,7 +61,7 @@ pub fn split(
 ) -> Splits {
     let mut splits = Splits::default();
     match protocol {
-        SplitProtocol::Paper => {
+        SplitProtocol::Paper if !always_official(kind) => {
             let all: Vec<Sample> = candidates.into_iter().map(|c| c.sample).collect();
             let (train, test) = stratified(all, fractions.test, rng);
             let (train, val) = stratified(train, fractions.val, rng);
@@ -66,7 +73,7 @@ pub fn split(
             let (train, val) = grouped(train, fractions.val, rng);
             (splits.train, splits.val, splits.test) = (train, val, test);
         }
-        SplitProtocol::Subject => {
+        SplitProtocol::Paper | SplitProtocol::Subject => {
             let (mut train, mut test) = (Vec::new(), Vec::new());
             for c in candidates {
                 match c.official {
@@ -282,6 +289,7 @@ pub(crate) mod tests {
                     subject: format!("S{:03}", i % subjects),
                     source: format!("S{:03}_{i:05}.png", i % subjects),
                     augmented: false,
+                    votes: None,
                 },
                 official: Some(if i % 5 == 0 {
                     OfficialSplit::Test
@@ -343,6 +351,17 @@ pub(crate) mod tests {
         // 10% of each class, rounded per class.
         assert!((75..=85).contains(&s.val.len()), "{}", s.val.len());
         check_disjoint(&s, true).unwrap();
+    }
+
+    #[test]
+    fn ferplus_keeps_its_official_test_part_under_the_paper_protocol() {
+        let paper = run(DatasetKind::FerPlus, SplitProtocol::Paper, 3, 1000, 1000);
+        let subject = run(DatasetKind::FerPlus, SplitProtocol::Subject, 3, 1000, 1000);
+        assert_eq!(paper, subject);
+        assert_eq!(paper.test.len(), 200);
+        // FER2013 keeps the paper's random split, which mixes the official parts.
+        let fer = run(DatasetKind::Fer2013, SplitProtocol::Paper, 3, 1000, 1000);
+        assert_ne!(fer.test, paper.test);
     }
 
     #[test]

@@ -166,10 +166,28 @@ pub fn save(
         why: e.to_string(),
     })?;
     std::fs::write(&state_path, json).map_err(io(&state_path))?;
+    for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+        let path = tmp.join(file);
+        if path.is_file() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&path))?;
+        }
+    }
+    // The previous checkpoint stays complete until the new one is: it is moved aside, the
+    // new one renamed in, and only then removed. A crash between the two renames leaves
+    // `.<name>.old`, which `load_state` falls back to.
+    let old = dir.with_file_name(format!(".{name}.old"));
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+        std::fs::rename(dir, &old).map_err(io(dir))?;
     }
     std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
     Ok(())
 }
 
@@ -195,6 +213,20 @@ pub fn describe_difference(found: &Architecture, wanted: &Architecture) -> Optio
 /// Reads and checks a checkpoint's state against the architecture it must hold.
 pub fn load_state(dir: &Path, wanted: Option<&Architecture>) -> Result<CheckpointState, CheckpointError> {
     let path = dir.join(STATE_FILE);
+    if !path.is_file()
+        && let Some(name) = dir.file_name()
+    {
+        // A save interrupted between its two renames left the previous checkpoint aside.
+        let old = dir.with_file_name(format!(".{}.old", name.to_string_lossy()));
+        if old.join(STATE_FILE).is_file() && old.join(MODEL_FILE).is_file() && !dir.exists() {
+            tracing::warn!(
+                "{} is missing; restoring the previous checkpoint {}",
+                dir.display(),
+                old.display()
+            );
+            std::fs::rename(&old, dir).map_err(io(dir))?;
+        }
+    }
     if !path.is_file() || !dir.join(MODEL_FILE).is_file() {
         return Err(CheckpointError::Missing(dir.to_path_buf()));
     }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use shared::preprocess::Preprocessing;
 
+use super::augment::Augmentation;
 use super::schedule::{Schedule, ScheduleKind};
 use crate::data::{BalanceConfig, DatasetKind, PrepareConfig, SplitProtocol};
 
@@ -40,6 +41,55 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::Wgpu => "wgpu",
             BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+/// What a training image's target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum LabelMode {
+    /// One-hot of the image's label (for FER+: its majority label).
+    #[default]
+    #[value(name = "majority")]
+    Majority,
+    /// The annotators' vote distribution over the seven classes where the dataset has votes
+    /// (FER+'s "probability" protocol), one-hot elsewhere.
+    #[value(name = "probability")]
+    Probability,
+}
+
+/// Which optimiser updates the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum OptimizerKind {
+    /// Adam (the paper's), with L2 weight decay when `weight_decay` > 0.
+    #[default]
+    #[value(name = "adam")]
+    Adam,
+    /// AdamW: Adam with decoupled weight decay.
+    #[value(name = "adamw")]
+    AdamW,
+    /// SGD with Nesterov momentum and L2 weight decay.
+    #[value(name = "sgd")]
+    Sgd,
+}
+
+/// The optimiser and its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    /// Which one.
+    pub kind: OptimizerKind,
+    /// Weight decay (0: none).
+    pub weight_decay: f64,
+    /// SGD momentum (Nesterov).
+    pub momentum: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            weight_decay: 0.0,
+            momentum: 0.9,
         }
     }
 }
@@ -85,6 +135,26 @@ pub struct TrainConfig {
     /// seen without new subjects). Older checkpoints trained without it.
     #[serde(default)]
     pub flip: bool,
+    /// Further seeded augmentation of training images (crop, shift, rotation, brightness,
+    /// contrast, erasing); off in older checkpoints.
+    #[serde(default)]
+    pub augment: Augmentation,
+    /// Hard (majority) or soft (vote distribution) training targets.
+    #[serde(default)]
+    pub labels: LabelMode,
+    /// Label smoothing: targets become `(1 - e) * target + e / classes` (0: none).
+    #[serde(default)]
+    pub label_smoothing: f32,
+    /// The optimiser (Adam, the paper's, in older checkpoints).
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// Epochs of linear learning-rate warm-up before the schedule (0: none).
+    #[serde(default)]
+    pub warmup_epochs: usize,
+    /// A run directory whose best weights initialise this run (fine-tuning); `None` for a
+    /// seeded random start.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -106,6 +176,12 @@ impl Default for TrainConfig {
             preprocessing: data.preprocessing,
             balance: data.balance,
             flip: false,
+            augment: Augmentation::OFF,
+            labels: LabelMode::Majority,
+            label_smoothing: 0.0,
+            optimizer: OptimizerConfig::default(),
+            warmup_epochs: 0,
+            init_from: None,
         }
     }
 }
@@ -127,7 +203,7 @@ impl TrainConfig {
 
     /// The learning-rate schedule.
     pub fn schedule(&self) -> Schedule {
-        Schedule::new(self.schedule, self.lr, self.epochs)
+        Schedule::new(self.schedule, self.lr, self.epochs).with_warmup(self.warmup_epochs)
     }
 
     /// Checks the numbers.
@@ -143,6 +219,27 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(format!("learning rate {} must be positive", self.lr));
+        }
+        self.augment.validate()?;
+        if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
+            return Err(format!("label smoothing {} must lie in 0..1", self.label_smoothing));
+        }
+        let o = &self.optimizer;
+        if !(o.weight_decay.is_finite()
+            && o.weight_decay >= 0.0
+            && o.momentum.is_finite()
+            && (0.0..1.0).contains(&o.momentum))
+        {
+            return Err(format!(
+                "weight decay {} must be >= 0 and momentum {} in 0..1",
+                o.weight_decay, o.momentum
+            ));
+        }
+        if self.warmup_epochs >= self.epochs {
+            return Err(format!(
+                "{} warm-up epoch(s) leave none of the {} epochs for the schedule",
+                self.warmup_epochs, self.epochs
+            ));
         }
         // Balance and preprocessing are checked where the data pipeline checks them.
         self.prepare_config().validate().map_err(|e| e.to_string())

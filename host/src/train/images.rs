@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use shared::preprocess::Normalization;
 
+use super::config::LabelMode;
 use crate::data::{DatasetKind, Sample};
 
 /// A split's images as normalised `f32`s with their labels.
@@ -19,6 +20,8 @@ pub struct ImageSet {
     pub labels: Vec<u8>,
     /// Source dataset per image (for per-dataset evaluation).
     pub datasets: Vec<DatasetKind>,
+    /// Annotator votes per image and class (all zero where the dataset has none).
+    pub votes: Vec<[u8; shared::NUM_CLASSES]>,
     /// Values per image.
     pub per_image: usize,
 }
@@ -43,6 +46,7 @@ impl ImageSet {
             inputs,
             labels: samples.iter().map(|s| s.label.index() as u8).collect(),
             datasets: samples.iter().map(|s| s.dataset).collect(),
+            votes: samples.iter().map(|s| s.votes.unwrap_or_default()).collect(),
             per_image,
         }
     }
@@ -63,6 +67,7 @@ impl ImageSet {
             self.inputs.truncate(n * self.per_image);
             self.labels.truncate(n);
             self.datasets.truncate(n);
+            self.votes.truncate(n);
         }
     }
 
@@ -73,6 +78,33 @@ impl ImageSet {
         for &i in indices {
             inputs.extend_from_slice(&self.inputs[i * self.per_image..(i + 1) * self.per_image]);
             labels.push(i64::from(self.labels[i]));
+        }
+    }
+
+    /// The training targets of the images at `indices`, `NUM_CLASSES` values each (cleared
+    /// first): one-hot labels, or under [`LabelMode::Probability`] the normalised votes where an
+    /// image has any; then label smoothing, `(1 - smoothing) * t + smoothing / classes`.
+    pub fn gather_targets(&self, indices: &[usize], mode: LabelMode, smoothing: f32, targets: &mut Vec<f32>) {
+        const K: usize = shared::NUM_CLASSES;
+        targets.clear();
+        for &i in indices {
+            let start = targets.len();
+            targets.resize(start + K, 0.0);
+            let row = &mut targets[start..];
+            let votes = &self.votes[i];
+            let total: u32 = votes.iter().map(|&v| u32::from(v)).sum();
+            if mode == LabelMode::Probability && total > 0 {
+                for (t, &v) in row.iter_mut().zip(votes) {
+                    *t = f32::from(v) / total as f32;
+                }
+            } else {
+                row[usize::from(self.labels[i])] = 1.0;
+            }
+            if smoothing > 0.0 {
+                for t in row.iter_mut() {
+                    *t = (1.0 - smoothing) * *t + smoothing / K as f32;
+                }
+            }
         }
     }
 
@@ -120,7 +152,23 @@ mod tests {
             subject: "S1".into(),
             source: "x.png".into(),
             augmented: false,
+            votes: None,
         }
+    }
+
+    #[test]
+    fn targets_follow_votes_under_probability_and_smooth() {
+        let mut voted = sample(10, Emotion::Angry);
+        voted.votes = Some([6, 0, 0, 0, 2, 2, 0]);
+        let set = ImageSet::from_samples(&[voted, sample(0, Emotion::Happy)], Normalization::default(), 4);
+        let mut t = Vec::new();
+        set.gather_targets(&[0, 1], LabelMode::Probability, 0.0, &mut t);
+        assert_eq!(t, [0.6, 0., 0., 0., 0.2, 0.2, 0., 0., 0., 0., 1., 0., 0., 0.]);
+        set.gather_targets(&[0], LabelMode::Majority, 0.0, &mut t);
+        assert_eq!(t, [1., 0., 0., 0., 0., 0., 0.]);
+        set.gather_targets(&[0], LabelMode::Majority, 0.7, &mut t);
+        assert!((t[0] - 0.4).abs() < 1e-6 && (t[1] - 0.1).abs() < 1e-6);
+        assert!((t.iter().sum::<f32>() - 1.0).abs() < 1e-6);
     }
 
     #[test]
@@ -147,6 +195,9 @@ mod tests {
         assert_eq!(y, [5, 3]);
         assert!((x[0] - 0.2).abs() < 1e-6 && (x[4] - 1.0).abs() < 1e-6);
         assert_eq!(x.len(), 8);
+        let mut t = Vec::new();
+        set.gather_targets(&[1], LabelMode::Probability, 0.0, &mut t);
+        assert_eq!(t, [0., 0., 0., 1., 0., 0., 0.]);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut order = set.shuffled(&mut rng);
         order.sort();

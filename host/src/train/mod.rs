@@ -7,6 +7,7 @@
 //! learner. The loop keeps data off the hot path ([`images`]) and is deterministic for a given
 //! seed (splits, initialisation, shuffling and dropout all derive from it).
 
+pub mod augment;
 pub mod checkpoint;
 pub mod config;
 pub mod images;

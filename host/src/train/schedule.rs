@@ -30,7 +30,17 @@ pub enum ScheduleKind {
     /// The base rate throughout.
     #[value(name = "fixed")]
     Fixed,
+    /// Reduce on plateau: when the validation loss has not improved on its best for
+    /// [`PLATEAU_PATIENCE`] epochs, the rate becomes [`PLATEAU_FACTOR`] of itself; 0 below the
+    /// floor, as with loss decay.
+    #[value(name = "plateau")]
+    Plateau,
 }
+
+/// Epochs without a new best validation loss before [`ScheduleKind::Plateau`] cuts the rate.
+pub const PLATEAU_PATIENCE: usize = 3;
+/// What [`ScheduleKind::Plateau`] multiplies the rate by.
+pub const PLATEAU_FACTOR: f64 = 0.2;
 
 impl ScheduleKind {
     /// Stable machine name.
@@ -39,6 +49,7 @@ impl ScheduleKind {
             ScheduleKind::LossDecay => "loss-decay",
             ScheduleKind::Cosine => "cosine",
             ScheduleKind::Fixed => "fixed",
+            ScheduleKind::Plateau => "plateau",
         }
     }
 }
@@ -57,8 +68,9 @@ impl FromStr for ScheduleKind {
             "loss-decay" | "paper" => Ok(ScheduleKind::LossDecay),
             "cosine" => Ok(ScheduleKind::Cosine),
             "fixed" => Ok(ScheduleKind::Fixed),
+            "plateau" => Ok(ScheduleKind::Plateau),
             other => Err(format!(
-                "unknown schedule {other:?} (expected loss-decay, cosine or fixed)"
+                "unknown schedule {other:?} (expected loss-decay, cosine, fixed or plateau)"
             )),
         }
     }
@@ -79,6 +91,10 @@ pub struct Schedule {
     pub factor: f64,
     /// Loss decay: a rate below this is 0.
     pub floor: f64,
+    /// Epochs of linear warm-up (epoch `e <= warmup` trains at `base * e / (warmup + 1)`);
+    /// the schedule proper starts after them, with its own epoch count.
+    #[serde(default)]
+    pub warmup: usize,
 }
 
 impl Schedule {
@@ -91,21 +107,59 @@ impl Schedule {
             every: 5,
             factor: 0.05,
             floor: 1e-9,
+            warmup: 0,
         }
+    }
+
+    /// The same schedule after `epochs` of linear warm-up.
+    pub fn with_warmup(self, epochs: usize) -> Self {
+        Schedule { warmup: epochs, ..self }
     }
 
     /// The rate of the first epoch.
     pub fn initial(&self) -> f64 {
-        self.base_lr
+        if self.warmup > 0 {
+            self.base_lr / (self.warmup + 1) as f64
+        } else {
+            self.base_lr
+        }
     }
 
     /// The rate for epoch `done + 1` (1-based), after `done` epochs trained at `current` and
     /// with `val_losses[i]` the validation loss after epoch `i + 1`.
     pub fn next(&self, current: f64, done: usize, val_losses: &[f64]) -> f64 {
+        if done < self.warmup {
+            return self.base_lr * (done + 1) as f64 / (self.warmup + 1) as f64;
+        }
+        let done = done - self.warmup;
+        let val_losses = &val_losses[self.warmup.min(val_losses.len())..];
+        if done == 0 {
+            return self.base_lr;
+        }
         match self.kind {
             ScheduleKind::Fixed => self.base_lr,
+            ScheduleKind::Plateau => {
+                // Replays the history: a new best resets the count of bad epochs, and the
+                // rate is cut (and the count reset) after every PLATEAU_PATIENCE bad epochs.
+                let mut best = f64::INFINITY;
+                let (mut bad, mut cuts) = (0usize, 0i32);
+                for &loss in val_losses.iter().take(done) {
+                    if loss < best {
+                        best = loss;
+                        bad = 0;
+                    } else {
+                        bad += 1;
+                        if bad == PLATEAU_PATIENCE {
+                            cuts += 1;
+                            bad = 0;
+                        }
+                    }
+                }
+                let rate = self.base_lr * PLATEAU_FACTOR.powi(cuts);
+                if rate < self.floor { 0.0 } else { rate }
+            }
             ScheduleKind::Cosine => {
-                let total = self.epochs.max(1) as f64;
+                let total = self.epochs.saturating_sub(self.warmup).max(1) as f64;
                 let t = (done as f64 / total).min(1.0);
                 0.5 * self.base_lr * (1.0 + (PI * t).cos())
             }
@@ -203,10 +257,45 @@ mod tests {
     }
 
     #[test]
+    fn warmup_ramps_linearly_then_hands_over() {
+        let s = Schedule::new(ScheduleKind::Cosine, 1e-3, 12).with_warmup(2);
+        assert!((s.initial() - 1e-3 / 3.0).abs() < 1e-15);
+        assert!((s.next(s.initial(), 1, &[1.0]) - 2e-3 / 3.0).abs() < 1e-15);
+        assert_eq!(s.next(2e-3 / 3.0, 2, &[1.0, 1.0]), 1e-3);
+        // Cosine over the remaining 10 epochs: half way after 5 of them.
+        assert!((s.next(1e-3, 7, &[]) - 5e-4).abs() < 1e-12);
+        let decay = Schedule::new(ScheduleKind::LossDecay, 1e-3, 30).with_warmup(1);
+        // The first check comes 5 epochs after the warm-up, against the first epoch after it.
+        let losses = [9.0, 1.0, 0.5, 0.5, 0.5, 1.1];
+        assert!(decay.next(1e-3, 6, &losses) < 1e-3);
+        assert_eq!(decay.next(1e-3, 5, &losses[..5]), 1e-3);
+    }
+
+    #[test]
+    fn plateau_cuts_after_patience_bad_epochs_and_counts_again() {
+        let s = Schedule::new(ScheduleKind::Plateau, 1e-3, 30);
+        let improving = [5.0, 4.0, 3.0, 2.0];
+        assert_eq!(s.next(1e-3, 4, &improving), 1e-3);
+        let flat = [5.0, 4.0, 4.5, 4.2, 4.1];
+        assert_eq!(s.next(1e-3, 4, &flat[..4]), 1e-3);
+        assert!((s.next(1e-3, 5, &flat) - 2e-4).abs() < 1e-15);
+        // Three more bad epochs after the cut: a second cut; a new best resets the count.
+        let longer = [5.0, 4.0, 4.5, 4.2, 4.1, 4.3, 4.4, 4.6];
+        assert!((s.next(2e-4, 8, &longer) - 4e-5).abs() < 1e-15);
+        let recovered = [5.0, 4.0, 4.5, 4.2, 4.1, 3.0, 4.4, 4.6];
+        assert!((s.next(2e-4, 8, &recovered) - 2e-4).abs() < 1e-15);
+    }
+
+    #[test]
     fn fixed_never_changes_and_names_parse() {
         let s = Schedule::new(ScheduleKind::Fixed, 0.01, 30);
         assert_eq!(s.next(0.01, 5, &[1.0, 2.0, 3.0, 4.0, 5.0]), 0.01);
-        for k in [ScheduleKind::LossDecay, ScheduleKind::Cosine, ScheduleKind::Fixed] {
+        for k in [
+            ScheduleKind::LossDecay,
+            ScheduleKind::Cosine,
+            ScheduleKind::Fixed,
+            ScheduleKind::Plateau,
+        ] {
             assert_eq!(k.name().parse::<ScheduleKind>().unwrap(), k);
         }
         assert!("step".parse::<ScheduleKind>().is_err());

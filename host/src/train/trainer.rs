@@ -1,4 +1,5 @@
-//! The training loop: Adam, cross-entropy, per-epoch validation, schedule, checkpoints,
+//! The training loop: the optimiser, cross-entropy against hard or soft targets, seeded
+//! augmentation, per-epoch validation (overall and per dataset), schedule, checkpoints,
 //! progress bar, Ctrl-C.
 //!
 //! Reproducibility: the device RNG (initialisation) is seeded with the run seed; each epoch
@@ -10,8 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -19,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use shared::arch::{Architecture, LayerKind, Shape};
 
 use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, CheckpointState};
-use super::config::{BackendKind, TrainConfig};
+use super::config::{BackendKind, OptimizerConfig, OptimizerKind, TrainConfig};
 use super::images::ImageSet;
 use super::schedule::Schedule;
 use super::{EpochMetrics, write_metrics_csv};
@@ -265,8 +269,32 @@ pub struct Trainer {
     /// The run's state (history, best, next rate).
     pub state: CheckpointState,
     schedule: Schedule,
-    loss_fn: CrossEntropyLoss,
     best_model: Option<Network>,
+}
+
+/// A fresh optimiser of the configured kind.
+pub fn optimizer_for(config: &OptimizerConfig) -> ModuleOptimizer {
+    let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
+    match config.kind {
+        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+        OptimizerKind::AdamW => AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_weight_decay(decay)
+            .with_momentum(Some(
+                MomentumConfig::new()
+                    .with_momentum(config.momentum)
+                    .with_dampening(0.0)
+                    .with_nesterov(true),
+            ))
+            .init(),
+    }
+}
+
+/// Mean cross-entropy of `logits` against target distributions (`[n, classes]`, rows summing
+/// to 1): `-sum(t * log_softmax(logits))` averaged over the batch. With one-hot targets this is
+/// the ordinary cross-entropy.
+pub fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    (targets * log_softmax(logits, 1)).sum_dim(1).mean().neg()
 }
 
 impl Trainer {
@@ -280,7 +308,7 @@ impl Trainer {
         let device = inner.clone().autodiff();
         device.seed(config.seed);
         let schedule = config.schedule();
-        let optimizer = AdamConfig::new().init();
+        let optimizer = optimizer_for(&config.optimizer);
         let (model, optimizer, state) = match resume {
             Some(dir) => {
                 let mut state = checkpoint::load_state(dir, Some(arch))?;
@@ -302,7 +330,19 @@ impl Trainer {
                 (model, optimizer, state)
             }
             None => {
-                let model = Network::seeded(arch, &device, config.seed)?;
+                let model = match &config.init_from {
+                    Some(run) => {
+                        let dir = checkpoint::best_dir(run);
+                        let state = checkpoint::load_state(&dir, Some(arch))?;
+                        tracing::info!(
+                            "initialising from {} (epoch {} of that run)",
+                            dir.display(),
+                            state.best.map_or(state.epochs_done, |b| b.epoch)
+                        );
+                        checkpoint::load_model(&dir, &state, &device)?
+                    }
+                    None => Network::seeded(arch, &device, config.seed)?,
+                };
                 let state = CheckpointState {
                     format_version: CHECKPOINT_FORMAT_VERSION,
                     architecture: arch.clone(),
@@ -316,7 +356,6 @@ impl Trainer {
                 (model, optimizer, state)
             }
         };
-        let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let config = state.config.clone();
         Ok(Trainer {
             schedule: config.schedule(),
@@ -325,17 +364,44 @@ impl Trainer {
             model,
             optimizer,
             state,
-            loss_fn,
             best_model: None,
         })
     }
 
-    /// One optimiser step on a batch: returns the batch's mean loss and correct predictions.
+    /// One optimiser step on a batch with hard labels: returns the batch's mean loss and
+    /// correct predictions.
     pub fn step(&mut self, inputs: &[f32], labels: &[i64], lr: f64) -> Result<(f64, usize), TrainError> {
-        let x = batch_to_tensor(self.model.arch(), inputs, labels.len(), &self.device)?;
-        let y = labels_tensor(labels, &self.device);
+        const K: usize = shared::NUM_CLASSES;
+        let mut targets = vec![0.0; labels.len() * K];
+        for (row, &label) in targets.chunks_exact_mut(K).zip(labels) {
+            if let Some(t) = usize::try_from(label).ok().and_then(|l| row.get_mut(l)) {
+                *t = 1.0;
+            }
+        }
+        self.step_soft(inputs, &targets, labels, lr)
+    }
+
+    /// One optimiser step against target distributions (`labels.len() x NUM_CLASSES` values;
+    /// `labels` only count correct predictions): the batch's mean loss and correct predictions.
+    pub fn step_soft(
+        &mut self,
+        inputs: &[f32],
+        targets: &[f32],
+        labels: &[i64],
+        lr: f64,
+    ) -> Result<(f64, usize), TrainError> {
+        let n = labels.len();
+        let x = batch_to_tensor(self.model.arch(), inputs, n, &self.device)?;
+        let classes = self.model.num_classes();
+        if targets.len() != n * classes {
+            return Err(TrainError::Config(format!(
+                "{} target values for {n} images of {classes} classes",
+                targets.len()
+            )));
+        }
+        let t = Tensor::<2>::from_data(TensorData::new(targets.to_vec(), [n, classes]), &self.device);
         let logits = self.model.forward(x);
-        let loss = self.loss_fn.forward(logits.clone(), y);
+        let loss = soft_cross_entropy(logits.clone(), t);
         let loss_value: f32 = loss.clone().into_scalar();
         let predictions = argmax_rows(logits);
         let correct = predictions
@@ -363,11 +429,14 @@ impl Trainer {
         let batches = order.len().div_ceil(self.config.batch_size);
         let bar = progress_bar(batches as u64, epoch, self.config.epochs);
         let started = Instant::now();
-        let (mut xs, mut ys) = (Vec::new(), Vec::new());
-        let row = match self.model.arch().input {
-            shared::arch::Shape::Spatial { w, .. } => w,
-            shared::arch::Shape::Flat(n) => n,
+        let (mut xs, mut ys, mut ts, mut scratch) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (row, height) = match self.model.arch().input {
+            shared::arch::Shape::Spatial { w, h, .. } => (w, h),
+            shared::arch::Shape::Flat(n) => (n, 1),
         };
+        let norm = self.config.preprocessing.normalization;
+        let range = (norm.offset, 255.0 * norm.scale + norm.offset);
+        let augment = self.config.augment;
         let (mut loss_sum, mut correct, mut images, mut steps) = (0.0, 0usize, 0usize, 0usize);
         let mut interrupted = false;
         for chunk in order.chunks(self.config.batch_size) {
@@ -379,7 +448,13 @@ impl Trainer {
             if self.config.flip {
                 ImageSet::mirror(&mut xs, train.per_image, row, || rng.random_bool(0.5));
             }
-            let (loss, ok) = self.step(&xs, &ys, lr)?;
+            if augment.is_on() && train.per_image == row * height {
+                for image in xs.chunks_exact_mut(train.per_image) {
+                    augment.apply(image, row, height, range, &mut rng, &mut scratch);
+                }
+            }
+            train.gather_targets(chunk, self.config.labels, self.config.label_smoothing, &mut ts);
+            let (loss, ok) = self.step_soft(&xs, &ts, &ys, lr)?;
             if !loss.is_finite() {
                 bar.abandon();
                 return Err(TrainError::Diverged { epoch, loss });
@@ -475,6 +550,23 @@ impl Trainer {
                 row.seconds,
                 row.ms_per_image
             );
+            let kinds = val.dataset_kinds();
+            if kinds.len() > 1 {
+                let per_dataset: Vec<String> = kinds
+                    .iter()
+                    .map(|&k| {
+                        let (mut n, mut ok) = (0usize, 0usize);
+                        for ((&d, &p), &t) in val.datasets.iter().zip(&validation.predictions).zip(&val.labels) {
+                            if d == k {
+                                n += 1;
+                                ok += usize::from(p == t);
+                            }
+                        }
+                        format!("{k} {:.2}% of {n}", 100.0 * ok as f64 / n.max(1) as f64)
+                    })
+                    .collect();
+                tracing::info!("epoch {epoch} validation by dataset: {}", per_dataset.join(", "));
+            }
             self.state.history.push(row);
             self.state.epochs_done = epoch;
             let losses: Vec<f64> = self.state.history.iter().map(|m| m.val_loss).collect();
