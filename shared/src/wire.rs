@@ -6,6 +6,7 @@
 //! format: if one of them changes, the wire format changed and receivers must be updated
 //! (bump [`WIRE_VERSION`]).
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -213,8 +214,9 @@ pub enum Message {
     Alert(AlertEvent),
     /// A status heartbeat.
     Heartbeat(Heartbeat),
-    /// The manifest of the model in use (sent at start-up).
-    Manifest(ModelManifest),
+    /// The manifest of the model in use (sent at start-up). Boxed: it is many times the size
+    /// of the frequent messages (the encoding is the same).
+    Manifest(Box<ModelManifest>),
 }
 
 /// Encodes a message as one COBS frame, terminated by a zero byte.
@@ -302,7 +304,7 @@ mod tests {
     }
 
     fn manifest() -> Message {
-        Message::Manifest(ModelManifest {
+        Message::Manifest(Box::new(ModelManifest {
             format_version: WIRE_VERSION,
             name: "vigil-int8".to_string(),
             labels: Emotion::ALL.to_vec(),
@@ -334,7 +336,7 @@ mod tests {
             sha256: "ab".to_string(),
             temperature: 1.5,
             recipe: "r".to_string(),
-        })
+        }))
     }
 
     fn round_trip(message: Message, golden: &[u8]) {
@@ -395,7 +397,7 @@ mod tests {
     #[rustfmt::skip]
     const GOLDEN_ALERT: &[u8] = &[1, 4, 192, 196, 7, 1, 1, 1, 11, 64, 63, 205, 204, 76, 61, 205, 204, 76, 61, 1, 1, 1, 9, 205, 204, 204, 61, 205, 204, 76, 61, 1, 1, 1, 9, 1, 112, 142, 1, 147, 1, 147, 1, 0];
     #[rustfmt::skip]
-    const GOLDEN_HEARTBEAT: &[u8] = &[19, 1, 224, 212, 3, 1, 146, 234, 1, 136, 14, 254, 13, 3, 180, 16, 192, 37, 9, 0];
+    const GOLDEN_HEARTBEAT: &[u8] = &[19, 1, 224, 212, 3, 2, 146, 234, 1, 136, 14, 254, 13, 3, 180, 16, 192, 37, 9, 0];
     #[rustfmt::skip]
-    const GOLDEN_MANIFEST: &[u8] = &[15, 2, 1, 10, 118, 105, 103, 105, 108, 45, 105, 110, 116, 56, 7, 11, 1, 2, 3, 4, 5, 6, 1, 48, 48, 48, 1, 1, 1, 2, 2, 1, 1, 3, 64, 4, 1, 1, 2, 63, 1, 37, 128, 191, 1, 3, 113, 100, 113, 6, 109, 105, 110, 109, 97, 120, 128, 2, 1, 6, 99, 107, 112, 108, 117, 115, 5, 112, 97, 112, 101, 114, 42, 1, 3, 97, 99, 99, 1, 1, 5, 63, 2, 97, 98, 0];
+    const GOLDEN_MANIFEST: &[u8] = &[15, 2, 2, 10, 118, 105, 103, 105, 108, 45, 105, 110, 116, 56, 7, 11, 1, 2, 3, 4, 5, 6, 1, 48, 48, 48, 1, 1, 1, 2, 2, 1, 1, 3, 64, 4, 1, 1, 2, 63, 1, 37, 128, 191, 1, 3, 113, 100, 113, 6, 109, 105, 110, 109, 97, 120, 128, 2, 1, 6, 99, 107, 112, 108, 117, 115, 5, 112, 97, 112, 101, 114, 42, 1, 3, 97, 99, 99, 1, 1, 5, 63, 2, 97, 98, 1, 5, 192, 63, 1, 114, 0];
 }
