@@ -27,11 +27,11 @@ const GATES: &[Gate] = &[
     Gate {
         model: "models/vigil-int8.onnx",
         floors: &[
-            (DatasetKind::FerPlus, 0.80),
-            (DatasetKind::CkPlus, 0.85),
-            (DatasetKind::Jaffe, 0.40),
+            (DatasetKind::FerPlus, 0.72),
+            (DatasetKind::CkPlus, 0.63),
+            (DatasetKind::Jaffe, 0.46),
         ],
-        fer2013_floor: Some(0.62),
+        fer2013_floor: Some(0.46),
     },
     Gate {
         model: "models/vigil-paper-int8.onnx",

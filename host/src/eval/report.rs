@@ -107,20 +107,72 @@ pub fn render_markdown(report: &RunReport) -> String {
     let _ = writeln!(md, "| seed | {} |", c.seed);
     let _ = writeln!(md, "| epochs | {} of {} |", report.history.len(), c.epochs);
     let _ = writeln!(md, "| batch size | {} |", c.batch_size);
-    let _ = writeln!(md, "| optimiser | Adam, lr {} |", c.lr);
-    let _ = writeln!(md, "| lr schedule | {} |", c.schedule);
+    let o = &c.optimizer;
+    let decay = if o.weight_decay > 0.0 {
+        format!(", weight decay {}", o.weight_decay)
+    } else {
+        String::new()
+    };
+    let optimiser = match o.kind {
+        crate::train::config::OptimizerKind::Adam => format!("Adam, lr {}{decay}", c.lr),
+        crate::train::config::OptimizerKind::AdamW => format!("AdamW, lr {}{decay}", c.lr),
+        crate::train::config::OptimizerKind::Sgd => {
+            format!("SGD, Nesterov momentum {}, lr {}{decay}", o.momentum, c.lr)
+        }
+    };
+    let _ = writeln!(md, "| optimiser | {optimiser} |");
+    let warmup = if c.warmup_epochs > 0 {
+        format!(" after {} warm-up epoch(s)", c.warmup_epochs)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(md, "| lr schedule | {}{warmup} |", c.schedule);
+    let targets = match c.labels {
+        crate::train::config::LabelMode::Majority => "one-hot labels",
+        crate::train::config::LabelMode::Probability => {
+            "annotator vote distributions where present (FER+), else one-hot"
+        }
+    };
+    let _ = writeln!(
+        md,
+        "| training targets | {targets}, label smoothing {} |",
+        c.label_smoothing
+    );
+    if let Some(init) = &c.init_from {
+        let _ = writeln!(md, "| initialised from | {} (best checkpoint) |", init.display());
+    }
     let _ = writeln!(
         md,
         "| enhancement | {} |",
         enhancement_words(c.preprocessing.enhancement)
     );
     let _ = writeln!(md, "| class balancing | {} |", balance_words(&c.balance));
-    let flip = if c.flip {
-        "random left-right mirror of training images (p = 0.5)"
+    let mut kinds = Vec::new();
+    if c.flip {
+        kinds.push("random left-right mirror of training images (p = 0.5)".to_string());
+    }
+    let a = &c.augment;
+    if a.crop < 1.0 {
+        kinds.push(format!("random crop of {:.0}-100%", 100.0 * a.crop));
+    }
+    if a.shift > 0.0 {
+        kinds.push(format!("shift up to {:.0}%", 100.0 * a.shift));
+    }
+    if a.rotate > 0.0 {
+        kinds.push(format!("rotation up to {} degrees", a.rotate));
+    }
+    if a.brightness > 0.0 || a.contrast > 0.0 {
+        kinds.push(format!("brightness ±{} and contrast ±{}", a.brightness, a.contrast));
+    }
+    if a.erase > 0.0 {
+        kinds.push(format!("random erasing (p = {})", a.erase));
+    }
+    let augmentation = if kinds.is_empty() {
+        "none".to_string()
     } else {
-        "none"
+        kinds.join("; ")
     };
-    let _ = writeln!(md, "| augmentation | {flip} |");
+    let _ = writeln!(md, "| augmentation | {augmentation} |");
     let _ = writeln!(md, "| backend | {} |", c.backend.name());
     if let Some(ms) = mean_ms_per_image(&report.history) {
         let total: f64 = report.history.iter().map(|m| m.seconds).sum();

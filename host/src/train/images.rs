@@ -91,10 +91,10 @@ impl ImageSet {
             let start = targets.len();
             targets.resize(start + K, 0.0);
             let row = &mut targets[start..];
-            let votes = &self.votes[i];
+            let votes = self.votes.get(i).copied().unwrap_or_default();
             let total: u32 = votes.iter().map(|&v| u32::from(v)).sum();
             if mode == LabelMode::Probability && total > 0 {
-                for (t, &v) in row.iter_mut().zip(votes) {
+                for (t, &v) in row.iter_mut().zip(&votes) {
                     *t = f32::from(v) / total as f32;
                 }
             } else {

@@ -5,7 +5,9 @@ use std::sync::atomic::AtomicBool;
 
 use shared::arch::{Architecture, ConvSpec, Layer, LayerKind, PoolSpec, Shape};
 
+use super::augment::Augmentation;
 use super::checkpoint::{self, CheckpointError};
+use super::config::LabelMode;
 use super::*;
 use crate::data::DatasetKind;
 
@@ -45,6 +47,7 @@ fn synthetic(n: usize) -> ImageSet {
         }
         set.labels.push(label);
         set.datasets.push(DatasetKind::CkPlus);
+        set.votes.push([0; shared::NUM_CLASSES]);
     }
     set
 }
@@ -187,4 +190,117 @@ fn flipping_training_images_erases_a_left_right_cue() {
     let flipped = run(true);
     assert!(plain.train_acc > 0.9, "without flips the cue is learnt: {plain:?}");
     assert!(flipped.train_acc < 0.75, "with flips the cue is noise: {flipped:?}");
+}
+
+/// Soft targets reach the loss: every training label says "angry", but the votes say
+/// "happy" for the right-bright images. Trained on the votes the model learns the cue;
+/// trained on the labels it cannot (they carry no information).
+#[test]
+fn vote_distributions_are_what_probability_targets_train_on() {
+    let arch = tiny();
+    let mut train = synthetic(32);
+    for (label, votes) in train.labels.iter_mut().zip(&mut train.votes) {
+        votes[usize::from(*label)] = 9;
+        votes[0] += 1;
+        *label = 0;
+    }
+    let val = synthetic(8);
+    let stop = AtomicBool::new(false);
+    let run = |labels: LabelMode| {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = Trainer::new(
+            TrainConfig {
+                labels,
+                ..config(dir.path(), 6)
+            },
+            &arch,
+            None,
+        )
+        .unwrap()
+        .fit(&train, &val, &stop)
+        .unwrap();
+        outcome.state.history.last().unwrap().val_acc
+    };
+    let soft = run(LabelMode::Probability);
+    let hard = run(LabelMode::Majority);
+    assert!(soft > 0.9, "votes carry the cue: {soft}");
+    assert!(hard <= 0.5, "labels carry nothing: {hard}");
+}
+
+/// `--init-from` starts from the other run's best weights, and augmentation changes what the
+/// training batches hold (a run with it ends with other weights than one without).
+#[test]
+fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
+    let arch = tiny();
+    let (train, val) = (synthetic(32), synthetic(8));
+    let stop = AtomicBool::new(false);
+    let first = tempfile::tempdir().unwrap();
+    let outcome = Trainer::new(config(first.path(), 2), &arch, None)
+        .unwrap()
+        .fit(&train, &val, &stop)
+        .unwrap();
+    let reference = outcome.best_model.logits(&val.inputs, val.len()).unwrap();
+
+    let second = tempfile::tempdir().unwrap();
+    let init = Trainer::new(
+        TrainConfig {
+            init_from: Some(first.path().to_path_buf()),
+            seed: 7,
+            ..config(second.path(), 1)
+        },
+        &arch,
+        None,
+    )
+    .unwrap();
+    assert_eq!(init.model.logits(&val.inputs, val.len()).unwrap(), reference);
+    let missing = TrainConfig {
+        init_from: Some(second.path().join("nothing")),
+        ..config(second.path(), 1)
+    };
+    assert!(Trainer::new(missing, &arch, None).is_err());
+
+    // Without dropout (whose generator is shared by concurrently running tests) training is a
+    // pure function of the seed.
+    let mut arch = arch;
+    arch.layers.iter_mut().for_each(|l| l.dropout = 0.0);
+    let run = |augment: Augmentation| {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = Trainer::new(
+            TrainConfig {
+                augment,
+                ..config(dir.path(), 1)
+            },
+            &arch,
+            None,
+        )
+        .unwrap()
+        .fit(&train, &val, &stop)
+        .unwrap();
+        outcome.best_model.logits(&val.inputs, val.len()).unwrap()
+    };
+    assert_eq!(
+        run(Augmentation::OFF),
+        run(Augmentation::OFF),
+        "training is deterministic"
+    );
+    assert_ne!(run(Augmentation::OFF), run(Augmentation::WILD));
+}
+
+/// A save interrupted between moving the old checkpoint aside and renaming the new one in
+/// leaves `.last.old`; loading restores it instead of failing.
+#[test]
+fn a_checkpoint_caught_between_its_renames_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    Trainer::new(config(dir.path(), 1), &tiny(), None)
+        .unwrap()
+        .fit(&synthetic(16), &synthetic(4), &stop)
+        .unwrap();
+    let last = checkpoint::last_dir(dir.path());
+    let aside = last.with_file_name(".last.old");
+    assert!(!aside.exists(), "a completed save leaves nothing aside");
+    std::fs::rename(&last, &aside).unwrap();
+    let state = checkpoint::load_state(&last, Some(&tiny())).unwrap();
+    assert_eq!(state.epochs_done, 1);
+    assert!(last.join(checkpoint::MODEL_FILE).is_file() && !aside.exists());
 }
