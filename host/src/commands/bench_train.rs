@@ -28,6 +28,10 @@ pub struct BenchTrainArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
+    /// Also time every convolution on its own (forward, weight gradient, input gradient) at
+    /// the same batch size: where the step's time goes (flex backend).
+    #[arg(long)]
+    pub per_layer: bool,
 }
 
 /// Measured throughput.
@@ -102,5 +106,9 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
     println!("| training ms/image | {:.2} |", r.train_ms_per_image);
     println!("| training images/s | {:.1} |", r.train_images_per_s);
     println!("| forward ms/image (inference) | {:.2} |", r.forward_ms_per_image);
+    if args.per_layer {
+        let step_ms = r.train_ms_per_image * args.batch_size as f64;
+        super::bench_layers::print_profile(&arch, args.batch_size, args.steps, step_ms)?;
+    }
     Ok(())
 }

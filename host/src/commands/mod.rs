@@ -1,6 +1,7 @@
 //! One module per `host` subcommand.
 
 pub mod arch;
+pub mod bench_layers;
 pub mod bench_train;
 pub mod eval;
 pub mod export;

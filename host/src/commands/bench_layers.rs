@@ -1,0 +1,183 @@
+//! `host bench-train --per-layer`: where a training step's time goes, convolution by
+//! convolution.
+//!
+//! Convolutions hold nearly all of the network's multiply-adds, so each one is timed on its
+//! own, at the step's batch size and with the shapes it has in the network: the forward
+//! pass, the weight gradient alone (input without a gradient, as for the first layer), and
+//! both gradients. Whatever the step spends elsewhere (BatchNorm, ReLU, pooling,
+//! concatenation, dense layers, loss, optimiser, copies) is the difference between the
+//! whole step and the sum of these rows.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2dConfig;
+use burn::tensor::{Device, Distribution, Tensor};
+use shared::arch::{Architecture, ConvSpec, LayerKind, Shape};
+
+/// One convolution of the network and the shape it is applied to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvSite {
+    /// Layer name, with branch and position inside Inception blocks (`mixed1 b2.1`).
+    pub name: String,
+    /// Input channels, rows, columns.
+    pub input: [usize; 3],
+    /// The convolution.
+    pub spec: ConvSpec,
+    /// Output rows and columns.
+    pub output: [usize; 2],
+}
+
+impl ConvSite {
+    /// Multiply-adds of one image's forward pass.
+    pub fn macs(&self) -> usize {
+        let [c, _, _] = self.input;
+        let [oh, ow] = self.output;
+        c * self.spec.kernel[0] * self.spec.kernel[1] * self.spec.out_channels * oh * ow
+    }
+}
+
+/// Every convolution of `arch`, in order.
+pub fn conv_sites(arch: &Architecture) -> Result<Vec<ConvSite>> {
+    let spatial = |shape: Shape| match shape {
+        Shape::Spatial { h, w, c } => Ok([c, h, w]),
+        Shape::Flat(_) => bail!("a convolution after the flatten"),
+    };
+    let site = |name: String, input: Shape, spec: &ConvSpec| -> Result<(ConvSite, Shape)> {
+        let (out, _) = LayerKind::Conv(*spec).infer(&name, input)?;
+        let [_, oh, ow] = spatial(out)?;
+        let input = spatial(input)?;
+        Ok((
+            ConvSite {
+                name,
+                input,
+                spec: *spec,
+                output: [oh, ow],
+            },
+            out,
+        ))
+    };
+    let mut sites = Vec::new();
+    let mut shape = arch.input;
+    for layer in &arch.layers {
+        match &layer.kind {
+            LayerKind::Conv(spec) => sites.push(site(layer.name.clone(), shape, spec)?.0),
+            LayerKind::Inception(branches) => {
+                for (b, branch) in branches.iter().enumerate() {
+                    let mut s = shape;
+                    if let Some(pool) = &branch.pool {
+                        s = LayerKind::MaxPool(*pool).infer(&layer.name, s)?.0;
+                    }
+                    for (i, spec) in branch.convs.iter().enumerate() {
+                        let (conv, out) = site(format!("{} b{}.{}", layer.name, b + 1, i + 1), s, spec)?;
+                        sites.push(conv);
+                        s = out;
+                    }
+                }
+            }
+            _ => {}
+        }
+        shape = layer.kind.infer(&layer.name, shape)?.0;
+    }
+    Ok(sites)
+}
+
+/// Milliseconds per batch of one convolution's passes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvTiming {
+    /// Forward, inference mode.
+    pub forward: f64,
+    /// Weight (and bias) gradient only.
+    pub weight_grad: f64,
+    /// Input gradient: both gradients minus the weight gradient.
+    pub input_grad: f64,
+}
+
+/// Times one convolution at `batch` images, `repeats` times each after a warm-up.
+pub fn time_conv(site: &ConvSite, batch: usize, repeats: usize) -> ConvTiming {
+    let device = Device::flex().autodiff();
+    let [c, h, w] = site.input;
+    let spec = &site.spec;
+    let [ph, pw] = spec.padding;
+    let conv = Conv2dConfig::new([c, spec.out_channels], spec.kernel)
+        .with_stride(spec.stride)
+        .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+        .with_bias(!spec.batch_norm)
+        .init(&device);
+    let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &device);
+    let mean_ms = |f: &mut dyn FnMut()| {
+        f();
+        let started = Instant::now();
+        for _ in 0..repeats.max(1) {
+            f();
+        }
+        1000.0 * started.elapsed().as_secs_f64() / repeats.max(1) as f64
+    };
+    let valid = burn::module::Module::valid(&conv);
+    let x_valid = x.clone().inner();
+    let forward = mean_ms(&mut || drop(valid.forward(x_valid.clone())));
+    // Backward timings include their own forward; subtract the autodiff forward.
+    let autodiff_forward = mean_ms(&mut || drop(conv.forward(x.clone())));
+    let weight_only = mean_ms(&mut || drop(conv.forward(x.clone()).sum().backward())) - autodiff_forward;
+    let x_grad = x.clone().require_grad();
+    let both = mean_ms(&mut || drop(conv.forward(x_grad.clone()).sum().backward())) - autodiff_forward;
+    ConvTiming {
+        forward,
+        weight_grad: weight_only.max(0.0),
+        input_grad: (both - weight_only).max(0.0),
+    }
+}
+
+/// Prints the per-convolution table and the share of a measured whole step (`step_ms`, ms
+/// per batch) that the convolutions explain.
+pub fn print_profile(arch: &Architecture, batch: usize, repeats: usize, step_ms: f64) -> Result<()> {
+    let sites = conv_sites(arch)?;
+    println!(
+        "\n| convolution | input (CxHxW) | kernel / stride | forward ms | weight grad ms | input grad ms | total ms | GFLOP/s |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    let mut sum = [0.0f64; 3];
+    for site in &sites {
+        let t = time_conv(site, batch, repeats);
+        let total = t.forward + t.weight_grad + t.input_grad;
+        // Forward, weight gradient and input gradient each cost the forward's multiply-adds.
+        let gflops = 3.0 * 2.0 * (site.macs() * batch) as f64 / (total * 1e6);
+        let [c, h, w] = site.input;
+        let (k, s) = (site.spec.kernel, site.spec.stride);
+        println!(
+            "| {} | {c}x{h}x{w} | {}x{} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            site.name, k[0], k[1], s[0], t.forward, t.weight_grad, t.input_grad, total, gflops
+        );
+        sum[0] += t.forward;
+        sum[1] += t.weight_grad;
+        sum[2] += t.input_grad;
+    }
+    let convs = sum.iter().sum::<f64>();
+    println!(
+        "| **all convolutions** | | | {:.1} | {:.1} | {:.1} | {:.1} | |",
+        sum[0], sum[1], sum[2], convs
+    );
+    println!(
+        "| everything else in a training step (whole step {step_ms:.1} ms) | | | | | | {:.1} | |",
+        step_ms - convs
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sites_cover_every_convolution_of_the_paper_network() {
+        let arch = Architecture::paper(shared::NUM_CLASSES);
+        let sites = conv_sites(&arch).unwrap();
+        let conv_params: usize = sites.iter().map(|s| s.spec.params(s.input[0])).sum();
+        let dense_params = arch.num_params().unwrap() - conv_params;
+        // What remains are the three dense layers: 4608 -> 1024 -> 256 -> 7 (fc1 reads the
+        // 512x3x3 pool output).
+        assert_eq!(dense_params, 4608 * 1024 + 1024 + 1024 * 256 + 256 + 256 * 7 + 7);
+        assert_eq!(sites[0].input, [1, 48, 48]);
+    }
+}

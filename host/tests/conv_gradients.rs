@@ -1,0 +1,166 @@
+//! The training convolution (burn on the flex backend, with the weight gradient of
+//! `vendor/burn-flex`) against the definition: forward values, input gradient and weight
+//! gradient, on random shapes with the strides, paddings and 1x3 / 3x1 kernels of the
+//! paper's network, plus dilation, groups and asymmetric padding.
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// One convolution problem; `padding` is (begin, end) per dimension.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    batch: usize,
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+    dilation: [usize; 2],
+    groups: usize,
+}
+
+impl Case {
+    fn out(&self) -> [usize; 2] {
+        let size = |i: usize, n: usize| {
+            (n + self.padding[i].0 + self.padding[i].1 - self.dilation[i] * (self.kernel[i] - 1) - 1) / self.stride[i]
+                + 1
+        };
+        [size(0, self.h), size(1, self.w)]
+    }
+
+    /// The input pixel that kernel tap (ki, kj) of output (oi, oj) reads, if inside the image.
+    fn tap(&self, oi: usize, oj: usize, ki: usize, kj: usize) -> Option<(usize, usize)> {
+        let i = (oi * self.stride[0] + ki * self.dilation[0]).checked_sub(self.padding[0].0)?;
+        let j = (oj * self.stride[1] + kj * self.dilation[1]).checked_sub(self.padding[1].0)?;
+        (i < self.h && j < self.w).then_some((i, j))
+    }
+
+    /// Forward output, input gradient and weight gradient of `sum(conv(x, w) * g)` by the
+    /// definition, in f64.
+    fn reference(&self, x: &[f32], wt: &[f32], g: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let [oh, ow] = self.out();
+        let [kh, kw] = self.kernel;
+        let (in_pg, out_pg) = (self.c_in / self.groups, self.c_out / self.groups);
+        let x_at = |b: usize, c: usize, i: usize, j: usize| ((b * self.c_in + c) * self.h + i) * self.w + j;
+        let w_at = |o: usize, c: usize, ki: usize, kj: usize| ((o * in_pg + c) * kh + ki) * kw + kj;
+        let mut y = vec![0.0; self.batch * self.c_out * oh * ow];
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; wt.len()];
+        for b in 0..self.batch {
+            for o in 0..self.c_out {
+                let group = o / out_pg;
+                for oi in 0..oh {
+                    for oj in 0..ow {
+                        let yi = ((b * self.c_out + o) * oh + oi) * ow + oj;
+                        for c in 0..in_pg {
+                            for ki in 0..kh {
+                                for kj in 0..kw {
+                                    let Some((i, j)) = self.tap(oi, oj, ki, kj) else {
+                                        continue;
+                                    };
+                                    let (xi, wi) = (x_at(b, group * in_pg + c, i, j), w_at(o, c, ki, kj));
+                                    y[yi] += f64::from(x[xi]) * f64::from(wt[wi]);
+                                    dx[xi] += f64::from(g[yi]) * f64::from(wt[wi]);
+                                    dw[wi] += f64::from(g[yi]) * f64::from(x[xi]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (y, dx, dw)
+    }
+}
+
+fn random(n: usize, seed: &mut u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            (*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+fn assert_close(what: &str, case: &Case, got: Tensor<4>, want: &[f64]) {
+    let got: Vec<f32> = got.into_data().iter::<f32>().collect();
+    assert_eq!(got.len(), want.len(), "{what} of {case:?}: length");
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (f64::from(*g) - w).abs() <= 1e-4 * scale,
+            "{what} of {case:?}, element {i}: {g} vs {w}"
+        );
+    }
+}
+
+#[test]
+fn convolution_values_and_gradients_match_the_definition() {
+    let case = |batch, c_in, h, w, c_out, kernel, stride, padding: [usize; 2]| Case {
+        batch,
+        c_in,
+        h,
+        w,
+        c_out,
+        kernel,
+        stride,
+        padding: padding.map(|p| (p, p)),
+        dilation: [1, 1],
+        groups: 1,
+    };
+    let mut cases = vec![
+        case(3, 1, 12, 12, 4, [3, 3], [1, 1], [1, 1]), // conv1: one input channel
+        case(2, 5, 10, 9, 6, [3, 3], [1, 1], [1, 1]),  // conv2 / inception 3x3
+        case(2, 6, 11, 11, 4, [3, 3], [2, 2], [1, 1]), // stride-2 3x3 with padding
+        case(3, 4, 9, 9, 5, [3, 3], [2, 2], [0, 0]),   // stride-2 "valid"
+        case(2, 7, 8, 8, 3, [1, 1], [1, 1], [0, 0]),   // pointwise
+        case(2, 7, 9, 9, 3, [1, 1], [2, 2], [0, 0]),   // pointwise, stride 2
+        case(2, 4, 7, 8, 5, [1, 3], [1, 1], [0, 1]),   // 1x3
+        case(2, 4, 8, 7, 5, [3, 1], [1, 1], [1, 0]),   // 3x1
+        case(2, 4, 9, 9, 5, [3, 1], [2, 2], [1, 0]),   // 3x1, stride 2
+        case(2, 4, 9, 9, 5, [1, 3], [2, 2], [0, 1]),   // 1x3, stride 2
+    ];
+    cases.push(Case {
+        dilation: [2, 1],
+        ..case(2, 3, 10, 9, 4, [3, 3], [1, 2], [2, 1])
+    });
+    cases.push(Case {
+        groups: 2,
+        ..case(2, 4, 6, 6, 6, [3, 3], [1, 1], [1, 1])
+    });
+    cases.push(Case {
+        padding: [(0, 1), (2, 0)],
+        ..case(2, 3, 7, 7, 2, [3, 3], [2, 1], [0, 0])
+    });
+
+    let device = Device::flex().autodiff();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for c in cases {
+        let [oh, ow] = c.out();
+        let x = random(c.batch * c.c_in * c.h * c.w, &mut seed);
+        let wt = random(c.c_out * (c.c_in / c.groups) * c.kernel[0] * c.kernel[1], &mut seed);
+        let g = random(c.batch * c.c_out * oh * ow, &mut seed);
+        let (y_ref, dx_ref, dw_ref) = c.reference(&x, &wt, &g);
+
+        let tensor = |v: Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, shape), &device);
+        let xt = tensor(x, [c.batch, c.c_in, c.h, c.w]).require_grad();
+        let wt = tensor(wt, [c.c_out, c.c_in / c.groups, c.kernel[0], c.kernel[1]]).require_grad();
+        let gt = tensor(g, [c.batch, c.c_out, oh, ow]);
+        let options = ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups);
+        let y = conv2d(xt.clone(), wt.clone(), None, options);
+        let grads = (y.clone() * gt).sum().backward();
+        assert_close("output", &c, y, &y_ref);
+        assert_close("input gradient", &c, xt.grad(&grads).expect("input gradient"), &dx_ref);
+        assert_close(
+            "weight gradient",
+            &c,
+            wt.grad(&grads).expect("weight gradient"),
+            &dw_ref,
+        );
+    }
+}
