@@ -41,6 +41,8 @@ pub const DEFAULT_SMOOTH_BOX: bool = true;
 pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
 /// How long the buzzer sounds when an alert is raised.
 pub const DEFAULT_BUZZER_MS: u64 = 1_500;
+/// Longest buzzer per alert accepted in `edge.toml`, ms.
+pub const MAX_BUZZER_MS: u64 = 60_000;
 /// Alerts as JSON lines on stdout.
 pub const DEFAULT_JSON: bool = true;
 /// GPIO character device.
@@ -271,8 +273,8 @@ impl EdgeConfig {
         if self.source.height == 0 || self.source.height > 16_384 {
             return bad("source.height", "must be in 1..=16384");
         }
-        if !(self.source.fps.is_finite() && self.source.fps > 0.0) {
-            return bad("source.fps", "must be a positive number");
+        if !crate::source::replay::FPS_RANGE.contains(&self.source.fps) {
+            return bad("source.fps", "must be in 0.01..=1000");
         }
         if self.source.retry_initial_ms > self.source.retry_max_ms {
             return bad("source.retry_initial_ms", "must not exceed source.retry_max_ms");
@@ -291,6 +293,16 @@ impl EdgeConfig {
         }
         if !(self.preprocessing.margin.is_finite() && (0.0..=1.0).contains(&self.preprocessing.margin)) {
             return bad("preprocessing.margin", "must be in 0..=1");
+        }
+        let norm = &self.preprocessing.normalization;
+        if !(norm.scale.is_finite() && norm.scale != 0.0) {
+            return bad("preprocessing.normalization.scale", "must be a finite, non-zero number");
+        }
+        if !norm.offset.is_finite() {
+            return bad("preprocessing.normalization.offset", "must be a finite number");
+        }
+        if self.outputs.buzzer_ms > MAX_BUZZER_MS {
+            return bad("outputs.buzzer_ms", "must be at most 60000 (one minute)");
         }
         if let Some(g) = &self.outputs.gpio
             && g.buzzer_line == g.led_line
@@ -371,5 +383,38 @@ mod tests {
         assert!(m.starts_with("edge.toml: line 1"), "{m}");
         let m = msg("[outputs.gpio]\nled_line = 17\n");
         assert!(m.starts_with("edge.toml: outputs.gpio.led_line: "), "{m}");
+    }
+
+    /// Values that parse but would poison the loop: a NaN scale makes every input NaN, a rate
+    /// near zero puts frame times past the clock, a huge buzzer time overflows.
+    #[test]
+    fn out_of_range_numbers_are_refused_with_their_key() {
+        let msg = |text: &str| EdgeConfig::parse(text, "edge.toml").unwrap_err().to_string();
+        let norm = |scale: &str, offset: &str| {
+            format!(
+                "[preprocessing]\nsize = 48\nmargin = 0.0\nenhancement = \"None\"\nnormalization = {{ scale = {scale}, offset = {offset} }}\n"
+            )
+        };
+        for (scale, offset, key) in [
+            ("nan", "0.0", "scale"),
+            ("inf", "0.0", "scale"),
+            ("0.0", "0.0", "scale"),
+            ("1.0", "nan", "offset"),
+            ("1.0", "-inf", "offset"),
+        ] {
+            let m = msg(&norm(scale, offset));
+            assert!(
+                m.starts_with(&format!("edge.toml: preprocessing.normalization.{key}: ")),
+                "{m}"
+            );
+        }
+        assert!(EdgeConfig::parse(&norm("0.5", "-1.0"), "t").is_ok());
+        for fps in ["1e-20", "0.0", "nan", "1e9"] {
+            let m = msg(&format!("[source]\nfps = {fps}\n"));
+            assert!(m.starts_with("edge.toml: source.fps: "), "{m}");
+        }
+        let m = msg("[outputs]\nbuzzer_ms = 18446744073709551615\n");
+        assert!(m.starts_with("edge.toml: outputs.buzzer_ms: "), "{m}");
+        assert!(EdgeConfig::parse("[outputs]\nbuzzer_ms = 60000\n", "t").is_ok());
     }
 }

@@ -155,9 +155,23 @@ pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
     if offsets.len() != counts.len() {
         return Err("StripOffsets and StripByteCounts differ in length".into());
     }
-    let total = width as usize * height as usize;
-    // Never reserve more than the file could hold: a forged size must not exhaust memory.
-    let mut pixels = Vec::with_capacity(total.min(data.len()));
+    // Uncompressed 8-bit: one file byte per pixel, so an image larger than the file is forged,
+    // and so are strips that add up to more bytes than the image (one byte range listed many
+    // times would otherwise grow the pixels without bound). Sizes are checked in u64 so that
+    // 32-bit boards see the same errors.
+    let total = u64::from(width) * u64::from(height);
+    if total > data.len() as u64 {
+        return Err(format!(
+            "a {width}x{height} image cannot fit in a {}-byte file",
+            data.len()
+        ));
+    }
+    let stored: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+    if stored > total {
+        return Err(format!("strips hold {stored} bytes for a {width}x{height} image"));
+    }
+    let total = total as usize;
+    let mut pixels = Vec::with_capacity(total);
     for (&offset, &count) in offsets.iter().zip(&counts) {
         let strip = slice(data, offset as usize, count as usize).ok_or("strip past the end of the file")?;
         pixels.extend(strip.iter().map(|&i| lut[i as usize]));
@@ -257,5 +271,59 @@ mod tests {
             assert!(decode_palette_tiff(&data[..cut]).is_err(), "cut at {cut}");
         }
         assert!(!is_palette_tiff(b"\x89PNG\r\n"));
+    }
+
+    /// Rewrites the strip table of [`palette_tiff`] (tags 273 and 279) to list `strips`
+    /// strips, all the first strip's 4 bytes.
+    fn repeated_strips(strips: u32) -> Vec<u8> {
+        let mut data = palette_tiff(0);
+        let u32_at = |d: &[u8], at: usize| u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+        let entries = u16::from_le_bytes([data[8], data[9]]) as usize;
+        let offsets_at = (0..entries)
+            .map(|e| 10 + 12 * e)
+            .find(|&at| u16::from_le_bytes([data[at], data[at + 1]]) == 273)
+            .map(|at| u32_at(&data, at + 8))
+            .unwrap();
+        let first_strip = u32_at(&data, offsets_at as usize);
+        let table = data.len() as u32;
+        data.extend(core::iter::repeat_n(first_strip.to_le_bytes(), strips as usize).flatten());
+        data.extend(core::iter::repeat_n(4u32.to_le_bytes(), strips as usize).flatten());
+        for e in 0..entries {
+            let at = 10 + 12 * e;
+            let tag = u16::from_le_bytes([data[at], data[at + 1]]);
+            let value = match tag {
+                273 => table,
+                279 => table + 4 * strips,
+                _ => continue,
+            };
+            data[at + 2..at + 4].copy_from_slice(&4u16.to_le_bytes()); // LONG
+            data[at + 4..at + 8].copy_from_slice(&strips.to_le_bytes());
+            data[at + 8..at + 12].copy_from_slice(&value.to_le_bytes());
+        }
+        data
+    }
+
+    #[test]
+    fn strips_that_add_up_to_more_than_the_image_are_refused() {
+        // Two strips of the first row's 4 bytes fill the 4x2 image.
+        let g = decode_palette_tiff(&repeated_strips(2)).unwrap();
+        assert_eq!(&g.pixels()[..4], &g.pixels()[4..]);
+        let err = decode_palette_tiff(&repeated_strips(50_000)).unwrap_err();
+        assert_eq!(err, "strips hold 200000 bytes for a 4x2 image");
+    }
+
+    #[test]
+    fn an_image_larger_than_its_file_is_refused() {
+        let mut data = palette_tiff(0);
+        let entries = u16::from_le_bytes([data[8], data[9]]) as usize;
+        for e in 0..entries {
+            let at = 10 + 12 * e;
+            if u16::from_le_bytes([data[at], data[at + 1]]) == 256 {
+                data[at + 2..at + 4].copy_from_slice(&4u16.to_le_bytes());
+                data[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+            }
+        }
+        let err = decode_palette_tiff(&data).unwrap_err();
+        assert!(err.starts_with("a 4294967295x2 image cannot fit"), "{err}");
     }
 }

@@ -54,7 +54,10 @@ impl<B: OutputPin, L: OutputPin> Sink for Indicator<B, L> {
         if event.phase == AlertPhase::Raised && self.buzz_ms > 0 {
             // The off time is set first, so a buzzer that failed to switch on is still
             // switched off (its state is unknown after an error).
-            let buzzing = self.buzz_until.replace(event.timestamp_ms + self.buzz_ms).is_some();
+            let buzzing = self
+                .buzz_until
+                .replace(event.timestamp_ms.saturating_add(self.buzz_ms))
+                .is_some();
             if !buzzing {
                 result = self.buzzer.set_high().map_err(|e| pin_err("buzzer", e));
             }
@@ -76,5 +79,35 @@ impl<B: OutputPin, L: OutputPin> Sink for Indicator<B, L> {
             self.buzzer.set_low().map_err(|e| pin_err("buzzer", e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use embedded_hal_mock::eh1::digital::{Mock as PinMock, State, Transaction};
+    use shared::wire::{AlertKind, EmotionScores};
+
+    use super::*;
+
+    /// A raise late in a long drive with the longest buzzer time still switches the buzzer
+    /// on and, when its time comes, off: no overflow of the off time.
+    #[test]
+    fn the_buzzer_off_time_saturates_instead_of_overflowing() {
+        let (low, high) = (Transaction::set(State::Low), Transaction::set(State::High));
+        let buzzer = PinMock::new(&[low.clone(), high.clone()]);
+        let led = PinMock::new(&[low.clone(), high]);
+        let mut indicator = Indicator::new(buzzer, led, u64::MAX).unwrap();
+        let raise = AlertEvent {
+            timestamp_ms: u64::MAX - 10,
+            kind: AlertKind::Anger,
+            phase: AlertPhase::Raised,
+            scores: EmotionScores::default(),
+            face: None,
+        };
+        indicator.alert(&raise, 1).unwrap();
+        indicator.tick(u64::MAX - 1).unwrap();
+        let (mut buzzer, mut led) = indicator.release();
+        buzzer.done();
+        led.done();
     }
 }

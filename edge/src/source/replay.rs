@@ -19,6 +19,10 @@ pub type ImageLoader = Box<dyn FnMut(&Path) -> Result<GrayImage, String> + Send>
 /// File extensions (lower case) taken as frames; other files in the directory are ignored.
 pub const IMAGE_EXTENSIONS: [&str; 9] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "pgm", "pnm", "ppm"];
 
+/// Replay rates accepted, frames per second. Frame times are `i * 1000 / fps` ms, so a rate
+/// near zero would put them past any clock; above 1000 fps two frames share a millisecond.
+pub const FPS_RANGE: core::ops::RangeInclusive<f64> = 0.01..=1000.0;
+
 /// Replays image files in name order.
 pub struct ReplaySource {
     dir: PathBuf,
@@ -34,8 +38,12 @@ impl ReplaySource {
     /// Lists the images in `dir` (sorted by file name) to replay at `fps` frames per second;
     /// `pace` releases them at that rate in real time, otherwise as fast as they are asked.
     pub fn new(dir: &Path, fps: f64, pace: bool, loader: ImageLoader) -> Result<Self, SourceError> {
-        if !(fps.is_finite() && fps > 0.0) {
-            return Err(SourceError::Fatal(format!("replay fps must be positive, got {fps}")));
+        if !FPS_RANGE.contains(&fps) {
+            return Err(SourceError::Fatal(format!(
+                "replay fps must be in {}..={}, got {fps}",
+                FPS_RANGE.start(),
+                FPS_RANGE.end()
+            )));
         }
         let entries =
             std::fs::read_dir(dir).map_err(|e| SourceError::Fatal(format!("listing {}: {e}", dir.display())))?;
@@ -171,6 +179,15 @@ mod tests {
             Err(SourceError::Fatal(_))
         ));
         std::fs::write(dir.path().join("a.png"), [1, 1, 0]).unwrap();
+        for fps in [1e-20, 1e6, f64::NAN, f64::INFINITY, -1.0] {
+            assert!(
+                matches!(
+                    ReplaySource::new(dir.path(), fps, false, raw_loader()),
+                    Err(SourceError::Fatal(_))
+                ),
+                "{fps}"
+            );
+        }
         assert!(matches!(
             ReplaySource::new(dir.path(), 0.0, false, raw_loader()),
             Err(SourceError::Fatal(_))

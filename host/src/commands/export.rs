@@ -60,6 +60,10 @@ pub struct ExportArgs {
     /// Also write the fp32 model.
     #[arg(long)]
     pub fp32: bool,
+    /// Replace models (and manifests) already in --out; without it they are refused before
+    /// any work is done.
+    #[arg(long)]
+    pub force: bool,
     /// Dataset directory, when it is not where the run was trained (a run trained on another
     /// machine records that machine's paths).
     #[arg(long)]
@@ -78,6 +82,15 @@ fn inputs(samples: &[&Sample], scale: f32, offset: f32) -> Vec<Vec<f32>> {
 
 /// Runs the export; prints the parity table and the written paths.
 pub fn run(args: &ExportArgs) -> Result<()> {
+    let options = ExportOptions {
+        out_dir: args.out.clone(),
+        name: args.name.clone(),
+        calibration: args.calibration,
+        weight_scales: args.weight_scales,
+        write_fp32: args.fp32,
+        overwrite: args.force,
+    };
+    options.check_outputs()?;
     let dir = match args.checkpoint {
         Which::Best => checkpoint::best_dir(&args.run),
         Which::Last => checkpoint::last_dir(&args.run),
@@ -242,13 +255,6 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         sha256: String::new(),
         temperature,
         recipe,
-    };
-    let options = ExportOptions {
-        out_dir: args.out.clone(),
-        name: args.name.clone(),
-        calibration: args.calibration,
-        weight_scales: args.weight_scales,
-        write_fp32: args.fp32,
     };
     let report = write_models(&fp32, &int8, calibration.len(), &options, &template)?;
     if let Some((path, m)) = &report.fp32 {

@@ -17,7 +17,6 @@
 //! input files themselves), is refused with an error naming the difference: silently training
 //! on pixels prepared another way would make results unreproducible.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -127,12 +126,7 @@ pub fn write(path: &Path, header: &CacheHeader, samples: &[Sample]) -> Result<()
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     }
-    let tmp = path.with_extension(format!("{CACHE_EXTENSION}.tmp"));
-    let mut file = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-    file.write_all(&bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| DataError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    crate::files::write_atomically(path, &bytes).map_err(|e| DataError::io(path, e))
 }
 
 /// Reads a cache file's header and samples, checking magic, version and checksum.

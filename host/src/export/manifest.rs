@@ -19,13 +19,15 @@ pub fn manifest_path(model: &Path) -> PathBuf {
     model.with_extension("manifest.json")
 }
 
-/// Writes the model and its manifest (with the model's hash filled in).
+/// Writes the model and then its manifest (with the model's hash filled in), each
+/// atomically: a reader sees the old file or the new one, never a torn one. Between the two
+/// renames the new model sits beside the old manifest, whose hash the edge then refuses.
 pub fn write_model(model_path: &Path, bytes: &[u8], mut manifest: ModelManifest) -> Result<ModelManifest, ExportError> {
     manifest.sha256 = sha256_hex(bytes);
-    let io = |e: std::io::Error, p: &Path| ExportError::Io(p.display().to_string(), e);
-    std::fs::write(model_path, bytes).map_err(|e| io(e, model_path))?;
+    let io = |p: &Path, e: std::io::Error| ExportError::Io(p.display().to_string(), e);
+    crate::files::write_atomically(model_path, bytes).map_err(|e| io(model_path, e))?;
     let path = manifest_path(model_path);
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| ExportError::Manifest(e.to_string()))?;
-    std::fs::write(&path, json + "\n").map_err(|e| io(e, &path))?;
+    crate::files::write_atomically(&path, (json + "\n").as_bytes()).map_err(|e| io(&path, e))?;
     Ok(manifest)
 }

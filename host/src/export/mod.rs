@@ -42,6 +42,9 @@ pub enum ExportError {
     /// Writing a file failed.
     #[error("writing {0}: {1}")]
     Io(String, #[source] std::io::Error),
+    /// A model would be replaced without `overwrite`.
+    #[error("{} exists; pass --force to replace it (and its manifest)", .0.display())]
+    Exists(PathBuf),
     /// The manifest could not be serialised.
     #[error("manifest: {0}")]
     Manifest(String),
@@ -60,6 +63,35 @@ pub struct ExportOptions {
     pub weight_scales: WeightScales,
     /// Also write the fp32 model.
     pub write_fp32: bool,
+    /// Replace existing models and manifests.
+    pub overwrite: bool,
+}
+
+impl ExportOptions {
+    /// The model files these options write: int8, and fp32 when asked for.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        let path = |suffix: &str| self.out_dir.join(format!("{}-{suffix}.onnx", self.name));
+        let mut paths = vec![path("int8")];
+        if self.write_fp32 {
+            paths.push(path("fp32"));
+        }
+        paths
+    }
+
+    /// Refuses outputs (models or their manifests) that exist, unless `overwrite`.
+    pub fn check_outputs(&self) -> Result<(), ExportError> {
+        if self.overwrite {
+            return Ok(());
+        }
+        for model in self.outputs() {
+            for path in [manifest::manifest_path(&model), model] {
+                if path.exists() {
+                    return Err(ExportError::Exists(path));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Paths and manifests written.
@@ -95,6 +127,7 @@ pub fn write_models(
     options: &ExportOptions,
     template: &ModelManifest,
 ) -> Result<ExportReport, ExportError> {
+    options.check_outputs()?;
     std::fs::create_dir_all(&options.out_dir).map_err(|e| ExportError::Io(options.out_dir.display().to_string(), e))?;
     let path = |suffix: &str| -> PathBuf { options.out_dir.join(format!("{}-{suffix}.onnx", options.name)) };
     let with = |suffix: &str, quantization: Quantization| ModelManifest {
@@ -233,5 +266,52 @@ mod tests {
             );
         }
         assert!(per_tensor.len() < per_channel.len());
+    }
+
+    fn template() -> ModelManifest {
+        ModelManifest {
+            format_version: shared::wire::WIRE_VERSION,
+            name: "vigil".into(),
+            labels: shared::Emotion::ALL.to_vec(),
+            input_chw: [1, 48, 48],
+            preprocessing: Default::default(),
+            quantization: Quantization::Float32,
+            datasets: vec!["jaffe".into()],
+            split: "paper".into(),
+            seed: 42,
+            metrics: Vec::new(),
+            sha256: String::new(),
+            temperature: 1.0,
+            recipe: String::new(),
+        }
+    }
+
+    #[test]
+    fn existing_models_and_manifests_are_refused_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = ExportOptions {
+            out_dir: dir.path().to_path_buf(),
+            name: "vigil".into(),
+            calibration: Calibration::MinMax,
+            weight_scales: WeightScales::PerChannel,
+            write_fp32: true,
+            overwrite: false,
+        };
+        options.check_outputs().unwrap();
+        // A manifest alone is enough to refuse: it belongs to a model someone relies on.
+        std::fs::write(dir.path().join("vigil-fp32.manifest.json"), "{}").unwrap();
+        let err = options.check_outputs().unwrap_err().to_string();
+        assert!(
+            err.ends_with("vigil-fp32.manifest.json exists; pass --force to replace it (and its manifest)"),
+            "{err}"
+        );
+        let err = write_models(b"fp32", b"int8", 1, &options, &template()).unwrap_err();
+        assert!(matches!(err, ExportError::Exists(_)), "{err}");
+        assert!(!dir.path().join("vigil-int8.onnx").exists(), "nothing written");
+        options.overwrite = true;
+        write_models(b"fp32", b"int8", 1, &options, &template()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("vigil-int8.onnx")).unwrap(), b"int8");
+        let manifest = std::fs::read_to_string(dir.path().join("vigil-fp32.manifest.json")).unwrap();
+        assert!(manifest.contains(&manifest::sha256_hex(b"fp32")));
     }
 }
