@@ -7,8 +7,10 @@
 //! the key (`policy.anger.clear: must be below the raise threshold`), never silently ignored:
 //! a typo in a threshold must not leave a car with a policy nobody chose.
 //!
-//! Exception: `[preprocessing]` is the model's own recipe (`shared::preprocess`), so when
-//! given it must be given whole (size, margin, enhancement, normalization).
+//! Exception: `[preprocessing]` is the model's own recipe (`shared::preprocess`) and its
+//! manifest is the source of truth: left out (the default), the manifest's is used; given,
+//! it must be given whole (size, margin, enhancement, normalization) and equal the
+//! manifest's, or start-up is refused with both named ([`EdgeConfig::preprocessing_for`]).
 
 use std::path::{Path, PathBuf};
 
@@ -218,8 +220,8 @@ pub struct EdgeConfig {
     pub source: SourceConfig,
     /// Face detection.
     pub detection: DetectionConfig,
-    /// Face preprocessing; must match the model's manifest.
-    pub preprocessing: Preprocessing,
+    /// Face preprocessing; `None`: the model manifest's. When given it must equal it.
+    pub preprocessing: Option<Preprocessing>,
     /// Alert policy.
     pub policy: PolicyConfig,
     /// Outputs.
@@ -264,6 +266,19 @@ impl EdgeConfig {
         Ok(config)
     }
 
+    /// The preprocessing to run for a model whose manifest says `manifest`: the manifest's,
+    /// or this config's when it is the same; a different one is an error naming both, since
+    /// a model fed faces prepared another way classifies noise without any sign of it.
+    pub fn preprocessing_for(&self, manifest: &Preprocessing) -> Result<Preprocessing, String> {
+        match &self.preprocessing {
+            Some(own) if own != manifest => Err(format!(
+                "[preprocessing] in the config is {own:?} but the model's manifest says {manifest:?}; \
+                 remove the table to use the manifest's"
+            )),
+            _ => Ok(*manifest),
+        }
+    }
+
     /// Range checks; the error is (dotted key, reason).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, reason: &str| Err((key.to_string(), reason.to_string()));
@@ -288,18 +303,20 @@ impl EdgeConfig {
         if !(20..=4096).contains(&self.detection.min_face) {
             return bad("detection.min_face", "must be in 20..=4096 pixels");
         }
-        if self.preprocessing.size as usize != shared::INPUT_SIZE {
-            return bad("preprocessing.size", "must be 48: the network's input is 48x48");
-        }
-        if !(self.preprocessing.margin.is_finite() && (0.0..=1.0).contains(&self.preprocessing.margin)) {
-            return bad("preprocessing.margin", "must be in 0..=1");
-        }
-        let norm = &self.preprocessing.normalization;
-        if !(norm.scale.is_finite() && norm.scale != 0.0) {
-            return bad("preprocessing.normalization.scale", "must be a finite, non-zero number");
-        }
-        if !norm.offset.is_finite() {
-            return bad("preprocessing.normalization.offset", "must be a finite number");
+        if let Some(pre) = &self.preprocessing {
+            if pre.size as usize != shared::INPUT_SIZE {
+                return bad("preprocessing.size", "must be 48: the network's input is 48x48");
+            }
+            if !(pre.margin.is_finite() && (0.0..=1.0).contains(&pre.margin)) {
+                return bad("preprocessing.margin", "must be in 0..=1");
+            }
+            let norm = &pre.normalization;
+            if !(norm.scale.is_finite() && norm.scale != 0.0) {
+                return bad("preprocessing.normalization.scale", "must be a finite, non-zero number");
+            }
+            if !norm.offset.is_finite() {
+                return bad("preprocessing.normalization.offset", "must be a finite number");
+            }
         }
         if self.outputs.buzzer_ms > MAX_BUZZER_MS {
             return bad("outputs.buzzer_ms", "must be at most 60000 (one minute)");
@@ -416,5 +433,24 @@ mod tests {
         let m = msg("[outputs]\nbuzzer_ms = 18446744073709551615\n");
         assert!(m.starts_with("edge.toml: outputs.buzzer_ms: "), "{m}");
         assert!(EdgeConfig::parse("[outputs]\nbuzzer_ms = 60000\n", "t").is_ok());
+    }
+
+    #[test]
+    fn the_manifest_decides_the_preprocessing() {
+        let manifest = Preprocessing::default();
+        assert_eq!(EdgeConfig::default().preprocessing_for(&manifest), Ok(manifest));
+        let same = EdgeConfig {
+            preprocessing: Some(manifest),
+            ..EdgeConfig::default()
+        };
+        assert_eq!(same.preprocessing_for(&manifest), Ok(manifest));
+        let mut other = manifest;
+        other.margin = 0.2;
+        let differs = EdgeConfig {
+            preprocessing: Some(other),
+            ..EdgeConfig::default()
+        };
+        let err = differs.preprocessing_for(&manifest).unwrap_err();
+        assert!(err.contains("margin: 0.2") && err.contains("margin: 0.0"), "{err}");
     }
 }

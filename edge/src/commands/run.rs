@@ -68,6 +68,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     };
     let classifier = inference::load(&model).with_context(|| format!("loading model {}", model.display()))?;
+    let (_, manifest) = inference::manifest::load_verified(&model)
+        .with_context(|| format!("reading the manifest of {}", model.display()))?;
+    let preprocessing = config
+        .preprocessing_for(&manifest.preprocessing)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("model {}", model.display()))?;
     let cascade = match args.cascade.clone().or_else(|| config.detection.cascade.clone()) {
         Some(cascade) => cascade,
         None => shipped::find(
@@ -95,7 +101,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let (mut source, frame_size) = open_source(&args, &config)?;
     let monitor_config = MonitorConfig {
-        preprocessing: config.preprocessing,
+        preprocessing,
         policy: config.policy,
         heartbeat_ms: config.outputs.heartbeat_ms,
         detect_every: config.detection.detect_every,
