@@ -27,11 +27,11 @@ const GATES: &[Gate] = &[
     Gate {
         model: "models/vigil-int8.onnx",
         floors: &[
-            (DatasetKind::FerPlus, 0.72),
-            (DatasetKind::CkPlus, 0.63),
-            (DatasetKind::Jaffe, 0.46),
+            (DatasetKind::FerPlus, 0.74),
+            (DatasetKind::CkPlus, 0.71),
+            (DatasetKind::Jaffe, 0.65),
         ],
-        fer2013_floor: Some(0.46),
+        fer2013_floor: Some(0.48),
     },
     Gate {
         model: "models/vigil-paper-int8.onnx",
