@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use shared::{Emotion, NUM_CLASSES};
@@ -86,6 +87,41 @@ fn render(
         path: shown,
         why: e.to_string(),
     })
+}
+
+/// A chart with both axes in f64, as every line plot here has.
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A line with a dot at each point, named `name` in the legend.
+fn marked_line(
+    chart: &mut Chart<'_, '_>,
+    name: &str,
+    color: RGBColor,
+    points: &[(f64, f64)],
+    dot: i32,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    chart
+        .draw_series(LineSeries::new(points.to_vec(), color.stroke_width(3)))
+        .map_err(e)?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
+    chart
+        .draw_series(points.iter().map(|&p| Circle::new(p, dot, color.filled())))
+        .map_err(e)?;
+    Ok(())
+}
+
+/// The legend box, in the same style on every plot.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// Epoch axis labels: whole epochs only.
@@ -220,24 +256,9 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
             ),
         ];
         for (name, color, points) in series {
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
-                .map_err(e)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(e)?;
+            marked_line(&mut chart, name, color, &points, 3)?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(e)?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -349,24 +370,9 @@ pub fn reliability(
                 .filter(|b| b.count > 0)
                 .map(|b| (b.confidence, b.accuracy))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
-                .map_err(e)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(e)?;
+            marked_line(&mut chart, name, color, &points, 4)?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(e)?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
