@@ -52,6 +52,19 @@ fn synthetic(n: usize) -> ImageSet {
     set
 }
 
+/// Trains [`tiny`] for 6 epochs with [`config`] changed by `set`, in a temporary run
+/// directory; the last epoch's metrics.
+fn last_epoch(train: &ImageSet, val: &ImageSet, set: impl FnOnce(&mut TrainConfig)) -> EpochMetrics {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), 6);
+    set(&mut c);
+    let outcome = Trainer::new(c, &tiny(), None)
+        .unwrap()
+        .fit(train, val, &AtomicBool::new(false))
+        .unwrap();
+    *outcome.state.history.last().unwrap()
+}
+
 fn config(dir: &std::path::Path, epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
@@ -168,26 +181,9 @@ fn bad_settings_and_empty_data_are_errors() {
 /// are never flipped, so the unflipped run's validation accuracy is the reference).
 #[test]
 fn flipping_training_images_erases_a_left_right_cue() {
-    let arch = tiny();
     let (train, val) = (synthetic(32), synthetic(8));
-    let stop = AtomicBool::new(false);
-    let run = |flip: bool| {
-        let dir = tempfile::tempdir().unwrap();
-        let outcome = Trainer::new(
-            TrainConfig {
-                flip,
-                ..config(dir.path(), 6)
-            },
-            &arch,
-            None,
-        )
-        .unwrap()
-        .fit(&train, &val, &stop)
-        .unwrap();
-        *outcome.state.history.last().unwrap()
-    };
-    let plain = run(false);
-    let flipped = run(true);
+    let plain = last_epoch(&train, &val, |c| c.flip = false);
+    let flipped = last_epoch(&train, &val, |c| c.flip = true);
     assert!(plain.train_acc > 0.9, "without flips the cue is learnt: {plain:?}");
     assert!(flipped.train_acc < 0.75, "with flips the cue is noise: {flipped:?}");
 }
@@ -197,7 +193,6 @@ fn flipping_training_images_erases_a_left_right_cue() {
 /// trained on the labels it cannot (they carry no information).
 #[test]
 fn vote_distributions_are_what_probability_targets_train_on() {
-    let arch = tiny();
     let mut train = synthetic(32);
     for (label, votes) in train.labels.iter_mut().zip(&mut train.votes) {
         votes[usize::from(*label)] = 9;
@@ -205,24 +200,8 @@ fn vote_distributions_are_what_probability_targets_train_on() {
         *label = 0;
     }
     let val = synthetic(8);
-    let stop = AtomicBool::new(false);
-    let run = |labels: LabelMode| {
-        let dir = tempfile::tempdir().unwrap();
-        let outcome = Trainer::new(
-            TrainConfig {
-                labels,
-                ..config(dir.path(), 6)
-            },
-            &arch,
-            None,
-        )
-        .unwrap()
-        .fit(&train, &val, &stop)
-        .unwrap();
-        outcome.state.history.last().unwrap().val_acc
-    };
-    let soft = run(LabelMode::Probability);
-    let hard = run(LabelMode::Majority);
+    let soft = last_epoch(&train, &val, |c| c.labels = LabelMode::Probability).val_acc;
+    let hard = last_epoch(&train, &val, |c| c.labels = LabelMode::Majority).val_acc;
     assert!(soft > 0.9, "votes carry the cue: {soft}");
     assert!(hard <= 0.5, "labels carry nothing: {hard}");
 }
