@@ -184,13 +184,8 @@ mod tests {
         .unwrap();
         assert!(is_ferplus(root));
         let listing = read(root).unwrap();
-        let got: Vec<(&str, Emotion, Option<OfficialSplit>)> = listing
-            .entries
-            .iter()
-            .map(|e| (e.source.as_str(), e.label, e.official))
-            .collect();
         assert_eq!(
-            got,
+            listing.summary(),
             [
                 ("fer0000000.png", Emotion::Happy, Some(OfficialSplit::Train)),
                 ("fer0000002.png", Emotion::Angry, Some(OfficialSplit::Train)),

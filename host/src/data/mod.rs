@@ -630,6 +630,17 @@ pub struct Listing {
     pub skipped: Vec<Skipped>,
 }
 
+#[cfg(test)]
+impl Listing {
+    /// (source, label, official split) of each entry: what the readers' tests compare.
+    pub(crate) fn summary(&self) -> Vec<(&str, Emotion, Option<OfficialSplit>)> {
+        self.entries
+            .iter()
+            .map(|e| (e.source.as_str(), e.label, e.official))
+            .collect()
+    }
+}
+
 impl Listing {
     /// Records and logs a skipped input.
     pub fn skip(&mut self, path: impl Into<String>, reason: SkipReason, detail: impl Into<String>) {

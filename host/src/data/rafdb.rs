@@ -120,13 +120,8 @@ mod tests {
         )
         .unwrap();
         let listing = read(tmp.path()).unwrap();
-        let got: Vec<_> = listing
-            .entries
-            .iter()
-            .map(|e| (e.source.as_str(), e.label, e.official))
-            .collect();
         assert_eq!(
-            got,
+            listing.summary(),
             [
                 ("train_00001.png", Emotion::Sad, Some(OfficialSplit::Train)),
                 ("test_0001.png", Emotion::Surprised, Some(OfficialSplit::Test)),
