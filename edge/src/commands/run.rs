@@ -67,9 +67,8 @@ pub fn run(args: RunArgs) -> Result<()> {
             shipped::find(shipped::MODEL, "--model FILE or set `model` in the config").context("no emotion model")?
         }
     };
-    let classifier = inference::load(&model).with_context(|| format!("loading model {}", model.display()))?;
-    let (_, manifest) = inference::manifest::load_verified(&model)
-        .with_context(|| format!("reading the manifest of {}", model.display()))?;
+    let (classifier, manifest) =
+        inference::load_with_manifest(&model).with_context(|| format!("loading model {}", model.display()))?;
     let preprocessing = config
         .preprocessing_for(&manifest.preprocessing)
         .map_err(anyhow::Error::msg)

@@ -13,6 +13,7 @@ pub mod tract;
 
 use std::path::Path;
 
+use shared::wire::ModelManifest;
 use shared::{INPUT_PIXELS, NUM_CLASSES};
 
 /// Why a classification failed.
@@ -86,20 +87,31 @@ pub fn check_input(input: &[f32]) -> Result<(), InferenceError> {
 /// int8) runs on tract, a `.tflite` model on TensorFlow Lite when the `tflite` feature is
 /// built in; any other file is refused with [`InferenceError::NoBackend`].
 pub fn load(path: &Path) -> Result<Box<dyn Classifier>, InferenceError> {
+    load_with_manifest(path).map(|(classifier, _)| classifier)
+}
+
+/// [`load`], with the manifest the model was verified against (read once, with the model).
+pub fn load_with_manifest(path: &Path) -> Result<(Box<dyn Classifier>, ModelManifest), InferenceError> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("onnx") => Ok(Box::new(tract::TractClassifier::load(path)?)),
+        Some("onnx") => {
+            let classifier = tract::TractClassifier::load(path)?;
+            let manifest = classifier.manifest().clone();
+            Ok((Box::new(classifier), manifest))
+        }
         Some("tflite") => load_tflite(path),
         _ => Err(InferenceError::NoBackend(path.display().to_string())),
     }
 }
 
 #[cfg(feature = "tflite")]
-fn load_tflite(path: &Path) -> Result<Box<dyn Classifier>, InferenceError> {
-    Ok(Box::new(tflite::TfliteClassifier::load(path)?))
+fn load_tflite(path: &Path) -> Result<(Box<dyn Classifier>, ModelManifest), InferenceError> {
+    let classifier = tflite::TfliteClassifier::load(path)?;
+    let manifest = classifier.manifest().clone();
+    Ok((Box::new(classifier), manifest))
 }
 
 #[cfg(not(feature = "tflite"))]
-fn load_tflite(path: &Path) -> Result<Box<dyn Classifier>, InferenceError> {
+fn load_tflite(path: &Path) -> Result<(Box<dyn Classifier>, ModelManifest), InferenceError> {
     Err(InferenceError::NoBackend(format!(
         "{}: this edge was built without the `tflite` feature (see the README, \"TensorFlow Lite backend\")",
         path.display()
