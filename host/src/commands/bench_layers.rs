@@ -11,8 +11,6 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 use shared::arch::{Architecture, ConvSpec, LayerKind, Shape};
 
@@ -98,13 +96,7 @@ pub struct ConvTiming {
 pub fn time_conv(site: &ConvSite, batch: usize, repeats: usize) -> ConvTiming {
     let device = Device::flex().autodiff();
     let [c, h, w] = site.input;
-    let spec = &site.spec;
-    let [ph, pw] = spec.padding;
-    let conv = Conv2dConfig::new([c, spec.out_channels], spec.kernel)
-        .with_stride(spec.stride)
-        .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-        .with_bias(!spec.batch_norm)
-        .init(&device);
+    let conv = crate::model::network::conv2d(&site.spec, c, &device);
     let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &device);
     let mean_ms = |f: &mut dyn FnMut()| {
         f();

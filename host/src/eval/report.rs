@@ -114,13 +114,11 @@ pub fn render_markdown(report: &RunReport) -> String {
         String::new()
     };
     let optimiser = match o.kind {
-        crate::train::config::OptimizerKind::Adam => format!("Adam, lr {}{decay}", c.lr),
-        crate::train::config::OptimizerKind::AdamW => format!("AdamW, lr {}{decay}", c.lr),
-        crate::train::config::OptimizerKind::Sgd => {
-            format!("SGD, Nesterov momentum {}, lr {}{decay}", o.momentum, c.lr)
-        }
+        crate::train::config::OptimizerKind::Adam => "Adam".to_string(),
+        crate::train::config::OptimizerKind::AdamW => "AdamW".to_string(),
+        crate::train::config::OptimizerKind::Sgd => format!("SGD, Nesterov momentum {}", o.momentum),
     };
-    let _ = writeln!(md, "| optimiser | {optimiser} |");
+    let _ = writeln!(md, "| optimiser | {optimiser}, lr {}{decay} |", c.lr);
     let warmup = if c.warmup_epochs > 0 {
         format!(" after {} warm-up epoch(s)", c.warmup_epochs)
     } else {

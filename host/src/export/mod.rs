@@ -68,12 +68,16 @@ pub struct ExportOptions {
 }
 
 impl ExportOptions {
+    /// `<out_dir>/<name>-<suffix>.onnx`.
+    fn model_path(&self, suffix: &str) -> PathBuf {
+        self.out_dir.join(format!("{}-{suffix}.onnx", self.name))
+    }
+
     /// The model files these options write: int8, and fp32 when asked for.
     pub fn outputs(&self) -> Vec<PathBuf> {
-        let path = |suffix: &str| self.out_dir.join(format!("{}-{suffix}.onnx", self.name));
-        let mut paths = vec![path("int8")];
+        let mut paths = vec![self.model_path("int8")];
         if self.write_fp32 {
-            paths.push(path("fp32"));
+            paths.push(self.model_path("fp32"));
         }
         paths
     }
@@ -129,14 +133,13 @@ pub fn write_models(
 ) -> Result<ExportReport, ExportError> {
     options.check_outputs()?;
     std::fs::create_dir_all(&options.out_dir).map_err(|e| ExportError::Io(options.out_dir.display().to_string(), e))?;
-    let path = |suffix: &str| -> PathBuf { options.out_dir.join(format!("{}-{suffix}.onnx", options.name)) };
     let with = |suffix: &str, quantization: Quantization| ModelManifest {
         name: format!("{}-{suffix}", options.name),
         quantization,
         ..template.clone()
     };
     let fp32 = if options.write_fp32 {
-        let p = path("fp32");
+        let p = options.model_path("fp32");
         let m = manifest::write_model(&p, fp32, with("fp32", Quantization::Float32))?;
         Some((p, m))
     } else {
@@ -150,7 +153,7 @@ pub fn write_models(
         calibration: options.calibration.name(),
         calibration_images: calibration_images as u32,
     };
-    let p = path("int8");
+    let p = options.model_path("int8");
     let m = manifest::write_model(&p, int8, with("int8", int8_quant))?;
     Ok(ExportReport { fp32, int8: (p, m) })
 }

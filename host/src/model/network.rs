@@ -27,14 +27,19 @@ pub struct ConvBnRelu {
     pub bn: Option<BatchNorm>,
 }
 
+/// The burn convolution of `spec` over `in_channels` inputs (a bias only without BatchNorm).
+pub fn conv2d(spec: &ConvSpec, in_channels: usize, device: &Device) -> Conv2d {
+    let [ph, pw] = spec.padding;
+    Conv2dConfig::new([in_channels, spec.out_channels], spec.kernel)
+        .with_stride(spec.stride)
+        .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+        .with_bias(!spec.batch_norm)
+        .init(device)
+}
+
 impl ConvBnRelu {
     fn new(spec: &ConvSpec, in_channels: usize, device: &Device) -> Self {
-        let [ph, pw] = spec.padding;
-        let conv = Conv2dConfig::new([in_channels, spec.out_channels], spec.kernel)
-            .with_stride(spec.stride)
-            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-            .with_bias(!spec.batch_norm)
-            .init(device);
+        let conv = conv2d(spec, in_channels, device);
         let bn = spec
             .batch_norm
             .then(|| BatchNormConfig::new(spec.out_channels).init(device));
