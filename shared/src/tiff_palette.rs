@@ -179,7 +179,6 @@ pub fn decode_palette_tiff(data: &[u8]) -> Result<GrayImage, String> {
     if pixels.len() < total {
         return Err(format!("strips hold {} pixels, expected {total}", pixels.len()));
     }
-    pixels.truncate(total);
     GrayImage::from_raw(width, height, pixels).map_err(|e| e.to_string())
 }
 
@@ -273,33 +272,38 @@ mod tests {
         assert!(!is_palette_tiff(b"\x89PNG\r\n"));
     }
 
-    /// Rewrites the strip table of [`palette_tiff`] (tags 273 and 279) to list `strips`
-    /// strips, all the first strip's 4 bytes.
+    fn u32_at(data: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
+    }
+
+    /// Where IFD entry `tag` of a [`palette_tiff`] starts.
+    fn entry_at(data: &[u8], tag: u16) -> usize {
+        let entries = u16::from_le_bytes([data[8], data[9]]) as usize;
+        (0..entries)
+            .map(|e| 10 + 12 * e)
+            .find(|&at| u16::from_le_bytes([data[at], data[at + 1]]) == tag)
+            .expect("the tag is in the IFD")
+    }
+
+    /// Rewrites IFD entry `tag` of a [`palette_tiff`] as `count` LONGs at or holding `value`.
+    fn set_long_entry(data: &mut [u8], tag: u16, count: u32, value: u32) {
+        let at = entry_at(data, tag);
+        data[at + 2..at + 4].copy_from_slice(&4u16.to_le_bytes()); // LONG
+        data[at + 4..at + 8].copy_from_slice(&count.to_le_bytes());
+        data[at + 8..at + 12].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// A [`palette_tiff`] whose strip table (tags 273 and 279) lists `strips` strips, all the
+    /// first strip's 4 bytes.
     fn repeated_strips(strips: u32) -> Vec<u8> {
         let mut data = palette_tiff(0);
-        let u32_at = |d: &[u8], at: usize| u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
-        let entries = u16::from_le_bytes([data[8], data[9]]) as usize;
-        let offsets_at = (0..entries)
-            .map(|e| 10 + 12 * e)
-            .find(|&at| u16::from_le_bytes([data[at], data[at + 1]]) == 273)
-            .map(|at| u32_at(&data, at + 8))
-            .unwrap();
+        let offsets_at = u32_at(&data, entry_at(&data, 273) + 8);
         let first_strip = u32_at(&data, offsets_at as usize);
         let table = data.len() as u32;
         data.extend(core::iter::repeat_n(first_strip.to_le_bytes(), strips as usize).flatten());
         data.extend(core::iter::repeat_n(4u32.to_le_bytes(), strips as usize).flatten());
-        for e in 0..entries {
-            let at = 10 + 12 * e;
-            let tag = u16::from_le_bytes([data[at], data[at + 1]]);
-            let value = match tag {
-                273 => table,
-                279 => table + 4 * strips,
-                _ => continue,
-            };
-            data[at + 2..at + 4].copy_from_slice(&4u16.to_le_bytes()); // LONG
-            data[at + 4..at + 8].copy_from_slice(&strips.to_le_bytes());
-            data[at + 8..at + 12].copy_from_slice(&value.to_le_bytes());
-        }
+        set_long_entry(&mut data, 273, strips, table);
+        set_long_entry(&mut data, 279, strips, table + 4 * strips);
         data
     }
 
@@ -315,14 +319,7 @@ mod tests {
     #[test]
     fn an_image_larger_than_its_file_is_refused() {
         let mut data = palette_tiff(0);
-        let entries = u16::from_le_bytes([data[8], data[9]]) as usize;
-        for e in 0..entries {
-            let at = 10 + 12 * e;
-            if u16::from_le_bytes([data[at], data[at + 1]]) == 256 {
-                data[at + 2..at + 4].copy_from_slice(&4u16.to_le_bytes());
-                data[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
-            }
-        }
+        set_long_entry(&mut data, 256, 1, u32::MAX);
         let err = decode_palette_tiff(&data).unwrap_err();
         assert!(err.starts_with("a 4294967295x2 image cannot fit"), "{err}");
     }
