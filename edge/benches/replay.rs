@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
             smooth_box: edge::config::DEFAULT_SMOOTH_BOX,
             frame_size: Some((W, H)),
         };
-        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(WireSink::new(std::io::sink()))];
+        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(WireSink::new(std::io::sink(), 1))];
         let detector = HaarDetector::load(&cascade, edge::config::DetectionConfig::default().params()).unwrap();
         let mut monitor = Monitor::new(config, detector, classifier, sinks).unwrap();
         let mut i = 0u64;

@@ -28,8 +28,9 @@ pub const DEFAULT_REPLAY_FPS: f64 = 30.0;
 pub const DEFAULT_REPLAY_PACE: bool = true;
 /// First wait before reopening a failed camera.
 pub const DEFAULT_RETRY_INITIAL_MS: u64 = 100;
-/// Longest wait between camera reopen attempts.
-pub const DEFAULT_RETRY_MAX_MS: u64 = 5_000;
+/// Longest wait between camera (and serial port) reopen attempts: the loop turns, and the
+/// fault alert's beeps and blinking advance, at least this often while a device is gone.
+pub const DEFAULT_RETRY_MAX_MS: u64 = 1_000;
 /// Smallest face searched for, in pixels: a driver's face in a 640x480 dashboard camera is
 /// well over 100 px wide, and skipping the small scales makes detection ~4x cheaper than
 /// OpenCV's default of 30.
@@ -39,6 +40,8 @@ pub const DEFAULT_DETECT_EVERY: u32 = 3;
 /// Kalman-filter the tracked face box: steadier crops than the detector's jittering boxes,
 /// and a predicted rather than stale box on the frames between detections.
 pub const DEFAULT_SMOOTH_BOX: bool = true;
+/// Serial line speed, bits per second (8N1, raw).
+pub const DEFAULT_SERIAL_BAUD: u32 = 115_200;
 /// Heartbeat period.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
 /// How long the buzzer sounds when an alert is raised.
@@ -187,6 +190,8 @@ pub struct OutputsConfig {
     /// Serial port (or any writable file) for postcard+COBS frames; none by default
     /// (`--serial` overrides).
     pub serial: Option<PathBuf>,
+    /// Serial line speed; a tty is set to raw 8N1 at this speed.
+    pub serial_baud: u32,
     /// Alerts as JSON lines on stdout.
     pub json: bool,
     /// Heartbeat period, ms of frame time; 0: no heartbeats.
@@ -202,6 +207,7 @@ impl Default for OutputsConfig {
     fn default() -> Self {
         OutputsConfig {
             serial: None,
+            serial_baud: DEFAULT_SERIAL_BAUD,
             json: DEFAULT_JSON,
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
             buzzer_ms: DEFAULT_BUZZER_MS,

@@ -10,3 +10,6 @@ pub mod monitor;
 pub mod output;
 pub mod shipped;
 pub mod source;
+
+#[cfg(test)]
+pub(crate) mod alloc_count;

@@ -147,10 +147,11 @@ fn replay_ka<C: Classifier + 'static>(
     let cascade = data.join("haarcascades/haarcascade_frontalface_default.xml");
     let detector = HaarDetector::load(&cascade, edge::config::DetectionConfig::default().params()).unwrap();
     let (low, high) = (|| Transaction::set(State::Low), || Transaction::set(State::High));
+    // Off at start; (an alert: on and off again); off again when the loop is dropped.
     let pins = if expect_alert {
-        vec![low(), high(), low()]
+        vec![low(), high(), low(), low()]
     } else {
-        vec![low()]
+        vec![low(), low()]
     };
     let buzzer = PinMock::new(&pins);
     let led = PinMock::new(&pins);
@@ -158,7 +159,7 @@ fn replay_ka<C: Classifier + 'static>(
     let stdout = SharedBuf::default();
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(Indicator::new(buzzer.clone(), led.clone(), 1500).unwrap()),
-        Box::new(WireSink::new(serial.clone())),
+        Box::new(WireSink::new(serial.clone(), 1)),
         Box::new(JsonLines::new(stdout.clone())),
     ];
     let config = MonitorConfig {
@@ -178,6 +179,7 @@ fn replay_ka<C: Classifier + 'static>(
     assert_eq!(end, EndReason::SourceEnded);
     let summary = monitor.summary();
     eprintln!("{summary}");
+    drop(monitor);
     let (mut buzzer, mut led) = (buzzer, led);
     buzzer.done();
     led.done();
@@ -186,7 +188,7 @@ fn replay_ka<C: Classifier + 'static>(
     let messages: Vec<Message> = decoder
         .push(&serial.0.lock().unwrap())
         .into_iter()
-        .map(|m| m.expect("valid frame"))
+        .map(|m| m.expect("valid frame").message)
         .collect();
     let json = String::from_utf8(stdout.0.lock().unwrap().clone()).unwrap();
     Replay {

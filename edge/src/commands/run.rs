@@ -5,10 +5,10 @@
 //! checked before the first frame, so a misconfigured car fails at start-up with a message
 //! naming the problem instead of running without warnings.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -17,11 +17,14 @@ use crate::config::EdgeConfig;
 use crate::detect::haar::HaarDetector;
 use crate::inference;
 use crate::monitor::{EndReason, Monitor, MonitorConfig};
+use crate::output::wire::{boot_id, open_serial};
 use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
 use crate::shipped;
 use crate::source::replay::ReplaySource;
+use crate::source::retry::Backoff;
 use crate::source::stdin::RawGreySource;
 use crate::source::{FrameSource, parse_size};
+use shared::wire::ModelManifest;
 
 /// Arguments of `edge run`.
 #[derive(Debug, Args)]
@@ -87,12 +90,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     if config.outputs.json {
         sinks.push(Box::new(JsonLines::new(std::io::stdout())));
     }
-    if let Some(path) = args.serial.as_ref().or(config.outputs.serial.as_ref()) {
-        let port = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening serial port {}", path.display()))?;
-        sinks.push(Box::new(WireSink::new(port)));
+    if let Some(path) = args.serial.clone().or_else(|| config.outputs.serial.clone()) {
+        sinks.push(Box::new(serial_sink(path, &config, manifest.clone())?));
     }
     if let Some(gpio) = &config.outputs.gpio {
         sinks.push(gpio::indicator(gpio, config.outputs.buzzer_ms)?);
@@ -135,6 +134,25 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
 }
 
+/// The wire sink on a serial port: opened now if it can be, else (a USB adapter not yet
+/// plugged in) on a later turn, with the back-off of `source.retry_*_ms`; the fault alert
+/// speaks for it meanwhile.
+fn serial_sink(path: PathBuf, config: &EdgeConfig, manifest: ModelManifest) -> Result<WireSink<std::fs::File>> {
+    let baud = config.outputs.serial_baud;
+    let name = path.display().to_string();
+    let open = Box::new(move || open_serial(&path, baud));
+    let backoff = Backoff::new(
+        Duration::from_millis(config.source.retry_initial_ms),
+        Duration::from_millis(config.source.retry_max_ms),
+    );
+    let boot = boot_id();
+    tracing::info!(port = %name, baud, boot_id = format!("{boot:08x}"), "serial output");
+    let mut sink = WireSink::reopening(name, open, backoff, boot);
+    sink.announce(manifest)
+        .context("announcing the model on the serial line")?;
+    Ok(sink)
+}
+
 /// A frame source and the frame size it promises (if fixed).
 type Opened = (Box<dyn FrameSource>, Option<(u32, u32)>);
 
@@ -166,10 +184,8 @@ fn load_image(path: &Path) -> Result<shared::GrayImage, String> {
 
 #[cfg(all(feature = "v4l", target_os = "linux"))]
 fn camera(device: PathBuf, config: &EdgeConfig) -> Result<Opened> {
-    use std::time::Duration;
-
     use crate::source::camera::Camera;
-    use crate::source::retry::{Backoff, Reconnecting};
+    use crate::source::retry::Reconnecting;
     let (w, h) = (config.source.width, config.source.height);
     let start = std::time::Instant::now();
     let name = device.display().to_string();

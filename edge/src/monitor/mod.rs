@@ -7,9 +7,16 @@
 //! an unavailable source is counted and asked again; only the end of the stream, a fatal
 //! source error or the stop flag end [`Monitor::run`].
 //!
+//! Nor can any of them make the loop go blind silently: every turn (decided frame, dropped
+//! frame, turn without a frame) goes to the policy, whose fault alert fires when decisions
+//! stop or outputs keep failing; sinks are ticked and heartbeats sent on every turn, so the
+//! buzzer's timing holds and the head unit hears from the edge while the camera is gone; the
+//! systemd watchdog is fed only on turns that decided.
+//!
 //! Time: the policy and the heartbeats run on the frames' own timestamps, so a replay gives
-//! the same alerts at any speed; latencies are measured on the wall clock from the moment a
-//! frame reaches the loop to the policy's decision on it.
+//! the same alerts at any speed. A turn without a frame is timed on the [`Clock`] since the
+//! last frame. Latencies are measured on the wall clock from the moment a frame reaches the
+//! loop to the policy's decision on it.
 
 pub mod stats;
 
@@ -19,12 +26,12 @@ use std::time::Instant;
 
 use shared::policy::{Observation, Policy, PolicyConfig, PolicyConfigError};
 use shared::preprocess::Preprocessing;
-use shared::wire::{AlertEvent, AlertPhase, EmotionScores, Heartbeat, WIRE_VERSION};
+use shared::wire::{AlertEvent, AlertKind, AlertPhase, EmotionScores, Heartbeat, WIRE_VERSION};
 use shared::{FaceBox, INPUT_PIXELS};
 
 use crate::detect::{FaceDetector, FaceSource, FaceTracker};
 use crate::inference::{Classifier, check_probabilities};
-use crate::output::Sink;
+use crate::output::{Sink, Tick};
 use crate::source::{Frame, FrameSource, SourceError};
 use stats::LatencyHistogram;
 
@@ -82,6 +89,28 @@ impl fmt::Display for DropReason {
     }
 }
 
+/// Monotonic milliseconds, for turns of the loop that have no frame to take a time from.
+pub trait Clock {
+    /// Milliseconds since some fixed start.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's monotonic clock.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock(Instant);
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        MonotonicClock(Instant::now())
+    }
+}
+
+impl Clock for MonotonicClock {
+    fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis().min(u64::MAX as u128) as u64
+    }
+}
+
 /// What became of one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -95,7 +124,12 @@ pub enum Outcome {
         events: Vec<AlertEvent>,
     },
     /// Dropped before a decision.
-    Dropped(DropReason),
+    Dropped {
+        /// Why.
+        reason: DropReason,
+        /// Alerts raised or cleared by this turn (the fault alert).
+        events: Vec<AlertEvent>,
+    },
 }
 
 /// Counts since start.
@@ -196,6 +230,18 @@ pub struct Monitor<D, C> {
     heartbeat_from: Option<(u64, u64)>,
     first_wall: Option<Instant>,
     last_wall: Option<Instant>,
+    clock: Box<dyn Clock>,
+    /// Clock time at start-up.
+    started_ms: u64,
+    /// The last frame's timestamp and the clock time it arrived.
+    last_frame: Option<(u64, u64)>,
+}
+
+fn dropped(reason: DropReason) -> Outcome {
+    Outcome::Dropped {
+        reason,
+        events: Vec::new(),
+    }
 }
 
 fn micros(since: Instant) -> u32 {
@@ -228,7 +274,27 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
             heartbeat_from: None,
             first_wall: None,
             last_wall: None,
+            clock: Box::new(MonotonicClock::default()),
+            started_ms: 0,
+            last_frame: None,
         })
+    }
+
+    /// Times turns without a frame on `clock` instead of the system's monotonic clock.
+    pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Self {
+        self.started_ms = clock.now_ms();
+        self.clock = clock;
+        self
+    }
+
+    /// The loop's time now, on the frame clock: the last frame's timestamp plus the time
+    /// since it arrived (before any frame: the time since start-up).
+    fn now_ms(&self) -> u64 {
+        let now = self.clock.now_ms();
+        match self.last_frame {
+            Some((timestamp, at)) => timestamp.saturating_add(now.saturating_sub(at)),
+            None => now.saturating_sub(self.started_ms),
+        }
     }
 
     /// Counts so far.
@@ -245,17 +311,25 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
     pub fn process(&mut self, frame: &Frame) -> Outcome {
         let start = Instant::now();
         self.first_wall.get_or_insert(start);
-        let outcome = self.decide(frame, start);
-        match &outcome {
-            Outcome::Decided { face, events, .. } => {
+        let t = frame.timestamp_ms;
+        self.last_frame = Some((t, self.clock.now_ms()));
+        let mut outcome = self.decide(frame, start);
+        let decided = match &mut outcome {
+            Outcome::Decided { face, .. } => {
                 self.counters.frames += 1;
                 self.counters.faces += face.is_some() as u64;
                 self.latency.record(micros(start));
-                self.emit(events);
+                true
             }
-            Outcome::Dropped(reason) => self.drop_frame(reason),
-        }
-        self.tick(frame.timestamp_ms);
+            Outcome::Dropped { reason, events } => {
+                self.drop_frame(reason);
+                *events = self.policy.observe(t, Observation::Dropped);
+                false
+            }
+        };
+        let (Outcome::Decided { events, .. } | Outcome::Dropped { events, .. }) = &outcome;
+        self.emit(events);
+        self.advance(t, decided);
         self.last_wall = Some(Instant::now());
         outcome
     }
@@ -265,7 +339,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         if let Some(expected) = self.frame_size
             && got != expected
         {
-            return Outcome::Dropped(DropReason::WrongSize { got, expected });
+            return dropped(DropReason::WrongSize { got, expected });
         }
         let (face, how) = self.tracker.locate(&frame.image, frame.timestamp_ms);
         self.counters.detections += (how == FaceSource::Detected) as u64;
@@ -287,7 +361,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         self.preprocess_us += preprocessed.duration_since(detected).as_micros() as u64;
         if let Err(e) = prepared {
             self.tracker.reset();
-            return Outcome::Dropped(DropReason::Preprocess(e.to_string()));
+            return dropped(DropReason::Preprocess(e.to_string()));
         }
         let result = self
             .classifier
@@ -298,7 +372,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         self.inference_window.record(inference);
         let probabilities = match result {
             Ok(p) => p,
-            Err(e) => return Outcome::Dropped(DropReason::Inference(e.to_string())),
+            Err(e) => return dropped(DropReason::Inference(e.to_string())),
         };
         let scores = EmotionScores(probabilities);
         let events = self
@@ -327,6 +401,14 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
                 AlertPhase::Raised => self.counters.raised += 1,
                 AlertPhase::Cleared => self.counters.cleared += 1,
             }
+            if event.kind == AlertKind::Fault {
+                match (event.phase, self.policy.fault()) {
+                    (AlertPhase::Raised, Some(cause)) => {
+                        tracing::error!(cause = cause.name(), "FAULT: the monitor is not watching")
+                    }
+                    _ => tracing::warn!("fault cleared: the monitor is deciding again"),
+                }
+            }
             let mask = self.policy.active_mask();
             for sink in self.sinks.iter_mut() {
                 if let Err(e) = sink.alert(event, mask) {
@@ -337,13 +419,26 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         }
     }
 
-    fn tick(&mut self, t_ms: u64) {
+    /// Ends a turn at `t_ms`: ticks the sinks, sends a heartbeat when one is due, and tells
+    /// the policy whether the outputs work.
+    fn advance(&mut self, t_ms: u64, decided: bool) {
+        let tick = Tick {
+            t_ms,
+            decided,
+            active_mask: self.policy.active_mask(),
+        };
         for sink in self.sinks.iter_mut() {
-            if let Err(e) = sink.tick(t_ms) {
+            if let Err(e) = sink.tick(&tick) {
                 self.counters.output_errors += 1;
                 tracing::error!(error = %e, "output failed");
             }
         }
+        self.heartbeat(t_ms);
+        let ok = self.sinks.iter().all(|s| s.healthy());
+        self.policy.outputs(t_ms, ok);
+    }
+
+    fn heartbeat(&mut self, t_ms: u64) {
         if self.heartbeat_ms == 0 {
             return;
         }
@@ -360,9 +455,12 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
             frames: self.counters.frames,
             faces: self.counters.faces,
             dropped_frames: self.counters.dropped,
+            source_errors: self.counters.source_errors,
+            output_errors: self.counters.output_errors,
             inference_us_p50: self.inference_window.percentile(0.5),
             inference_us_p99: self.inference_window.percentile(0.99),
             active_alerts: self.policy.active_mask(),
+            fault: self.policy.fault(),
         };
         self.inference_window.clear();
         self.heartbeat_from = Some((t_ms, self.counters.frames));
@@ -374,16 +472,29 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         }
     }
 
-    /// Accounts for a source error that is not the end: a bad frame is dropped, an
-    /// unavailable source is counted (the source itself waits before the next try).
+    /// Accounts for a source error that is not the end, as one turn of the loop at the
+    /// [`Clock`]'s time: a bad frame is dropped, an unavailable source is counted (the source
+    /// itself waits before the next try); either way the policy hears of a turn without a
+    /// decision.
     pub fn source_error(&mut self, error: &SourceError) {
-        match error {
-            SourceError::BadFrame { .. } => self.drop_frame(&DropReason::Unreadable(error.to_string())),
+        let t = self.now_ms();
+        let observation = match error {
+            SourceError::BadFrame { .. } => {
+                self.drop_frame(&DropReason::Unreadable(error.to_string()));
+                Observation::Dropped
+            }
             _ => {
                 self.counters.source_errors += 1;
-                tracing::warn!(%error, errors_total = self.counters.source_errors, "frame source error");
+                let n = self.counters.source_errors;
+                if n <= 10 || n.is_multiple_of(100) {
+                    tracing::warn!(%error, errors_total = n, "frame source error");
+                }
+                Observation::NoFrame
             }
-        }
+        };
+        let events = self.policy.observe(t, observation);
+        self.emit(&events);
+        self.advance(t, false);
     }
 
     /// Runs until the source ends, fails for good, or `stop` is set.
@@ -420,5 +531,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
     }
 }
 
+#[cfg(test)]
+mod soak;
 #[cfg(test)]
 mod tests;

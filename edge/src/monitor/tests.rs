@@ -17,12 +17,12 @@ use super::*;
 use crate::inference::InferenceError;
 use crate::output::{Indicator, JsonLines, WireSink};
 
-const W: u32 = 320;
-const H: u32 = 240;
-const SQUARE: FaceBox = FaceBox::new(100, 60, 100, 100);
+pub(super) const W: u32 = 320;
+pub(super) const H: u32 = 240;
+pub(super) const SQUARE: FaceBox = FaceBox::new(100, 60, 100, 100);
 
 /// Finds the bounding box of the saturated pixels: the synthetic frames' "face".
-struct BrightSquare;
+pub(super) struct BrightSquare;
 
 impl FaceDetector for BrightSquare {
     fn detect(&mut self, frame: &GrayImage) -> Vec<FaceBox> {
@@ -45,17 +45,17 @@ impl FaceDetector for BrightSquare {
 
 /// Plays back classifier results in order; checks each input is a real 48x48 face crop.
 #[derive(Clone, Default)]
-struct ScriptedClassifier(Arc<Mutex<VecDeque<Answer>>>);
+pub(super) struct ScriptedClassifier(Arc<Mutex<VecDeque<Answer>>>);
 
-type Answer = Result<[f32; NUM_CLASSES], InferenceError>;
+pub(super) type Answer = Result<[f32; NUM_CLASSES], InferenceError>;
 
 impl ScriptedClassifier {
-    fn push(&self, n: usize, answer: impl Fn() -> Answer) {
+    pub(super) fn push(&self, n: usize, answer: impl Fn() -> Answer) {
         let mut q = self.0.lock().unwrap();
         (0..n).for_each(|_| q.push_back(answer()));
     }
 
-    fn remaining(&self) -> usize {
+    pub(super) fn remaining(&self) -> usize {
         self.0.lock().unwrap().len()
     }
 }
@@ -72,7 +72,7 @@ impl Classifier for ScriptedClassifier {
     }
 }
 
-fn one_hot(e: Emotion) -> [f32; NUM_CLASSES] {
+pub(super) fn one_hot(e: Emotion) -> [f32; NUM_CLASSES] {
     let mut p = [0.0; NUM_CLASSES];
     p[e.index()] = 1.0;
     p
@@ -80,7 +80,7 @@ fn one_hot(e: Emotion) -> [f32; NUM_CLASSES] {
 
 /// An in-memory serial line.
 #[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+pub(super) struct SharedBuf(pub(super) Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -92,7 +92,7 @@ impl Write for SharedBuf {
     }
 }
 
-fn frame(t: u64, face: bool) -> Frame {
+pub(super) fn frame(t: u64, face: bool) -> Frame {
     let mut pixels = vec![30u8; (W * H) as usize];
     if face {
         for y in SQUARE.y as u32..SQUARE.y as u32 + SQUARE.h {
@@ -111,7 +111,7 @@ fn frame(t: u64, face: bool) -> Frame {
     }
 }
 
-fn config() -> MonitorConfig {
+pub(super) fn config() -> MonitorConfig {
     MonitorConfig {
         preprocessing: Preprocessing::default(),
         policy: PolicyConfig::default(),
@@ -148,15 +148,16 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
 
     let low = || Transaction::set(State::Low);
     let high = || Transaction::set(State::High);
-    // Buzzer: off at start; 1500 ms per raise (anger 4400-5900, face lost 11900-13400).
-    let buzzer = PinMock::new(&[low(), high(), low(), high(), low()]);
+    // Buzzer: off at start; 1500 ms per raise (anger 4400-5900, face lost 11900-13400);
+    // driven low again when the indicator is dropped.
+    let buzzer = PinMock::new(&[low(), high(), low(), high(), low(), low()]);
     // LED: off at start; on while anger (4400-7400) and face lost (11900-13500) are active.
-    let led = PinMock::new(&[low(), high(), low(), high(), low()]);
+    let led = PinMock::new(&[low(), high(), low(), high(), low(), low()]);
     let serial = SharedBuf::default();
     let stdout = SharedBuf::default();
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(Indicator::new(buzzer.clone(), led.clone(), 1500).unwrap()),
-        Box::new(WireSink::new(serial.clone())),
+        Box::new(WireSink::new(serial.clone(), 1)),
         Box::new(JsonLines::new(stdout.clone())),
     ];
     let mut monitor = Monitor::new(config(), BrightSquare, classifier.clone(), sinks).unwrap();
@@ -170,7 +171,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
                 }
                 events.extend(e);
             }
-            Outcome::Dropped(r) => panic!("frame {} dropped: {r}", f.timestamp_ms),
+            Outcome::Dropped { reason, .. } => panic!("frame {} dropped: {reason}", f.timestamp_ms),
         }
     }
 
@@ -189,6 +190,8 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
     assert_eq!(events[0].face, Some(SQUARE));
     assert_eq!(events[2].face, None);
     assert_eq!(classifier.remaining(), 0, "one classification per face frame");
+    let summary = monitor.summary();
+    drop(monitor);
     let mut buzzer = buzzer;
     let mut led = led;
     buzzer.done();
@@ -199,7 +202,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
     let messages: Vec<Message> = decoder
         .push(&serial.0.lock().unwrap())
         .into_iter()
-        .map(|m| m.expect("valid frame"))
+        .map(|m| m.expect("valid frame").message)
         .collect();
     let alerts: Vec<_> = messages
         .iter()
@@ -261,7 +264,7 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
         ]
     );
 
-    let s = monitor.summary();
+    let s = summary;
     assert_eq!((s.counters.frames, s.counters.faces, s.counters.dropped), (140, 100, 0));
     assert_eq!(
         (s.counters.raised, s.counters.cleared, s.counters.detections),
@@ -297,7 +300,7 @@ fn bad_input_is_dropped_counted_and_the_loop_goes_on() {
         Ok(Some(frame(700, true))),
     ]);
     let serial = SharedBuf::default();
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(WireSink::new(serial.clone()))];
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(WireSink::new(serial.clone(), 1))];
     let mut monitor = Monitor::new(config(), BrightSquare, classifier.clone(), sinks).unwrap();
     let end = monitor.run(&mut ScriptedSource(script), &AtomicBool::new(false));
     assert_eq!(end, EndReason::SourceEnded);
@@ -346,11 +349,16 @@ fn failing_outputs_are_counted_and_do_not_stop_the_loop() {
         Transaction::set(State::Low),
         Transaction::set(State::High).with_error(err.clone()),
         Transaction::set(State::Low),
+        Transaction::set(State::Low),
     ]);
-    let led = PinMock::new(&[Transaction::set(State::Low), Transaction::set(State::High)]);
+    let led = PinMock::new(&[
+        Transaction::set(State::Low),
+        Transaction::set(State::High),
+        Transaction::set(State::Low),
+    ]);
     let stdout = SharedBuf::default();
     let sinks: Vec<Box<dyn Sink>> = vec![
-        Box::new(WireSink::new(Unplugged)),
+        Box::new(WireSink::new(Unplugged, 1)),
         Box::new(Indicator::new(buzzer.clone(), led.clone(), 500).unwrap()),
         Box::new(JsonLines::new(stdout.clone())),
     ];
@@ -369,6 +377,8 @@ fn failing_outputs_are_counted_and_do_not_stop_the_loop() {
             .unwrap()
             .contains("\"fear\"")
     );
+    // Dropping the loop drives both pins low.
+    drop(monitor);
     let (mut buzzer, mut led) = (buzzer, led);
     buzzer.done();
     led.done();

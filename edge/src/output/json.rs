@@ -60,20 +60,25 @@ pub fn alert_json(event: &AlertEvent) -> String {
 /// Writes alert JSON lines to `W` (stdout in the binary).
 pub struct JsonLines<W> {
     writer: W,
+    failing: bool,
 }
 
 impl<W: Write> JsonLines<W> {
     /// Lines go to `writer`.
     pub fn new(writer: W) -> Self {
-        JsonLines { writer }
+        JsonLines { writer, failing: false }
     }
 }
 
 impl<W: Write> Sink for JsonLines<W> {
     fn alert(&mut self, event: &AlertEvent, _active_mask: u8) -> Result<(), OutputError> {
-        writeln!(self.writer, "{}", alert_json(event))
-            .and_then(|()| self.writer.flush())
-            .map_err(|source| OutputError::Io { sink: "json", source })
+        let written = writeln!(self.writer, "{}", alert_json(event)).and_then(|()| self.writer.flush());
+        self.failing = written.is_err();
+        written.map_err(|source| OutputError::Io { sink: "json", source })
+    }
+
+    fn healthy(&self) -> bool {
+        !self.failing
     }
 }
 

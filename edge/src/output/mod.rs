@@ -1,7 +1,8 @@
 //! Where alerts go: GPIO pins (buzzer, LED), the serial wire protocol, JSON lines on stdout
 //! and the log. Each is a [`Sink`]; the loop hands every event to every sink, and a failing
 //! sink (unplugged serial adapter, GPIO error) is logged and counted without stopping the
-//! others or the loop.
+//! others or the loop, and reports itself unhealthy until it works again, which the policy
+//! turns into the fault alert when it lasts.
 
 pub mod indicator;
 pub mod json;
@@ -48,6 +49,17 @@ pub enum OutputError {
     },
 }
 
+/// The loop's state at the end of each turn, for time-based outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// The turn's time, frame clock ms.
+    pub t_ms: u64,
+    /// Whether this turn decided on a frame (the watchdog is fed only then).
+    pub decided: bool,
+    /// Alerts active after the turn ([`shared::wire::AlertKind::bit`]).
+    pub active_mask: u8,
+}
+
 /// A consumer of alert-loop events.
 pub trait Sink {
     /// An alert was raised or cleared; `active_mask` is the set of alerts active after it
@@ -60,10 +72,16 @@ pub trait Sink {
         Ok(())
     }
 
-    /// Called once per frame with the frame time, for time-based outputs (buzzer length).
-    fn tick(&mut self, t_ms: u64) -> Result<(), OutputError> {
-        let _ = t_ms;
+    /// Called at the end of every turn of the loop, with or without a frame, for
+    /// time-based outputs (buzzer patterns, blinking, the watchdog).
+    fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
+        let _ = tick;
         Ok(())
+    }
+
+    /// Whether the sink's last attempt to reach its device worked.
+    fn healthy(&self) -> bool {
+        true
     }
 }
 
@@ -76,7 +94,11 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
         (**self).heartbeat(heartbeat)
     }
 
-    fn tick(&mut self, t_ms: u64) -> Result<(), OutputError> {
-        (**self).tick(t_ms)
+    fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
+        (**self).tick(tick)
+    }
+
+    fn healthy(&self) -> bool {
+        (**self).healthy()
     }
 }

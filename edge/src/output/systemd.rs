@@ -1,19 +1,21 @@
 //! systemd readiness and watchdog notifications (`sd_notify`), for the board's
 //! `Type=notify` + `WatchdogSec=` unit: `READY=1` once the loop is set up, then `WATCHDOG=1`
-//! at most once a second while frames are being processed — so a loop that hangs (or a
-//! camera that stays gone) gets the service restarted by systemd.
+//! at most once a second on turns that decided on a frame — so a loop that hangs, or one
+//! that runs but cannot decide (a camera that stays gone, a model that keeps failing), gets
+//! the service restarted by systemd. (The fault alert has told the driver long before.)
 //!
 //! The protocol is one datagram to the socket named by `$NOTIFY_SOCKET` (a path, or an
 //! abstract name when it starts with `@`); without that variable this sink does nothing.
 
 use std::os::unix::net::UnixDatagram;
 
-use super::{OutputError, Sink};
+use super::{OutputError, Sink, Tick};
 
 /// Sends `sd_notify` messages.
 pub struct SystemdNotify {
     socket: UnixDatagram,
     last_ping_ms: Option<u64>,
+    failing: bool,
 }
 
 impl SystemdNotify {
@@ -44,6 +46,7 @@ impl SystemdNotify {
         Ok(SystemdNotify {
             socket,
             last_ping_ms: None,
+            failing: false,
         })
     }
 
@@ -68,12 +71,19 @@ impl Sink for SystemdNotify {
         Ok(())
     }
 
-    fn tick(&mut self, t_ms: u64) -> Result<(), OutputError> {
-        if self.last_ping_ms.is_some_and(|last| t_ms < last.saturating_add(1000)) {
+    fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
+        let t_ms = tick.t_ms;
+        if !tick.decided || self.last_ping_ms.is_some_and(|last| t_ms < last.saturating_add(1000)) {
             return Ok(());
         }
         self.last_ping_ms = Some(t_ms);
-        self.send("WATCHDOG=1")
+        let sent = self.send("WATCHDOG=1");
+        self.failing = sent.is_err();
+        sent
+    }
+
+    fn healthy(&self) -> bool {
+        !self.failing
     }
 }
 
@@ -82,7 +92,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ready_then_watchdog_once_a_second() {
+    fn ready_then_watchdog_once_a_second_of_decided_turns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let server = UnixDatagram::bind(&path).unwrap();
@@ -90,7 +100,21 @@ mod tests {
         let mut n = SystemdNotify::connect(path.to_str().unwrap()).unwrap();
         n.ready().unwrap();
         for t in (0..2500).step_by(100) {
-            n.tick(t).unwrap();
+            n.tick(&Tick {
+                t_ms: t,
+                decided: true,
+                active_mask: 0,
+            })
+            .unwrap();
+        }
+        // Turns without a decision never feed the watchdog.
+        for t in (2500..10_000).step_by(100) {
+            n.tick(&Tick {
+                t_ms: t,
+                decided: false,
+                active_mask: 0,
+            })
+            .unwrap();
         }
         let mut got = Vec::new();
         let mut buf = [0u8; 64];

@@ -67,7 +67,9 @@ impl Camera {
             tracing::warn!(requested = %format!("{width}x{height}"), got = %format!("{}x{}", fmt.width, fmt.height), "camera chose another size");
         }
         let mut stream = Stream::with_buffers(&device, Type::VideoCapture, 4).map_err(|e| err("map buffers", e))?;
-        stream.set_timeout(Duration::from_secs(2));
+        // A read waits at most this long: a stalled camera becomes an error (and a turn of
+        // the loop) in half a second, not never.
+        stream.set_timeout(Duration::from_millis(500));
         Ok(Camera {
             path: path.to_path_buf(),
             stream,

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fault::FaultRule;
+
 /// Time constant of the exponential moving average over class probabilities: after this
 /// long, a new steady expression has moved the smoothed score ~63% of the way.
 pub const DEFAULT_SMOOTHING_TAU_MS: u32 = 500;
@@ -41,6 +43,13 @@ pub const DEFAULT_FACE_LOST_AFTER_MS: u32 = 3_000;
 pub const DEFAULT_FACE_BACK_AFTER_MS: u32 = 500;
 /// After face-lost clears, it cannot fire again for this long.
 pub const DEFAULT_FACE_LOST_COOLDOWN_MS: u32 = 5_000;
+
+/// No decision for this long (frames failing, or no frames at all), or an output failing
+/// this long, raises the fault alert: long enough to bridge a camera's reconnect, short
+/// enough that the driver is not left trusting a blind monitor.
+pub const DEFAULT_FAULT_AFTER_MS: u32 = 3_000;
+/// Decisions must flow with working outputs this long before the fault clears.
+pub const DEFAULT_FAULT_CLEAR_AFTER_MS: u32 = 1_000;
 
 /// An invalid policy setting; `key` is the setting's path as written in `edge.toml`
 /// (relative to the `[policy]` table).
@@ -140,6 +149,17 @@ pub struct PolicyConfig {
     pub distress: EmotionRule,
     /// No face / face lost.
     pub face_lost: FaceLostRule,
+    /// The monitor not deciding, or its outputs failing.
+    pub fault: FaultRule,
+}
+
+impl Default for FaultRule {
+    fn default() -> Self {
+        FaultRule {
+            raise_after_ms: DEFAULT_FAULT_AFTER_MS,
+            clear_after_ms: DEFAULT_FAULT_CLEAR_AFTER_MS,
+        }
+    }
 }
 
 impl Default for FaceLostRule {
@@ -166,6 +186,7 @@ impl Default for PolicyConfig {
                 DEFAULT_DISTRESS_RAISE_AFTER_MS,
             ),
             face_lost: FaceLostRule::default(),
+            fault: FaultRule::default(),
         }
     }
 }
@@ -176,6 +197,12 @@ impl PolicyConfig {
         self.anger.validate("anger.raise", "anger.clear")?;
         self.fear.validate("fear.raise", "fear.clear")?;
         self.distress.validate("distress.raise", "distress.clear")?;
+        if self.fault.raise_after_ms == 0 {
+            return Err(PolicyConfigError {
+                key: "fault.raise_after_ms",
+                reason: "must be above 0 (the fault alert cannot be disabled)",
+            });
+        }
         Ok(())
     }
 }
@@ -215,6 +242,14 @@ struct FaceLostRulePatch {
     cooldown_ms: Option<u32>,
 }
 
+/// What a config file may say about the fault rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultRulePatch {
+    raise_after_ms: Option<u32>,
+    clear_after_ms: Option<u32>,
+}
+
 /// What a config file may say about the policy.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -229,6 +264,8 @@ struct PolicyConfigPatch {
     distress: EmotionRulePatch,
     #[serde(default)]
     face_lost: FaceLostRulePatch,
+    #[serde(default)]
+    fault: FaultRulePatch,
 }
 
 impl From<PolicyConfigPatch> for PolicyConfig {
@@ -246,6 +283,10 @@ impl From<PolicyConfigPatch> for PolicyConfig {
                 raise_after_ms: f.raise_after_ms.unwrap_or(d.face_lost.raise_after_ms),
                 clear_after_ms: f.clear_after_ms.unwrap_or(d.face_lost.clear_after_ms),
                 cooldown_ms: f.cooldown_ms.unwrap_or(d.face_lost.cooldown_ms),
+            },
+            fault: FaultRule {
+                raise_after_ms: p.fault.raise_after_ms.unwrap_or(d.fault.raise_after_ms),
+                clear_after_ms: p.fault.clear_after_ms.unwrap_or(d.fault.clear_after_ms),
             },
         }
     }

@@ -13,7 +13,10 @@
 //!    at the threshold does not toggle), then a cool-down before the same alert can fire
 //!    again;
 //! 4. raises face-lost when no face has been seen for a while, and clears it once a face
-//!    has been seen continuously for a short time.
+//!    has been seen continuously for a short time;
+//! 5. raises the fault alert when the loop has stopped deciding or its outputs keep failing
+//!    ([`fault`]): the caller reports frames it could not decide on and turns without a
+//!    frame too.
 //!
 //! Emotion alerts are judged on face frames only. An active emotion alert stays active while
 //! the face is missing (face-lost speaks for that time); a face gap longer than
@@ -22,18 +25,22 @@
 //! All tunables live in [`PolicyConfig`]; their defaults are the constants in [`config`].
 
 pub mod config;
+pub mod fault;
 pub mod smoothing;
 
 use alloc::vec::Vec;
 
 pub use config::{EmotionRule, FaceLostRule, PolicyConfig, PolicyConfigError};
+pub use fault::{FaultRule, Turn};
 pub use smoothing::Smoother;
+
+use fault::FaultAlert;
 
 use crate::image::FaceBox;
 use crate::labels::Emotion;
-use crate::wire::{AlertEvent, AlertKind, AlertPhase, EmotionScores};
+use crate::wire::{AlertEvent, AlertKind, AlertPhase, EmotionScores, FaultCause};
 
-/// What the edge saw in one frame.
+/// What one turn of the loop saw.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Observation {
     /// A face and the classifier's probabilities for it.
@@ -45,6 +52,20 @@ pub enum Observation {
     },
     /// No face in this frame.
     NoFace,
+    /// A frame that could not be decided on (unusable, preprocessing or inference failed).
+    Dropped,
+    /// No frame this turn: the source was unavailable.
+    NoFrame,
+}
+
+impl Observation {
+    fn turn(&self) -> Turn {
+        match self {
+            Observation::Face { .. } | Observation::NoFace => Turn::Decided,
+            Observation::Dropped => Turn::Undecided,
+            Observation::NoFrame => Turn::NoFrame,
+        }
+    }
 }
 
 /// One sustained-emotion alert's state.
@@ -155,6 +176,7 @@ pub struct Policy {
     smoother: Smoother,
     emotions: [EmotionAlert; 3],
     face_lost: FaceLostAlert,
+    fault: FaultAlert,
     last_face_frame: Option<u64>,
 }
 
@@ -177,6 +199,7 @@ impl Policy {
                 back_since: None,
                 cooldown_until: 0,
             },
+            fault: FaultAlert::new(config.fault),
             last_face_frame: None,
         })
     }
@@ -186,16 +209,18 @@ impl Policy {
         &self.config
     }
 
-    /// Processes one frame observed at `t_ms` (monotonic milliseconds); returns the alerts
+    /// Processes one turn of the loop at `t_ms` (monotonic milliseconds); returns the alerts
     /// raised or cleared by it, in [`AlertKind::ALL`] order.
     ///
+    /// Emotion and face-lost alerts are judged on decided frames only (face or no face).
     /// Scores with a non-finite value are not evidence: such a frame only advances the
     /// face-lost timers, as a face frame.
     pub fn observe(&mut self, t_ms: u64, observation: Observation) -> Vec<AlertEvent> {
         let mut events = Vec::new();
+        let turn = observation.turn();
         let face = match observation {
             Observation::Face { scores, face } => Some((scores, face)),
-            Observation::NoFace => None,
+            _ => None,
         };
         if let Some((scores, _)) = face {
             if let Some(last) = self.last_face_frame
@@ -220,7 +245,9 @@ impl Policy {
                 }
             }
         }
-        if let Some(phase) = self.face_lost.step(t_ms, face.is_some()) {
+        if turn == Turn::Decided
+            && let Some(phase) = self.face_lost.step(t_ms, face.is_some())
+        {
             events.push(AlertEvent {
                 timestamp_ms: t_ms,
                 kind: AlertKind::FaceLost,
@@ -229,7 +256,27 @@ impl Policy {
                 face: face.map(|f| f.1),
             });
         }
+        if let Some(phase) = self.fault.step(t_ms, turn) {
+            events.push(AlertEvent {
+                timestamp_ms: t_ms,
+                kind: AlertKind::Fault,
+                phase,
+                scores: self.smoother.current().unwrap_or_default(),
+                face: face.map(|f| f.1),
+            });
+        }
         events
+    }
+
+    /// Records whether every output worked at `t_ms` (after the caller's last delivery); an
+    /// output failing for the fault rule's time raises the fault at the next turn.
+    pub fn outputs(&mut self, t_ms: u64, ok: bool) {
+        self.fault.outputs(t_ms, ok);
+    }
+
+    /// Why the fault alert is active, if it is.
+    pub fn fault(&self) -> Option<FaultCause> {
+        self.fault.cause()
     }
 
     /// Smoothed class probabilities so far (held through frames without a face).
@@ -241,6 +288,7 @@ impl Policy {
     pub fn is_active(&self, kind: AlertKind) -> bool {
         match kind {
             AlertKind::FaceLost => self.face_lost.active,
+            AlertKind::Fault => self.fault.cause().is_some(),
             _ => self.emotions.iter().any(|e| e.kind == kind && e.active),
         }
     }
@@ -260,7 +308,7 @@ fn signal(kind: AlertKind, s: &EmotionScores) -> f32 {
         AlertKind::Anger => s.get(Emotion::Angry),
         AlertKind::Fear => s.get(Emotion::Fear),
         AlertKind::Distress => s.get(Emotion::Sad) + s.get(Emotion::Bored),
-        AlertKind::FaceLost => 0.0,
+        AlertKind::FaceLost | AlertKind::Fault => 0.0,
     }
 }
 

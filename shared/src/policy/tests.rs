@@ -281,3 +281,55 @@ fn timestamps_are_milliseconds_of_the_frame_clock_not_frame_counts() {
     let raised = raised.expect("raised");
     assert!((2000..=2100).contains(&raised), "{raised}");
 }
+
+#[test]
+fn frames_that_cannot_be_decided_raise_the_fault_and_decisions_clear_it() {
+    let mut p = policy();
+    assert!(feed(&mut p, 0, 1000, neutral()).is_empty());
+    // Last decision at 900; undecided frames from 1000: fault at 900 + 3000.
+    let events = feed(&mut p, 1000, 6000, Observation::Dropped);
+    assert_eq!(events, [(3900, Fault, Raised)]);
+    assert_eq!(p.fault(), Some(FaultCause::NoDecisions));
+    assert_eq!(p.active_mask(), Fault.bit());
+    // Decisions again from 6000: cleared after 1000 ms of them.
+    let events = feed(&mut p, 6000, 8000, neutral());
+    assert_eq!(events, [(7000, Fault, Cleared)]);
+    assert_eq!(p.fault(), None);
+}
+
+#[test]
+fn a_source_without_frames_is_a_no_frames_fault_and_face_lost_waits_for_decisions() {
+    let mut p = policy();
+    assert!(feed(&mut p, 0, 500, neutral()).is_empty());
+    let events = feed(&mut p, 500, 10_000, Observation::NoFrame);
+    assert_eq!(events, [(3400, Fault, Raised)], "no face-lost without decisions");
+    assert_eq!(p.fault(), Some(FaultCause::NoFrames));
+    // The first decision after the outage has no face: face-lost is judged now, on the
+    // time since the last face.
+    let events = feed(&mut p, 10_000, 10_100, Observation::NoFace);
+    assert_eq!(events, [(10_000, FaceLost, Raised)]);
+}
+
+#[test]
+fn failing_outputs_raise_the_fault_even_while_deciding() {
+    let mut p = policy();
+    let mut events = Vec::new();
+    for t in (0..6000).step_by(STEP as usize) {
+        events.extend(
+            p.observe(t, neutral())
+                .into_iter()
+                .map(|e| (e.timestamp_ms, e.kind, e.phase)),
+        );
+        p.outputs(t, !(1000..4500).contains(&t));
+    }
+    // Failing from 1000: raised at the first turn 3000 ms later; outputs work again from
+    // 4500, cleared 1000 ms after the first healthy turn.
+    assert_eq!(events, [(4000, Fault, Raised), (5600, Fault, Cleared)]);
+}
+
+#[test]
+fn the_fault_cannot_be_disabled() {
+    let mut config = PolicyConfig::default();
+    config.fault.raise_after_ms = 0;
+    assert_eq!(Policy::new(config).unwrap_err().key, "fault.raise_after_ms");
+}
