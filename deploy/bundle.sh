@@ -12,7 +12,10 @@ target=aarch64-unknown-linux-gnu
 binary=""
 models="$repo/models"
 out="$repo/dist"
-features="${VIGIL_EDGE_FEATURES:-gpio}"
+# The board needs the camera (v4l: its bindings need libclang at build time, `apt-get
+# install libclang1-14`) and the buzzer/LED (gpio). tools/cross_check.sh builds and runs the
+# same features under qemu in CI.
+features="${VIGIL_EDGE_FEATURES:-gpio,v4l}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --target) target=$2; shift 2 ;;
@@ -40,6 +43,9 @@ cp "$repo/deploy/edge.board.toml" "$stage/$name/edge.toml"
 cp "$repo/deploy/vigil-edge.service" "$repo/deploy/install.sh" "$stage/$name/"
 cp "$repo/README.md" "$stage/$name/"
 chmod +x "$stage/$name/install.sh"
+# Every file's SHA-256, checked by install.sh before it installs anything (the cascade and
+# the binary have no manifest of their own).
+(cd "$stage/$name" && find . -type f ! -name SHA256SUMS | sort | xargs sha256sum > SHA256SUMS)
 mkdir -p "$out"
 tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
 echo "$out/$name.tar.gz"

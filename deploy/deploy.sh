@@ -1,7 +1,8 @@
 #!/bin/sh
-# Deploys ("flashes") the edge runtime to a board over ssh: builds the bundle, copies it,
-# installs it with sudo (systemd service enabled and started), then checks on the board that
-# the installed model's SHA-256 matches the manifest.
+# Deploys ("flashes") the edge runtime to a board over ssh: builds the bundle, copies it into
+# a private temporary directory there, installs it with sudo (service enabled and
+# restarted), then checks on the board that the running binary is the bundle's and the
+# installed models' SHA-256 match their manifests.
 #
 #   deploy/deploy.sh pi@raspberrypi.local [--target aarch64-unknown-linux-gnu]
 set -eu
@@ -10,8 +11,19 @@ board=$1; shift
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bundle=$("$repo/deploy/bundle.sh" "$@" | tail -n 1)
 name=$(basename "$bundle" .tar.gz)
-scp "$bundle" "$board:/tmp/"
-ssh "$board" "cd /tmp && tar xzf $name.tar.gz && sudo ./$name/install.sh"
+# A private directory on the board (not a predictable /tmp path that another user could
+# prepare), removed whatever happens.
+dir=$(ssh "$board" mktemp -d)
+case "$dir" in /*) ;; *) echo "deploy.sh: mktemp on $board gave '$dir'" >&2; exit 1 ;; esac
+trap 'ssh "$board" rm -rf "$dir"' EXIT
+scp "$bundle" "$board:$dir/"
+ssh "$board" "cd '$dir' && tar xzf '$name.tar.gz' && sudo './$name/install.sh'"
+# install.sh restarted the service and checked the running process is the new binary;
+# check that it is the binary of this bundle.
+want=$(tar -xzOf "$bundle" "$name/bin/vigil-edge" | sha256sum | cut -d' ' -f1)
+got=$(ssh "$board" 'sudo sha256sum /proc/$(systemctl show -p MainPID --value vigil-edge.service)/exe' | cut -d' ' -f1)
+[ "$want" = "$got" ] || { echo "deploy.sh: $board runs a vigil-edge with sha256 $got, the bundle's is $want" >&2; exit 1; }
+echo "$board: running vigil-edge sha256 ok ($got)"
 for manifest in "$repo"/models/*.manifest.json; do
     model=$(basename "${manifest%.manifest.json}").onnx
     want=$(sed -n 's/.*"sha256": *"\([0-9a-fA-F]*\)".*/\1/p' "$manifest")

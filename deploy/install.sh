@@ -5,7 +5,8 @@
 #   sudo ./install.sh            # install, enable and start the service
 #   DESTDIR=/tmp/root ./install.sh
 #
-# Refuses to install a model whose SHA-256 differs from its manifest.
+# Refuses a bundle whose files differ from its SHA256SUMS, and a model whose SHA-256
+# differs from its manifest.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root="${DESTDIR:-}"
@@ -13,6 +14,10 @@ root="${DESTDIR:-}"
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 [ -x "$here/bin/vigil-edge" ] || die "missing $here/bin/vigil-edge"
+# The bundle as built: every file (binary, models, cascade, config, unit) against the
+# SHA256SUMS bundle.sh wrote, and no file missing.
+[ -f "$here/SHA256SUMS" ] || die "missing $here/SHA256SUMS"
+(cd "$here" && sha256sum --quiet -c SHA256SUMS) || die "bundle files do not match SHA256SUMS: the bundle is damaged or was altered"
 found=0
 for model in "$here"/models/*.onnx; do
     [ -e "$model" ] || continue
@@ -42,10 +47,27 @@ install -D -m 0644 "$here/vigil-edge.service" "$root/etc/systemd/system/vigil-ed
 
 if [ -z "$root" ]; then
     id vigil >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vigil
-    for g in video gpio dialout; do getent group "$g" >/dev/null && usermod -aG "$g" vigil; done
+    # Device groups differ between boards: join those that exist (the unit names none).
+    for g in video gpio dialout; do
+        if getent group "$g" >/dev/null; then usermod -aG "$g" vigil; else echo "note: no group $g on this board"; fi
+    done
     if command -v systemctl >/dev/null 2>&1; then
         systemctl daemon-reload
-        systemctl enable --now vigil-edge.service
+        systemctl enable vigil-edge.service
+        # restart, not `enable --now`: a running unit would keep the old binary.
+        systemctl restart vigil-edge.service || die "vigil-edge did not start: journalctl -u vigil-edge"
+        want=$(sha256sum /usr/local/bin/vigil-edge | cut -d' ' -f1)
+        got=""
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            pid=$(systemctl show -p MainPID --value vigil-edge.service)
+            if [ "${pid:-0}" != 0 ]; then
+                got=$(sha256sum "/proc/$pid/exe" | cut -d' ' -f1)
+                break
+            fi
+            sleep 1
+        done
+        [ "$got" = "$want" ] || die "the running vigil-edge is not the binary just installed (running ${got:-none}, installed $want)"
+        echo "running: vigil-edge pid $pid, sha256 $got"
         systemctl --no-pager status vigil-edge.service || true
     fi
 fi

@@ -309,20 +309,16 @@ impl EdgeConfig {
         if !(20..=4096).contains(&self.detection.min_face) {
             return bad("detection.min_face", "must be in 20..=4096 pixels");
         }
-        if let Some(pre) = &self.preprocessing {
-            if pre.size as usize != shared::INPUT_SIZE {
-                return bad("preprocessing.size", "must be 48: the network's input is 48x48");
-            }
-            if !(pre.margin.is_finite() && (0.0..=1.0).contains(&pre.margin)) {
-                return bad("preprocessing.margin", "must be in 0..=1");
-            }
-            let norm = &pre.normalization;
-            if !(norm.scale.is_finite() && norm.scale != 0.0) {
-                return bad("preprocessing.normalization.scale", "must be a finite, non-zero number");
-            }
-            if !norm.offset.is_finite() {
-                return bad("preprocessing.normalization.offset", "must be a finite number");
-            }
+        if let Some(pre) = &self.preprocessing
+            && let Err(e) = pre.validate()
+        {
+            return bad(&format!("preprocessing.{}", e.key), e.reason);
+        }
+        if !crate::output::wire::STANDARD_BAUDS.contains(&self.outputs.serial_baud) {
+            return bad(
+                "outputs.serial_baud",
+                "must be a standard speed: 9600, 19200, 38400, 57600, 115200, 230400, 460800 or 921600",
+            );
         }
         if self.outputs.buzzer_ms > MAX_BUZZER_MS {
             return bad("outputs.buzzer_ms", "must be at most 60000 (one minute)");

@@ -101,6 +101,26 @@ fn bundle_installs_into_a_staging_root() {
     assert!(root.join("etc/vigil/edge.toml.new").is_file());
 }
 
+/// The cascade has no manifest: the bundle's SHA256SUMS covers it (and every other file).
+#[test]
+fn install_refuses_a_bundle_with_an_altered_cascade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    write_model(&models, b"model bytes", None);
+    let bundle = bundle(&models, &tmp.path().join("out"));
+    let cascade = bundle.join("models/haarcascade_frontalface_default.xml");
+    let mut xml = std::fs::read_to_string(&cascade).unwrap();
+    xml = xml.replacen("<maxWeakCount>", "<maxWeakCount>1", 1);
+    std::fs::write(&cascade, xml).unwrap();
+    let root = tmp.path().join("root");
+    let out = install(&bundle, &root);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("do not match SHA256SUMS"), "{stderr}");
+    assert!(!root.join("usr/local/bin/vigil-edge").exists(), "nothing installed");
+}
+
 #[test]
 fn install_refuses_a_model_that_does_not_match_its_manifest() {
     let tmp = tempfile::tempdir().unwrap();
@@ -114,4 +134,54 @@ fn install_refuses_a_model_that_does_not_match_its_manifest() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does not match its manifest"), "{stderr}");
     assert!(!root.join("usr/local/bin/vigil-edge").exists(), "nothing installed");
+}
+
+/// The unit keeps the runtime to what it needs: no network, no privileges, only its devices,
+/// and starts on a board without one of the device groups.
+#[test]
+fn the_unit_is_sandboxed() {
+    let path = repo().join("deploy/vigil-edge.service");
+    let unit = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = unit.lines().map(str::trim).collect();
+    for directive in [
+        "PrivateTmp=true",
+        "PrivateNetwork=true",
+        "RestrictAddressFamilies=AF_UNIX",
+        "CapabilityBoundingSet=",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-video4linux rw",
+        "DeviceAllow=char-gpiochip rw",
+        "ProtectKernelTunables=true",
+        "ProtectKernelModules=true",
+        "ProtectKernelLogs=true",
+        "ProtectControlGroups=true",
+        "SystemCallFilter=@system-service",
+        "MemoryMax=512M",
+        "NoNewPrivileges=true",
+    ] {
+        assert!(lines.contains(&directive), "{directive} missing from the unit");
+    }
+    assert!(
+        !unit.contains("SupplementaryGroups"),
+        "a group the board lacks would stop the unit from starting"
+    );
+    // systemd's own assessment where it can run (exposure 0.0 safe .. 10.0 exposed).
+    let analysis = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&path)
+        .output();
+    match analysis {
+        Ok(out) if out.status.success() || !out.stdout.is_empty() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let level: f32 = text
+                .lines()
+                .find_map(|l| l.split("Overall exposure level for vigil-edge.service: ").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
+            eprintln!("systemd-analyze security: exposure {level}");
+            assert!(level <= 1.5, "exposure {level}:\n{text}");
+        }
+        _ => eprintln!("systemd-analyze not available: checked the directives only"),
+    }
 }

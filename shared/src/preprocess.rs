@@ -39,6 +39,22 @@ pub enum PreprocessError {
     },
 }
 
+/// Version of the preprocessing code: bump it whenever a change to the crop, resize,
+/// enhancement or luma code changes the pixels it makes, so prepared-data caches made by the
+/// old code are refused instead of silently mixed with the new.
+pub const PREPROCESS_VERSION: u32 = 1;
+
+/// A preprocessing recipe no model can be fed with; `key` is the field's path within the
+/// recipe (`normalization.scale`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct RecipeError {
+    /// E.g. `size`.
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
 /// Contrast enhancement applied to the 48x48 crop (the paper's step 2 stand-in).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Enhancement {
@@ -108,6 +124,36 @@ impl Default for Preprocessing {
 }
 
 impl Preprocessing {
+    /// Checks that the recipe can feed the network: 48x48 output, a margin in 0..=1, a CLAHE
+    /// with a positive clip limit and 1..=16 tiles, a finite non-zero scale and a finite
+    /// offset. Recipes come from outside (a manifest, `edge.toml`), and a wrong size would
+    /// make every face a huge allocation.
+    pub fn validate(&self) -> Result<(), RecipeError> {
+        let bad = |key, reason| Err(RecipeError { key, reason });
+        if self.size as usize != crate::INPUT_SIZE {
+            return bad("size", "must be 48: the network's input is 48x48");
+        }
+        if !(self.margin.is_finite() && (0.0..=1.0).contains(&self.margin)) {
+            return bad("margin", "must be in 0..=1");
+        }
+        if let Enhancement::Clahe { clip_limit, tiles } = self.enhancement {
+            if !(clip_limit.is_finite() && clip_limit > 0.0) {
+                return bad("enhancement.clip_limit", "must be a finite number above 0");
+            }
+            if !(1..=16).contains(&tiles) {
+                return bad("enhancement.tiles", "must be in 1..=16");
+            }
+        }
+        let norm = &self.normalization;
+        if !(norm.scale.is_finite() && norm.scale != 0.0) {
+            return bad("normalization.scale", "must be a finite, non-zero number");
+        }
+        if !norm.offset.is_finite() {
+            return bad("normalization.offset", "must be a finite number");
+        }
+        Ok(())
+    }
+
     /// Crop, resize and enhance: the 48x48 grey face the network sees (before scaling).
     pub fn face(&self, frame: &GrayImage, face: FaceBox) -> Result<GrayImage, PreprocessError> {
         let crop = crop(frame, face, self.margin)?;

@@ -45,6 +45,12 @@ pub fn verify(model: &Path, bytes: &[u8], manifest: &ModelManifest) -> Result<()
             format!("sha256 {actual} does not match the manifest's {}", manifest.sha256),
         ));
     }
+    check(model, manifest)
+}
+
+/// Checks what the manifest says of the model's use: temperature, input shape, labels and
+/// preprocessing (everything but the hash).
+pub fn check(model: &Path, manifest: &ModelManifest) -> Result<(), InferenceError> {
     if !(manifest.temperature.is_finite() && manifest.temperature > 0.0) {
         return Err(load_error(
             model,
@@ -60,6 +66,9 @@ pub fn verify(model: &Path, bytes: &[u8], manifest: &ModelManifest) -> Result<()
                 manifest.input_chw
             ),
         ));
+    }
+    if let Err(e) = manifest.preprocessing.validate() {
+        return Err(load_error(model, format!("manifest preprocessing.{e}")));
     }
     if manifest.labels != Emotion::ALL {
         return Err(load_error(
@@ -91,5 +100,25 @@ pub(crate) fn test_manifest() -> ModelManifest {
         sha256: String::new(),
         temperature: 1.0,
         recipe: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `tests/tests/fuzz.rs` (manifest target): a manifest whose preprocessing size
+    /// was an extreme number made the first face a 34 GB allocation and aborted the edge.
+    #[test]
+    fn a_manifest_whose_preprocessing_cannot_feed_the_network_is_refused() {
+        let mut manifest = test_manifest();
+        assert!(check(Path::new("m.onnx"), &manifest).is_ok());
+        manifest.preprocessing.size = 92_682;
+        let err = check(Path::new("m.onnx"), &manifest).unwrap_err().to_string();
+        assert!(err.contains("preprocessing.size"), "{err}");
+        let mut manifest = test_manifest();
+        manifest.preprocessing.normalization.scale = f32::NAN;
+        let err = check(Path::new("m.onnx"), &manifest).unwrap_err().to_string();
+        assert!(err.contains("normalization.scale"), "{err}");
     }
 }

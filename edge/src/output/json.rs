@@ -28,7 +28,8 @@ struct JsonAlert<'a> {
     t_ms: u64,
     alert: &'a str,
     phase: &'a str,
-    top: &'a str,
+    /// The most probable class; null before any face was classified.
+    top: Option<&'a str>,
     scores: serde_json::Map<String, serde_json::Value>,
     face: Option<JsonFace>,
 }
@@ -50,7 +51,7 @@ pub fn alert_json(event: &AlertEvent) -> String {
             AlertPhase::Raised => "raised",
             AlertPhase::Cleared => "cleared",
         },
-        top: event.scores.top().name(),
+        top: (event.scores.0.iter().sum::<f32>() > 0.0).then(|| event.scores.top().name()),
         scores,
         face: event.face.map(|FaceBox { x, y, w, h }| JsonFace { x, y, w, h }),
     };

@@ -185,15 +185,206 @@ pub fn open_serial(path: &Path, baud: u32) -> io::Result<File> {
     Ok(file)
 }
 
+/// Line speeds a serial port can be set to (`outputs.serial_baud`).
+pub const STANDARD_BAUDS: [u32; 8] = [9600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 921_600];
+
+/// The `termios` speed constant of a standard baud rate.
+fn speed(baud: u32) -> io::Result<libc::speed_t> {
+    Ok(match baud {
+        9600 => libc::B9600,
+        19_200 => libc::B19200,
+        38_400 => libc::B38400,
+        57_600 => libc::B57600,
+        115_200 => libc::B115200,
+        230_400 => libc::B230400,
+        460_800 => libc::B460800,
+        921_600 => libc::B921600,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("baud {baud} is not one of {STANDARD_BAUDS:?}"),
+            ));
+        }
+    })
+}
+
+/// Raw 8N1 at `baud` through the classic termios calls (what `stty` does; the termios2
+/// ioctls are missing under qemu-user, where CI runs the aarch64 tests).
 fn configure_tty(file: &File, baud: u32) -> io::Result<()> {
-    use rustix::termios::{ControlModes, OptionalActions, tcgetattr, tcsetattr};
-    let mut termios = tcgetattr(file)?;
-    termios.make_raw();
-    termios.control_modes |= ControlModes::CLOCAL | ControlModes::CREAD;
-    termios.control_modes &= !(ControlModes::CSTOPB | ControlModes::PARENB);
-    termios
-        .set_speed(baud)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("baud {baud}: {e}")))?;
-    tcsetattr(file, OptionalActions::Now, &termios)?;
-    Ok(())
+    use std::os::fd::AsRawFd;
+    let speed = speed(baud)?;
+    let fd = file.as_raw_fd();
+    let check = |rc: libc::c_int| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: `fd` is an open descriptor owned by `file` for the whole call, and `termios`
+    // is a plain C struct that tcgetattr fills completely before it is read.
+    unsafe {
+        let mut termios: libc::termios = std::mem::zeroed();
+        check(libc::tcgetattr(fd, &mut termios))?;
+        libc::cfmakeraw(&mut termios);
+        termios.c_cflag |= libc::CLOCAL | libc::CREAD;
+        termios.c_cflag &= !(libc::CSTOPB | libc::PARENB | libc::CRTSCTS);
+        check(libc::cfsetispeed(&mut termios, speed))?;
+        check(libc::cfsetospeed(&mut termios, speed))?;
+        check(libc::tcsetattr(fd, libc::TCSANOW, &termios))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use shared::wire::{AlertKind, AlertPhase, Continuity, EmotionScores, FrameDecoder, SequenceCheck};
+
+    use super::*;
+
+    /// A tty opened as the serial line is raw at the configured speed: a 0x0A byte in a
+    /// frame reaches the other end as 0x0A (a tty's default mode sends 0D 0A).
+    #[test]
+    fn a_tty_is_set_to_raw_mode_at_the_configured_speed() {
+        use std::os::fd::AsRawFd;
+
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap();
+        let path = std::path::PathBuf::from(name.to_str().unwrap());
+        let mut port = open_serial(&path, 9600).unwrap();
+        // SAFETY: a valid descriptor and a C struct tcgetattr fills.
+        let termios = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(port.as_raw_fd(), &mut t), 0);
+            t
+        };
+        assert_eq!(termios.c_oflag & libc::OPOST, 0, "no output processing");
+        assert_eq!(
+            termios.c_lflag & (libc::ICANON | libc::ECHO),
+            0,
+            "no line editing or echo"
+        );
+        // SAFETY: reads a field of an initialised struct.
+        assert_eq!(unsafe { libc::cfgetospeed(&termios) }, libc::B9600);
+        assert!(open_serial(&path, 12_345).is_err(), "a non-standard speed is refused");
+        port.write_all(&[0x41, 0x0A, 0x00]).unwrap();
+        let mut master = std::fs::File::from(master);
+        let mut got = [0u8; 3];
+        master.read_exact(&mut got).unwrap();
+        assert_eq!(got, [0x41, 0x0A, 0x00]);
+    }
+
+    /// A line that can be unplugged: writes fail while `down` is set.
+    #[derive(Clone, Default)]
+    struct Line {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        down: Arc<Mutex<bool>>,
+    }
+
+    impl Write for Line {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if *self.down.lock().unwrap() {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.bytes.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn tick(sink: &mut WireSink<Line>, t_ms: u64) {
+        sink.tick(&Tick {
+            t_ms,
+            decided: true,
+            active_mask: 0,
+        })
+        .unwrap();
+    }
+
+    fn alert(t: u64) -> AlertEvent {
+        AlertEvent {
+            timestamp_ms: t,
+            kind: AlertKind::Fear,
+            phase: AlertPhase::Raised,
+            scores: EmotionScores::default(),
+            face: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_port_is_a_fault_then_opened_with_back_off_and_reopened_after_a_failure() {
+        let line = Line::default();
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let (opened, log) = (line.clone(), attempts.clone());
+        let mut plugged_at = 3; // the third attempt finds the port
+        let open: PortOpener<Line> = Box::new(move || {
+            let mut log = log.lock().unwrap();
+            log.push(());
+            if log.len() < plugged_at {
+                return Err(io::ErrorKind::NotFound.into());
+            }
+            plugged_at = 0;
+            Ok(opened.clone())
+        });
+        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let mut sink = WireSink::reopening("/dev/ttyUSB0", open, backoff, 0xB0);
+        sink.announce(crate::inference::manifest::test_manifest()).unwrap();
+
+        // Missing at start: every message fails and the sink says so, nothing panics.
+        tick(&mut sink, 0); // attempt 1 fails: next at 100
+        assert!(!sink.healthy());
+        assert!(sink.alert(&alert(10), 1).is_err());
+        tick(&mut sink, 50); // too early
+        tick(&mut sink, 100); // attempt 2 fails: next at 100 + 200
+        tick(&mut sink, 250);
+        assert_eq!(attempts.lock().unwrap().len(), 2, "back-off respected");
+        tick(&mut sink, 300); // attempt 3 opens and sends the manifest first
+        assert_eq!(attempts.lock().unwrap().len(), 3);
+        sink.alert(&alert(310), 1).unwrap();
+        assert!(sink.healthy());
+
+        // Unplugged mid-run: the failed frame is lost, the line reopened at the next turn,
+        // the manifest sent again.
+        *line.down.lock().unwrap() = true;
+        assert!(sink.alert(&alert(400), 1).is_err());
+        assert!(!sink.healthy());
+        *line.down.lock().unwrap() = false;
+        tick(&mut sink, 450);
+        sink.alert(&alert(460), 1).unwrap();
+        assert!(sink.healthy());
+
+        let mut check = SequenceCheck::default();
+        let got: Vec<(Continuity, &'static str)> = FrameDecoder::new(4096)
+            .push(&line.bytes.lock().unwrap())
+            .into_iter()
+            .map(|p| {
+                let p = p.unwrap();
+                assert_eq!(p.boot_id, 0xB0);
+                let kind = match p.message {
+                    Message::Manifest(_) => "manifest",
+                    Message::Alert(_) => "alert",
+                    Message::Heartbeat(_) => "heartbeat",
+                };
+                (check.check(&p), kind)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Continuity::First, "manifest"),
+                (Continuity::InOrder, "alert"),
+                // The alert at 400 was lost with the line: the receiver sees the gap.
+                (Continuity::Gap { missing: 1 }, "manifest"),
+                (Continuity::InOrder, "alert"),
+            ]
+        );
+    }
 }

@@ -13,8 +13,8 @@
 //! | 32 | SHA-256 of everything before it |
 //!
 //! A file of another format version, or whose header differs from the configuration asked for
-//! (preprocessing, enhancer, detector, seed, balance, contempt policy, fractions, or the
-//! input files themselves), is refused with an error naming the difference: silently training
+//! (preprocessing and the version of its code, enhancer, detector, seed, balance, contempt
+//! policy, fractions, or the input files' contents), is refused with an error naming the difference: silently training
 //! on pixels prepared another way would make results unreproducible.
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ use super::{BalanceConfig, DataError, DatasetKind, Sample, SplitName, SplitProto
 /// First bytes of every cache file.
 pub const CACHE_MAGIC: [u8; 8] = *b"VIGILDS\n";
 /// Version of the layout above; bump it whenever the layout or the header changes.
-pub const CACHE_FORMAT_VERSION: u32 = 2;
+pub const CACHE_FORMAT_VERSION: u32 = 3;
 /// File extension of cache files.
 pub const CACHE_EXTENSION: &str = "vds";
 
@@ -46,6 +46,8 @@ pub struct CacheHeader {
     pub seed: u64,
     /// Shared preprocessing (crop margin, size, enhancement, normalisation).
     pub preprocessing: Preprocessing,
+    /// [`shared::preprocess::PREPROCESS_VERSION`] of the code that made the pixels.
+    pub preprocess_version: u32,
     /// [`super::FaceEnhancer::id`].
     pub enhancer: String,
     /// [`super::faces::FaceFinder::id`].
@@ -58,7 +60,7 @@ pub struct CacheHeader {
     pub test_fraction: f32,
     /// Validation share.
     pub val_fraction: f32,
-    /// SHA-256 (hex) over the listed input files (path, size, label, official split).
+    /// SHA-256 (hex) over the listed input files (path, content, label, official split).
     pub source_digest: String,
     /// Number of samples in the file.
     pub count: u64,
@@ -83,6 +85,7 @@ impl CacheHeader {
             split,
             seed,
             preprocessing,
+            preprocess_version,
             enhancer,
             face_finder,
             balance,
@@ -204,6 +207,7 @@ mod tests {
             split: SplitName::Val,
             seed: 42,
             preprocessing: Preprocessing::default(),
+            preprocess_version: 1,
             enhancer: "clahe".into(),
             face_finder: "haar:abc".into(),
             balance: BalanceConfig::default(),
@@ -257,6 +261,15 @@ mod tests {
         let mut wanted = header(3);
         wanted.source_digest = "d2".into();
         assert!(read(&path, &wanted).unwrap_err().to_string().contains("input files"));
+        // Pixels made by older preprocessing code are not mixed with the new.
+        let mut wanted = header(3);
+        wanted.preprocess_version = 2;
+        assert!(
+            read(&path, &wanted)
+                .unwrap_err()
+                .to_string()
+                .contains("preprocess_version")
+        );
     }
 
     #[test]

@@ -165,6 +165,7 @@ fn header(
         split,
         seed: config.seed,
         preprocessing: config.preprocessing,
+        preprocess_version: shared::preprocess::PREPROCESS_VERSION,
         enhancer: enhancer.id(),
         face_finder: finder_id.into(),
         balance: config.balance,
@@ -176,8 +177,9 @@ fn header(
     }
 }
 
-/// SHA-256 over what the reader listed: relative path, size, label and official split of each
-/// entry (pixels for CSV rows). Cheap (no decoding), and changes when any input file does.
+/// SHA-256 over what the reader listed: relative path, content, label and official split of
+/// each entry (pixels for CSV rows). No decoding, so it costs a read of the files (about a
+/// second for FER+), and it changes when any byte of any input does.
 pub fn source_digest(dir: &Path, listing: &Listing) -> String {
     let mut hasher = Sha256::new();
     for e in &listing.entries {
@@ -185,12 +187,15 @@ pub fn source_digest(dir: &Path, listing: &Listing) -> String {
             Origin::File(path) => {
                 let relative = path.strip_prefix(dir).unwrap_or(path);
                 hasher.update(relative.to_string_lossy().as_bytes());
-                hasher.update(
-                    std::fs::metadata(path)
-                        .map(|m| m.len())
-                        .unwrap_or(u64::MAX)
-                        .to_le_bytes(),
-                );
+                hasher.update([0]);
+                match std::fs::read(path) {
+                    Ok(bytes) => {
+                        hasher.update((bytes.len() as u64).to_le_bytes());
+                        hasher.update(&bytes);
+                    }
+                    // Unreadable now: preparing will report it; the digest only must differ.
+                    Err(_) => hasher.update(u64::MAX.to_le_bytes()),
+                }
             }
             Origin::Pixels { pixels, .. } => {
                 hasher.update(e.source.as_bytes());
@@ -497,6 +502,31 @@ mod tests {
     use crate::data::split::check_disjoint;
     use crate::data::test_util::{write_png, write_truncated_png};
     use crate::data::{BalanceConfig, SplitProtocol, cache::CacheHeader};
+
+    /// A file edited in place (same name, same size) is a different input: caches made
+    /// from the old bytes are refused.
+    #[test]
+    fn the_source_digest_covers_file_contents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a.png");
+        std::fs::write(&path, [1u8, 2, 3, 4]).unwrap();
+        let listing = Listing {
+            entries: vec![crate::data::Entry {
+                origin: crate::data::Origin::File(path.clone()),
+                display: "a.png".into(),
+                label: shared::Emotion::Happy,
+                subject: "s".into(),
+                source: "a.png".into(),
+                official: None,
+                votes: None,
+            }],
+            skipped: vec![],
+        };
+        let before = source_digest(tmp.path(), &listing);
+        assert_eq!(before, source_digest(tmp.path(), &listing), "deterministic");
+        std::fs::write(&path, [1u8, 2, 3, 5]).unwrap();
+        assert_ne!(before, source_digest(tmp.path(), &listing));
+    }
 
     /// A small CK+-style tree: `per_class` images for 4 classes over 8 subjects, one truncated
     /// PNG, one exact duplicate, one unknown-label folder.
