@@ -25,6 +25,8 @@ enum Command {
     Detect(edge::commands::detect::DetectArgs),
     /// Classify the face in still images with a model: one JSON line per image.
     Classify(edge::commands::classify::ClassifyArgs),
+    /// Drive the buzzer and LED pins low (the unit's ExecStopPost, after any stop or crash).
+    SafeState(edge::commands::safe_state::SafeStateArgs),
 }
 
 fn main() -> Result<()> {
@@ -44,6 +46,7 @@ fn main() -> Result<()> {
         Command::Detect(args) => edge::commands::detect::run(&args)?,
         Command::Classify(args) => edge::commands::classify::run(&args)?,
         Command::Run(args) => edge::commands::run::run(args)?,
+        Command::SafeState(args) => edge::commands::safe_state::run(&args)?,
     }
     Ok(())
 }

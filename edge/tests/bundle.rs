@@ -86,6 +86,12 @@ fn bundle_installs_into_a_staging_root() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("edge "));
+    // The unit's ExecStopPost command exists (no pins configured here: nothing to set).
+    let safe = Command::new(root.join("usr/local/bin/vigil-edge"))
+        .arg("safe-state")
+        .output()
+        .unwrap();
+    assert!(safe.status.success(), "{}", String::from_utf8_lossy(&safe.stderr));
     // The board config parses with the runtime's own config loader.
     let config = std::fs::read_to_string(root.join("etc/vigil/edge.toml")).unwrap();
     assert!(config.contains("/var/lib/vigil/models/vigil-int8.onnx"));
@@ -158,6 +164,7 @@ fn the_unit_is_sandboxed() {
         "SystemCallFilter=@system-service",
         "MemoryMax=512M",
         "NoNewPrivileges=true",
+        "ExecStopPost=/usr/local/bin/vigil-edge safe-state --config /etc/vigil/edge.toml",
     ] {
         assert!(lines.contains(&directive), "{directive} missing from the unit");
     }

@@ -2,3 +2,4 @@
 pub mod classify;
 pub mod detect;
 pub mod run;
+pub mod safe_state;

@@ -208,7 +208,7 @@ fn camera(device: PathBuf, _config: &EdgeConfig) -> Result<Opened> {
 }
 
 #[cfg(feature = "gpio")]
-mod gpio {
+pub(crate) mod gpio {
     use anyhow::{Context, Result};
     use linux_embedded_hal::CdevPin;
     use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
@@ -233,7 +233,7 @@ mod gpio {
 }
 
 #[cfg(not(feature = "gpio"))]
-mod gpio {
+pub(crate) mod gpio {
     use anyhow::{Result, bail};
 
     use crate::config::GpioConfig;

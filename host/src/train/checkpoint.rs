@@ -32,6 +32,11 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 /// [`CheckpointState`] as JSON.
 pub const STATE_FILE: &str = "state.json";
+/// Environment variable naming a point where [`save`] aborts the process, for crash tests.
+pub const FAILPOINT_ENV: &str = "VIGIL_FAILPOINT";
+/// [`FAILPOINT_ENV`] value: abort with the previous checkpoint moved aside and the new one
+/// complete but not yet renamed in.
+pub const FAILPOINT_BETWEEN_RENAMES: &str = "checkpoint-between-renames";
 
 /// Checkpoint failures.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +188,10 @@ pub fn save(
     }
     if dir.exists() {
         std::fs::rename(dir, &old).map_err(io(dir))?;
+        if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == FAILPOINT_BETWEEN_RENAMES) {
+            // The crash test's way to die at the worst moment (host/tests/crash_resume.rs).
+            std::process::abort();
+        }
     }
     std::fs::rename(&tmp, dir).map_err(io(dir))?;
     if old.exists() {

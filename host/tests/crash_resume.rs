@@ -1,0 +1,90 @@
+//! A training process that dies in the middle of writing a checkpoint loses nothing but the
+//! epoch in progress: `--resume` finds the previous checkpoint and finishes the run.
+//!
+//! The process is aborted (no destructors, no flush: as `kill -9` or a power cut would) at
+//! the worst moment of the second epoch's checkpoint, with the first epoch's checkpoint moved
+//! aside and the new one not yet in place (the `VIGIL_FAILPOINT` hook of
+//! `host::train::checkpoint::save`). Trains the real network on JAFFE for three short epochs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use host::train::checkpoint::{CheckpointState, FAILPOINT_BETWEEN_RENAMES, FAILPOINT_ENV, STATE_FILE};
+
+fn train(data: &Path, cache: &Path, out: &Path, extra: &[&str], failpoint: bool) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_host"));
+    cmd.arg("train")
+        .arg("--data")
+        .arg(data)
+        .arg("--cache")
+        .arg(cache)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--dataset",
+            "jaffe",
+            "--protocol",
+            "subject",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+            "--seed",
+            "7",
+        ])
+        .args(extra)
+        .env("RAYON_NUM_THREADS", "2");
+    if failpoint {
+        cmd.env(FAILPOINT_ENV, FAILPOINT_BETWEEN_RENAMES);
+    }
+    cmd.output().expect("host runs")
+}
+
+fn state(path: &Path) -> CheckpointState {
+    serde_json::from_str(&std::fs::read_to_string(path.join(STATE_FILE)).unwrap()).unwrap()
+}
+
+#[test]
+fn a_run_killed_while_writing_a_checkpoint_resumes_and_finishes() {
+    let Some(data) = vigil_tests::data_dir("crash_resume") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, run) = (tmp.path().join("cache"), tmp.path().join("run"));
+
+    let crashed = train(&data, &cache, &run, &[], true);
+    let stderr = String::from_utf8_lossy(&crashed.stderr);
+    assert!(!crashed.status.success(), "the failpoint must kill it:\n{stderr}");
+    assert!(
+        crashed.status.code().is_none(),
+        "killed by a signal (abort), not an error exit:\n{stderr}"
+    );
+    let checkpoints = run.join("checkpoints");
+    assert!(
+        !checkpoints.join("last").exists(),
+        "died between the renames: no `last` in place"
+    );
+    assert_eq!(
+        state(&checkpoints.join(".last.old")).epochs_done,
+        1,
+        "epoch 1 kept aside"
+    );
+
+    // A fresh run into the directory is refused: nothing is overwritten by accident.
+    let fresh = train(&data, &cache, &run, &[], false);
+    assert!(!fresh.status.success());
+    assert!(String::from_utf8_lossy(&fresh.stderr).contains("--resume"));
+
+    let resumed = train(&data, &cache, &run, &["--resume"], false);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(stderr.contains("after 1 epoch(s)"), "resumed from epoch 1:\n{stderr}");
+    let last = state(&checkpoints.join("last"));
+    assert_eq!(last.epochs_done, 3);
+    assert_eq!(
+        last.history.len(),
+        3,
+        "one history row per epoch, none lost or repeated"
+    );
+    assert!(!checkpoints.join(".last.old").exists() && !checkpoints.join(".last.tmp").exists());
+}
