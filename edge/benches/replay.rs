@@ -29,10 +29,7 @@ const W: u32 = 640;
 const H: u32 = 480;
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIGIL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    dir.is_dir().then_some(dir)
+    artifacts::data::for_test("replay bench")
 }
 
 /// Up to `n` JAFFE images, each pasted at a varying place into a 640x480 frame.
@@ -41,7 +38,7 @@ fn frames(jaffe: &Path, n: usize) -> Vec<Frame> {
     files.sort();
     let mut out = Vec::new();
     for (i, path) in files.iter().enumerate() {
-        let Ok(face) = edge::frame_io::load(path) else {
+        let Ok(face) = artifacts::image::load(path) else {
             continue;
         };
         let mut pixels: Vec<u8> = (0..W * H)
@@ -73,7 +70,6 @@ fn classifier() -> (Box<dyn Classifier>, String) {
 
 fn bench(c: &mut Criterion) {
     let Some(data) = data_dir() else {
-        eprintln!("SKIPPED replay bench: no data directory (set VIGIL_DATA)");
         return;
     };
     let frames = frames(&data.join("jaffe"), 32);

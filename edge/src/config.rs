@@ -129,7 +129,7 @@ impl Default for SourceConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DetectionConfig {
     /// Haar cascade: OpenCV XML (`.xml`) or vigil's postcard form (any other extension);
-    /// `None`: the shipped one ([`crate::shipped::CASCADE`]).
+    /// `None`: the shipped one ([`artifacts::shipped::CASCADE`]).
     pub cascade: Option<PathBuf>,
     /// Run the detector on every n-th frame while a face is tracked (1: every frame).
     pub detect_every: u32,
@@ -220,7 +220,7 @@ impl Default for OutputsConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
-    /// Model file (`--model` overrides); `None`: the shipped one ([`crate::shipped::MODEL`]).
+    /// Model file (`--model` overrides); `None`: the shipped one ([`artifacts::shipped::MODEL`]).
     pub model: Option<PathBuf>,
     /// Frame source.
     pub source: SourceConfig,

@@ -4,11 +4,9 @@
 pub mod commands;
 pub mod config;
 pub mod detect;
-pub mod frame_io;
 pub mod inference;
 pub mod monitor;
 pub mod output;
-pub mod shipped;
 pub mod source;
 
 #[cfg(test)]

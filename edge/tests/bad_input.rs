@@ -26,7 +26,7 @@ fn install(dir: &Path, bytes: &[u8], manifest: &serde_json::Value) -> PathBuf {
 fn load_error(model: &Path) -> String {
     match inference::load(model) {
         Ok(_) => panic!("{} loaded", model.display()),
-        Err(e @ InferenceError::Load { .. }) => {
+        Err(e @ (InferenceError::Load { .. } | InferenceError::Manifest(_))) => {
             let text = e.to_string();
             assert!(text.contains(&model.display().to_string()), "{text}");
             text

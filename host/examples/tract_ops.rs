@@ -2,7 +2,7 @@
 //! times them: evidence for which ops execute as integer kernels.
 use std::time::Instant;
 
-use host::export::{Calibration, FoldedNetwork, WeightScales, build_graphs, calibrate::load_tract};
+use host::export::{Calibration, FoldedNetwork, WeightScales, build_graphs};
 use tract_onnx::prelude::*;
 
 fn main() -> anyhow::Result<()> {
@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
         println!("fp32 logits of calibration image 0: {logits:?}");
     }
     for (name, graph) in [("fp32", &fp32), ("int8", &int8)] {
-        let model = load_tract(graph, [1, 48, 48])?;
+        let model = artifacts::onnx::load_plan(graph, [1, 48, 48])?;
         let mut ops: Vec<String> = model
             .model()
             .nodes()

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use host::export::calibrate::load_tract;
 use tract_onnx::prelude::*;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let path = args.next().context("usage: tract_profile MODEL.onnx [runs]")?;
     let runs: u32 = args.next().map(|r| r.parse()).transpose()?.unwrap_or(200);
-    let model = load_tract(&std::fs::read(&path)?, [1, 48, 48])?;
+    let model = artifacts::onnx::load_plan(&std::fs::read(&path)?, [1, 48, 48])?;
     let input: Tensor = Tensor::from_shape(&[1, 1, 48, 48], &vec![0.5f32; 48 * 48])?;
     let mut state = model.spawn()?;
     let mut per_kind: BTreeMap<String, (Duration, usize)> = BTreeMap::new();

@@ -5,7 +5,6 @@ pub mod commands;
 pub mod data;
 pub mod eval;
 pub mod export;
-pub mod files;
 pub mod model;
 pub mod plot;
 pub mod train;

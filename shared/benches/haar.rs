@@ -76,9 +76,7 @@ fn textured() -> GrayImage {
 }
 
 fn jaffe() -> Option<GrayImage> {
-    let dir = std::env::var_os("VIGIL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    let dir = artifacts::data::for_test("haar bench")?;
     let img = image::open(dir.join("jaffe/KA.HA1.29.tiff")).ok()?.to_luma8();
     GrayImage::from_raw(img.width(), img.height(), img.into_raw()).ok()
 }

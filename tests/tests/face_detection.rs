@@ -1,7 +1,7 @@
 //! The pure-Rust Haar detector against OpenCV: on all 213 JAFFE images, with OpenCV's stock
 //! frontal-face cascade and `detectMultiScale(scaleFactor 1.1, minNeighbors 5, minSize 30x30)`,
 //! our box must overlap OpenCV 4.x's (golden/jaffe_opencv_faces.csv) with IoU >= 0.8 on at
-//! least 95% of the images. Palette TIFFs go through `edge::frame_io`'s luma conversion, as
+//! least 95% of the images. Palette TIFFs go through `artifacts::image`'s luma conversion, as
 //! OpenCV's golden run converted every image to 8-bit luma.
 
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ fn jaffe_boxes_agree_with_opencv() {
     let (mut agree, mut iou_sum, mut seconds) = (0usize, 0f64, 0f64);
     let mut misses = Vec::new();
     for (file, want) in &expected {
-        let frame = edge::frame_io::load(&data.join("jaffe").join(file)).unwrap();
+        let frame = artifacts::image::load(&data.join("jaffe").join(file)).unwrap();
         let start = Instant::now();
         let faces = cascade.detect(&frame, &params);
         seconds += start.elapsed().as_secs_f64();

@@ -408,7 +408,7 @@ fn encoded(format: image::ImageFormat) -> Vec<u8> {
 fn fuzz_frame_decoding() {
     let tiffs = vec![palette_tiff(24, 16, 1), palette_tiff(24, 16, 4), palette_tiff(5, 3, 3)];
     for t in &tiffs {
-        let img = edge::frame_io::decode(t).expect("the seed TIFFs are valid");
+        let img = artifacts::image::decode(t).expect("the seed TIFFs are valid");
         assert_eq!(img.pixels()[1], 7, "palette applied");
     }
     let mut seeds = tiffs;
@@ -423,7 +423,7 @@ fn fuzz_frame_decoding() {
     fuzz("frame", mutants(seeds, 2000), |bytes| {
         let palette = shared::tiff_palette::is_palette_tiff(bytes);
         let mut result = None;
-        let largest = largest_allocation(|| result = Some(edge::frame_io::decode(bytes)));
+        let largest = largest_allocation(|| result = Some(artifacts::image::decode(bytes)));
         if let Some(Ok(img)) = result {
             assert_eq!(img.pixels().len(), img.width() as usize * img.height() as usize);
         }
@@ -519,7 +519,7 @@ fn fuzz_manifest() {
         };
         // A manifest that passes the edge's checks must be usable: its preprocessing makes
         // a model input without panicking or allocating beyond one face.
-        if edge::inference::manifest::check(Path::new("m.onnx"), &manifest).is_ok() {
+        if artifacts::manifest::check(Path::new("m.onnx"), &manifest).is_ok() {
             let p = manifest.preprocessing;
             let mut input = vec![0.0; INPUT_PIXELS];
             let largest = largest_allocation(|| {

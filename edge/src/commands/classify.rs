@@ -79,16 +79,16 @@ pub fn run_to(args: &ClassifyArgs, out: &mut impl Write) -> Result<()> {
         Crop::Face => {
             let path = match &args.cascade {
                 Some(p) => p.clone(),
-                None => crate::shipped::find(crate::shipped::CASCADE, "--cascade")?,
+                None => artifacts::shipped::find(artifacts::shipped::CASCADE, "--cascade")?,
             };
-            Some(crate::detect::haar::load_cascade(&path)?)
+            Some(artifacts::cascade::load(&path)?.cascade)
         }
     };
     let params = DetectParams::default();
     let mut failed = 0;
     for path in &args.images {
         let file = path.display().to_string();
-        let frame = match crate::frame_io::load(path) {
+        let frame = match artifacts::image::load(path) {
             Ok(f) => f,
             Err(e) => {
                 failed += 1;

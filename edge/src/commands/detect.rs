@@ -13,8 +13,7 @@ use serde::Serialize;
 use shared::FaceBox;
 use shared::haar::DetectParams;
 
-use crate::detect::haar::load_cascade;
-use crate::shipped;
+use artifacts::shipped;
 
 /// Options of `edge detect`.
 #[derive(Debug, clap::Args)]
@@ -79,11 +78,11 @@ pub fn run_to(args: &DetectArgs, out: &mut dyn Write) -> Result<()> {
         Some(p) => p.clone(),
         None => shipped::find(shipped::CASCADE, "--cascade")?,
     };
-    let cascade = load_cascade(&path)?;
+    let cascade = artifacts::cascade::load(&path)?.cascade;
     let mut failed = 0;
     for image in &args.images {
         let file = image.display().to_string();
-        let line = match crate::frame_io::load(image) {
+        let line = match artifacts::image::load(image) {
             Ok(frame) => {
                 let faces = cascade.try_detect(&frame, &params)?;
                 Line::Faces {
@@ -116,7 +115,6 @@ pub fn run(args: &DetectArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
 
@@ -174,16 +172,5 @@ mod tests {
                 .to_string()
                 .contains("scale factor")
         );
-    }
-
-    #[test]
-    fn postcard_cascades_load_too() {
-        let xml = load_cascade(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(shipped::CASCADE)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let blob = dir.path().join("face.cascade");
-        std::fs::write(&blob, xml.to_postcard().unwrap()).unwrap();
-        assert_eq!(load_cascade(&blob).unwrap(), xml);
-        std::fs::write(&blob, b"garbage").unwrap();
-        assert!(format!("{:#}", load_cascade(&blob).unwrap_err()).contains("face.cascade"));
     }
 }

@@ -19,11 +19,11 @@ use crate::inference;
 use crate::monitor::{EndReason, Monitor, MonitorConfig};
 use crate::output::wire::{boot_id, open_serial};
 use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
-use crate::shipped;
 use crate::source::replay::ReplaySource;
 use crate::source::retry::Backoff;
 use crate::source::stdin::RawGreySource;
 use crate::source::{FrameSource, parse_size};
+use artifacts::shipped;
 use shared::wire::ModelManifest;
 
 /// Arguments of `edge run`.
@@ -179,7 +179,7 @@ fn open_source(args: &RunArgs, config: &EdgeConfig) -> Result<Opened> {
 
 /// Decodes an image file to grey for replays.
 fn load_image(path: &Path) -> Result<shared::GrayImage, String> {
-    crate::frame_io::load(path).map_err(|e| e.to_string())
+    artifacts::image::load(path).map_err(|e| e.to_string())
 }
 
 #[cfg(all(feature = "v4l", target_os = "linux"))]

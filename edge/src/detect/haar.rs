@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use shared::haar::{Cascade, DetectParams};
+use artifacts::cascade::CascadeFileError;
+use shared::haar::{Cascade, DetectParams, HaarError};
 use shared::preprocess::{crop, expand_and_clamp};
 use shared::{FaceBox, GrayImage};
 
@@ -19,6 +19,17 @@ use super::FaceDetector;
 pub const NEAR_MARGIN: f32 = 0.5;
 /// Sizes a re-detection accepts, relative to the last face's width.
 pub const NEAR_SIZE_RANGE: (f32, f32) = (0.7, 1.5);
+
+/// A detector that cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    /// The detection parameters are invalid.
+    #[error("detection parameters: {0}")]
+    Params(#[source] HaarError),
+    /// The cascade file cannot be used.
+    #[error(transparent)]
+    Cascade(#[from] CascadeFileError),
+}
 
 /// A Haar cascade with its detection parameters.
 pub struct HaarDetector {
@@ -32,24 +43,12 @@ impl HaarDetector {
         HaarDetector { cascade, params }
     }
 
-    /// Loads a cascade file (see [`load_cascade`]) to run with `params`.
-    pub fn load(path: &Path, params: DetectParams) -> Result<Self> {
-        params
-            .validate()
-            .with_context(|| format!("detection parameters for {}", path.display()))?;
-        Ok(HaarDetector::new(load_cascade(path)?, params))
-    }
-}
-
-/// Loads a cascade: OpenCV XML when the file ends in `.xml`, the postcard form otherwise.
-pub fn load_cascade(path: &Path) -> Result<Cascade> {
-    let what = || format!("loading face cascade {}", path.display());
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
-        let text = std::fs::read_to_string(path).with_context(what)?;
-        Ok(Cascade::from_opencv_xml(&text).with_context(what)?)
-    } else {
-        let bytes = std::fs::read(path).with_context(what)?;
-        Ok(Cascade::from_postcard(&bytes).with_context(what)?)
+    /// Loads a cascade file ([`artifacts::cascade::load`]) to run with `params`.
+    pub fn load(path: &Path, params: DetectParams) -> Result<Self, DetectorError> {
+        params.validate().map_err(DetectorError::Params)?;
+        let file = artifacts::cascade::load(path)?;
+        tracing::debug!(cascade = %path.display(), sha256 = %file.sha256, "face cascade loaded");
+        Ok(HaarDetector::new(file.cascade, params))
     }
 }
 
@@ -84,19 +83,9 @@ mod tests {
     use super::*;
 
     fn jaffe_frame() -> Option<GrayImage> {
-        let data = std::env::var_os("VIGIL_DATA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-        let image = data.join("jaffe/KA.AN1.39.tiff");
-        if !image.exists() {
-            eprintln!(
-                "SKIPPED near-detection test: {} not found (set VIGIL_DATA)",
-                image.display()
-            );
-            return None;
-        }
+        let image = artifacts::data::for_test("near-detection")?.join("jaffe/KA.AN1.39.tiff");
         // Pasted off-centre into a bigger frame, so the region search really is a sub-image.
-        let face = crate::frame_io::load(&image).unwrap();
+        let face = artifacts::image::load(&image).unwrap();
         let (w, h) = (480u32, 360u32);
         let mut pixels = vec![90u8; (w * h) as usize];
         for y in 0..face.height() {

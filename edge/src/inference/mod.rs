@@ -5,7 +5,6 @@
 //! whichever backend the board has. [`load`] picks the backend for a model file; a model it
 //! cannot serve is an error, never a made-up result.
 
-pub mod manifest;
 #[cfg(feature = "tflite")]
 pub mod tflite;
 pub mod tflite_io;
@@ -22,6 +21,9 @@ pub enum InferenceError {
     /// No backend can run this model file.
     #[error("no inference backend for {0}")]
     NoBackend(String),
+    /// The model's manifest is missing or refuses the model.
+    #[error(transparent)]
+    Manifest(#[from] artifacts::manifest::ManifestError),
     /// The model file could not be read or parsed.
     #[error("loading model {path}: {reason}")]
     Load {

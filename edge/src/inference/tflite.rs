@@ -97,7 +97,7 @@ fn affine(tensor: &Tensor, ty: QuantType, what: &str) -> Result<Affine, String> 
 impl TfliteClassifier {
     /// Loads a model after checking it against its manifest (see [`super::manifest`]).
     pub fn load(path: &Path) -> Result<Self, InferenceError> {
-        let (bytes, manifest) = super::manifest::load_verified(path)?;
+        let (bytes, manifest) = artifacts::manifest::load_verified(path)?;
         let classifier = Self::from_bytes(path, bytes, manifest)?;
         tracing::info!(
             model = %path.display(),
@@ -263,7 +263,7 @@ mod tests {
     /// --features tflite --lib tflite`.
     #[test]
     fn garbage_bytes_are_a_load_error_naming_the_file() {
-        let manifest = crate::inference::manifest::test_manifest();
+        let manifest = artifacts::manifest::for_tests();
         let err = TfliteClassifier::from_bytes(Path::new("bad.tflite"), b"not a flatbuffer".to_vec(), manifest)
             .err()
             .expect("garbage is refused");

@@ -25,7 +25,7 @@ fn backend(e: TractError) -> InferenceError {
 impl TractClassifier {
     /// Loads a model after checking it against its manifest (see [`super::manifest`]).
     pub fn load(path: &Path) -> Result<Self, InferenceError> {
-        let (bytes, manifest) = super::manifest::load_verified(path)?;
+        let (bytes, manifest) = artifacts::manifest::load_verified(path)?;
         Self::from_bytes(path, &bytes, manifest)
     }
 
@@ -35,11 +35,7 @@ impl TractClassifier {
             path: path.display().to_string(),
             reason,
         };
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .and_then(|m| m.with_input_fact(0, f32::fact([1, 1, INPUT_SIZE, INPUT_SIZE]).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
+        let plan = artifacts::onnx::load_plan(bytes, [1, INPUT_SIZE, INPUT_SIZE])
             .map_err(|e| load(format!("not a usable ONNX model for 1x1x48x48 input: {e:#}")))?;
         let output = plan.model().output_fact(0).map_err(|e| load(format!("{e:#}")))?;
         let classes = output.shape.as_concrete().map(|s| s.iter().product::<usize>());
@@ -112,7 +108,7 @@ mod tests {
 
     #[test]
     fn garbage_bytes_are_a_load_error() {
-        let manifest = crate::inference::manifest::test_manifest();
+        let manifest = artifacts::manifest::for_tests();
         let err = TractClassifier::from_bytes(Path::new("bad.onnx"), b"not onnx at all", manifest)
             .err()
             .unwrap();

@@ -336,7 +336,7 @@ mod tests {
         });
         let backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
         let mut sink = WireSink::reopening("/dev/ttyUSB0", open, backoff, 0xB0);
-        sink.announce(crate::inference::manifest::test_manifest()).unwrap();
+        sink.announce(artifacts::manifest::for_tests()).unwrap();
 
         // Missing at start: every message fails and the sink says so, nothing panics.
         tick(&mut sink, 0); // attempt 1 fails: next at 100

@@ -16,9 +16,6 @@ use super::{Frame, FrameSource, SourceError};
 /// Decodes one image file to grey.
 pub type ImageLoader = Box<dyn FnMut(&Path) -> Result<GrayImage, String> + Send>;
 
-/// File extensions (lower case) taken as frames; other files in the directory are ignored.
-pub const IMAGE_EXTENSIONS: [&str; 9] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "pgm", "pnm", "ppm"];
-
 /// Replay rates accepted, frames per second. Frame times are `i * 1000 / fps` ms, so a rate
 /// near zero would put them past any clock; above 1000 fps two frames share a millisecond.
 pub const FPS_RANGE: core::ops::RangeInclusive<f64> = 0.01..=1000.0;
@@ -52,11 +49,8 @@ impl ReplaySource {
             let path = entry
                 .map_err(|e| SourceError::Fatal(format!("listing {}: {e}", dir.display())))?
                 .path();
-            let is_image = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-            if is_image && !path.is_dir() {
+            // Files of other kinds in the directory are ignored.
+            if artifacts::image::is_image_file(&path) && !path.is_dir() {
                 files.push(path);
             }
         }
@@ -64,7 +58,7 @@ impl ReplaySource {
         if files.is_empty() {
             return Err(SourceError::Fatal(format!(
                 "no images ({}) in {}",
-                IMAGE_EXTENSIONS.join(", "),
+                artifacts::image::IMAGE_EXTENSIONS.join(", "),
                 dir.display()
             )));
         }

@@ -45,7 +45,7 @@ pub enum ContemptArg {
 /// Options of `host prepare`.
 #[derive(Debug, Clone, Args)]
 pub struct PrepareArgs {
-    /// Directory with one sub-directory per dataset (default: $VIGIL_DATA, else ./data).
+    /// Directory with one sub-directory per dataset (default: $VIGIL_DATA, else ../shared/data beside the checkout).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Datasets to prepare, comma-separated.

@@ -32,7 +32,7 @@ pub enum AugmentPreset {
 /// Options of `host train`.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// Directory with one sub-directory per dataset (default: $VIGIL_DATA, else ./data).
+    /// Directory with one sub-directory per dataset (default: $VIGIL_DATA, else ../shared/data beside the checkout).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Datasets to train on together, comma-separated (each is also evaluated on its own).

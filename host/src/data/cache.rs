@@ -129,7 +129,7 @@ pub fn write(path: &Path, header: &CacheHeader, samples: &[Sample]) -> Result<()
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     }
-    crate::files::write_atomically(path, &bytes).map_err(|e| DataError::io(path, e))
+    artifacts::files::write_atomically(path, &bytes).map_err(|e| DataError::io(path, e))
 }
 
 /// Reads a cache file's header and samples, checking magic, version and checksum.

@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use shared::haar::{Cascade, DetectParams};
 use shared::preprocess::{Enhancement, PreprocessError, Preprocessing, enhance};
 use shared::{FaceBox, GrayImage};
@@ -53,13 +52,11 @@ impl HaarFinder {
     /// Loads an OpenCV cascade XML file, detecting with `DetectParams::default()` (scale 1.1,
     /// minNeighbors 5, min size 30, as OpenCV's tools are usually run).
     pub fn load(path: &Path) -> Result<Self, DataError> {
-        let xml = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let cascade =
-            Cascade::from_opencv_xml(&xml).map_err(|e| DataError::Detector(format!("{}: {e}", path.display())))?;
+        let file = artifacts::cascade::load(path).map_err(|e| DataError::Detector(e.to_string()))?;
         Ok(HaarFinder {
-            cascade,
+            cascade: file.cascade,
             params: DetectParams::default(),
-            id: cascade_id(&xml),
+            id: cascade_id(&file.sha256),
         })
     }
 }
@@ -75,9 +72,9 @@ impl FaceFinder for HaarFinder {
 }
 
 /// The identity of a cascade: its content hash and the detection settings.
-fn cascade_id(xml: &str) -> String {
-    let digest = hex::encode(&Sha256::digest(xml.as_bytes())[..8]);
-    format!("haar:{digest}:default-params")
+/// The finder's id from its cascade file's SHA-256 (hex): the first 8 bytes name it.
+fn cascade_id(sha256: &str) -> String {
+    format!("haar:{}:default-params", &sha256[..16])
 }
 
 /// Where to look for the cascade when none is configured.
@@ -118,8 +115,8 @@ pub fn finder_id(kind: DatasetKind, config: &PrepareConfig) -> Result<String, Da
         return Ok(WholeImage.id());
     }
     let path = cascade_path(config)?;
-    let xml = std::fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
-    Ok(cascade_id(&xml))
+    let sha256 = artifacts::cascade::file_sha256(&path).map_err(|e| DataError::Detector(e.to_string()))?;
+    Ok(cascade_id(&sha256))
 }
 
 /// Enhances a 48x48 grey face (the paper's FFA-Net step).

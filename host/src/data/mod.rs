@@ -356,9 +356,7 @@ pub struct PrepareConfig {
 impl Default for PrepareConfig {
     fn default() -> Self {
         PrepareConfig {
-            data_root: std::env::var_os("VIGIL_DATA")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            data_root: artifacts::data::default_dir(),
             dataset_dirs: BTreeMap::new(),
             datasets: vec![DatasetKind::CkPlus, DatasetKind::Jaffe, DatasetKind::Fer2013],
             protocol: SplitProtocol::Paper,
@@ -692,15 +690,7 @@ pub fn read_dataset(kind: DatasetKind, dir: &Path, contempt: ContemptPolicy) -> 
     Ok(listing)
 }
 
-/// Image file extensions the readers accept (case-insensitive).
-pub(crate) const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "pgm"];
-
-/// True when the path has an image extension.
-pub(crate) fn is_image_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
-}
+pub(crate) use artifacts::image::is_image_file;
 
 /// True for names to ignore silently (hidden files such as `.DS_Store`).
 pub(crate) fn is_hidden(path: &Path) -> bool {

@@ -216,33 +216,13 @@ fn official_counts(listing: &Listing) -> Option<[[usize; NUM_CLASSES]; 2]> {
     Some(counts)
 }
 
-/// Decodes an entry to 8-bit grey: grey images as they are, colour through the shared OpenCV
-/// luma weights, palette TIFFs (which `image` refuses) through [`shared::tiff_palette`].
+/// Decodes an entry to 8-bit grey ([`artifacts::image`] for files).
 pub fn decode(origin: &Origin) -> Result<GrayImage, String> {
     match origin {
         Origin::Pixels { width, height, pixels } => {
             GrayImage::from_raw(*width, *height, pixels.clone()).map_err(|e| e.to_string())
         }
-        Origin::File(path) => {
-            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-            if shared::tiff_palette::is_palette_tiff(&bytes) {
-                return shared::tiff_palette::decode_palette_tiff(&bytes);
-            }
-            let img = image::ImageReader::new(std::io::Cursor::new(bytes))
-                .with_guessed_format()
-                .map_err(|e| e.to_string())?
-                .decode()
-                .map_err(|e| e.to_string())?;
-            let (w, h) = (img.width(), img.height());
-            let gray = match img {
-                image::DynamicImage::ImageLuma8(g) => GrayImage::from_raw(w, h, g.into_raw()),
-                image::DynamicImage::ImageLumaA8(_)
-                | image::DynamicImage::ImageLuma16(_)
-                | image::DynamicImage::ImageLumaA16(_) => GrayImage::from_raw(w, h, img.to_luma8().into_raw()),
-                other => GrayImage::from_rgb(w, h, other.to_rgb8().as_raw()),
-            };
-            gray.map_err(|e| e.to_string())
-        }
+        Origin::File(path) => artifacts::image::load(path).map_err(|e| e.to_string()),
     }
 }
 

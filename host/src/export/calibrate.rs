@@ -80,15 +80,6 @@ impl Collector {
     }
 }
 
-/// Loads an ONNX graph into tract for a fixed `[1, c, h, w]` input, optimised.
-pub fn load_tract(bytes: &[u8], chw: [usize; 3]) -> TractResult<std::sync::Arc<TypedRunnableModel>> {
-    tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])?
-        .with_input_fact(0, f32::fact([1, chw[0], chw[1], chw[2]]).into())?
-        .into_optimized()?
-        .into_runnable()
-}
-
 /// Runs the exposed-activation fp32 graph on each input and returns the range of every
 /// named activation (graph outputs in order: logits first, then `names` without logits).
 pub fn calibrate(
@@ -101,7 +92,7 @@ pub fn calibrate(
     if inputs.is_empty() {
         return Err(ExportError::NoCalibrationData);
     }
-    let model = load_tract(graph, chw).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
+    let model = artifacts::onnx::load_plan(graph, chw).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
     let mut order = vec![super::float_graph::LOGITS.to_string()];
     order.extend(
         names

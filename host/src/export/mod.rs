@@ -11,7 +11,6 @@ pub mod calibrate;
 pub mod float_graph;
 pub mod folded;
 pub mod int8_graph;
-pub mod manifest;
 pub mod onnx;
 pub mod parity;
 pub mod quant;
@@ -40,14 +39,20 @@ pub enum ExportError {
     #[error("tract: {0}")]
     Tract(String),
     /// Writing a file failed.
-    #[error("writing {0}: {1}")]
-    Io(String, #[source] std::io::Error),
+    #[error("writing {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A model would be replaced without `overwrite`.
     #[error("{} exists; pass --force to replace it (and its manifest)", .0.display())]
     Exists(PathBuf),
-    /// The manifest could not be serialised.
-    #[error("manifest: {0}")]
-    Manifest(String),
+    /// The model and manifest could not be written.
+    #[error(transparent)]
+    Manifest(#[from] artifacts::manifest::ManifestError),
 }
 
 /// What to export and how.
@@ -88,7 +93,7 @@ impl ExportOptions {
             return Ok(());
         }
         for model in self.outputs() {
-            for path in [manifest::manifest_path(&model), model] {
+            for path in [artifacts::manifest::manifest_path(&model), model] {
                 if path.exists() {
                     return Err(ExportError::Exists(path));
                 }
@@ -132,7 +137,10 @@ pub fn write_models(
     template: &ModelManifest,
 ) -> Result<ExportReport, ExportError> {
     options.check_outputs()?;
-    std::fs::create_dir_all(&options.out_dir).map_err(|e| ExportError::Io(options.out_dir.display().to_string(), e))?;
+    std::fs::create_dir_all(&options.out_dir).map_err(|source| ExportError::Io {
+        path: options.out_dir.clone(),
+        source,
+    })?;
     let with = |suffix: &str, quantization: Quantization| ModelManifest {
         name: format!("{}-{suffix}", options.name),
         quantization,
@@ -140,7 +148,7 @@ pub fn write_models(
     };
     let fp32 = if options.write_fp32 {
         let p = options.model_path("fp32");
-        let m = manifest::write_model(&p, fp32, with("fp32", Quantization::Float32))?;
+        let m = artifacts::manifest::write_model(&p, fp32, with("fp32", Quantization::Float32))?;
         Some((p, m))
     } else {
         None
@@ -154,7 +162,7 @@ pub fn write_models(
         calibration_images: calibration_images as u32,
     };
     let p = options.model_path("int8");
-    let m = manifest::write_model(&p, int8, with("int8", int8_quant))?;
+    let m = artifacts::manifest::write_model(&p, int8, with("int8", int8_quant))?;
     Ok(ExportReport { fp32, int8: (p, m) })
 }
 
@@ -167,7 +175,7 @@ pub struct TractRunner {
 impl TractRunner {
     /// Loads and optimises a graph for `[1, c, h, w]` inputs.
     pub fn new(graph: &[u8], chw: [usize; 3]) -> Result<Self, ExportError> {
-        let model = calibrate::load_tract(graph, chw).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
+        let model = artifacts::onnx::load_plan(graph, chw).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
         Ok(TractRunner { model, chw })
     }
 
@@ -235,7 +243,7 @@ mod tests {
 
     /// Names of the ops tract runs for a graph, after optimisation.
     fn tract_ops(graph: &[u8]) -> Vec<String> {
-        let model = calibrate::load_tract(graph, [1, 48, 48]).unwrap();
+        let model = artifacts::onnx::load_plan(graph, [1, 48, 48]).unwrap();
         model
             .model()
             .nodes()
@@ -315,6 +323,6 @@ mod tests {
         write_models(b"fp32", b"int8", 1, &options, &template()).unwrap();
         assert_eq!(std::fs::read(dir.path().join("vigil-int8.onnx")).unwrap(), b"int8");
         let manifest = std::fs::read_to_string(dir.path().join("vigil-fp32.manifest.json")).unwrap();
-        assert!(manifest.contains(&manifest::sha256_hex(b"fp32")));
+        assert!(manifest.contains(&artifacts::manifest::sha256_hex(b"fp32")));
     }
 }

@@ -1,10 +1,11 @@
-//! Still images from disk as grey frames: what `edge detect` and the replay tools read.
+//! Still images from disk as grey frames: what the host's dataset readers, `edge detect`,
+//! `edge classify` and replays read, decoded one way for all of them.
 //!
 //! Every format the workspace's `image` build decodes (PNG, JPEG, TIFF, BMP, PNM) is accepted;
 //! colour becomes grey with OpenCV's luma weights ([`shared::preprocess::luma`]) so frames match
 //! what OpenCV-based tools (and the golden face boxes) see. 8-bit palette TIFFs, which `image`
-//! refuses and 23 of JAFFE's images are, go through [`shared::tiff_palette`], the decoder the
-//! host's data pipeline uses too.
+//! refuses and 23 of JAFFE's images are, go through [`shared::tiff_palette`]. Images over
+//! [`MAX_PIXELS`] are refused before their pixels are converted.
 
 use std::path::{Path, PathBuf};
 
@@ -14,9 +15,19 @@ use shared::GrayImage;
 /// Largest image (in pixels) we agree to decode: guards against absurd headers.
 pub const MAX_PIXELS: u64 = 100_000_000;
 
+/// File extensions (lower case) taken as images when listing a directory.
+pub const IMAGE_EXTENSIONS: [&str; 9] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "pgm", "pnm", "ppm"];
+
+/// Whether `path` has one of the [`IMAGE_EXTENSIONS`] (any case).
+pub fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
 /// Why an image could not be loaded; always names the file.
 #[derive(Debug, thiserror::Error)]
-pub enum FrameIoError {
+pub enum ImageFileError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -36,12 +47,12 @@ pub enum FrameIoError {
 }
 
 /// Reads and decodes an image file to 8-bit grey.
-pub fn load(path: &Path) -> Result<GrayImage, FrameIoError> {
-    let bytes = std::fs::read(path).map_err(|source| FrameIoError::Read {
+pub fn load(path: &Path) -> Result<GrayImage, ImageFileError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageFileError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    decode(&bytes).map_err(|reason| FrameIoError::Decode {
+    decode(&bytes).map_err(|reason| ImageFileError::Decode {
         path: path.to_path_buf(),
         reason,
     })
@@ -159,7 +170,7 @@ mod tests {
         std::fs::write(&junk, b"II*\0garbage").unwrap();
         let e = load(&junk).unwrap_err();
         assert!(
-            matches!(e, FrameIoError::Decode { .. }) && e.to_string().contains("junk.tiff"),
+            matches!(e, ImageFileError::Decode { .. }) && e.to_string().contains("junk.tiff"),
             "{e}"
         );
     }

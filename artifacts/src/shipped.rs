@@ -4,17 +4,30 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-
 /// The shipped int8 emotion model, relative to a checkout or bundle root.
 pub const MODEL: &str = "models/vigil-int8.onnx";
 /// The shipped OpenCV frontal-face cascade, relative to a checkout or bundle root.
 pub const CASCADE: &str = "models/haarcascade_frontalface_default.xml";
 
+/// A shipped file that is in none of the places looked in.
+#[derive(Debug, thiserror::Error)]
+#[error("none given and the default is missing (looked for {}); pass {flag}", list(.tried))]
+pub struct NotShipped {
+    /// The places looked in, in order.
+    pub tried: Vec<PathBuf>,
+    /// The option that names the file instead.
+    pub flag: String,
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    list.join(", ")
+}
+
 /// The first existing of: `relative` under the working directory, beside the executable,
 /// and in the source checkout the binary was built from. `flag` names the option that
 /// overrides it, for the error message.
-pub fn find(relative: &str, flag: &str) -> Result<PathBuf> {
+pub fn find(relative: &str, flag: &str) -> Result<PathBuf, NotShipped> {
     let mut tried = vec![PathBuf::from(relative)];
     if let Some(dir) = std::env::current_exe()
         .ok()
@@ -23,13 +36,13 @@ pub fn find(relative: &str, flag: &str) -> Result<PathBuf> {
         tried.push(dir.join(relative));
     }
     tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative));
-    tried.iter().find(|p| p.is_file()).cloned().with_context(|| {
-        let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-        format!(
-            "none given and the default is missing (looked for {}); pass {flag}",
-            list.join(", ")
-        )
-    })
+    match tried.iter().find(|p| p.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => Err(NotShipped {
+            tried,
+            flag: flag.to_string(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -40,7 +53,7 @@ mod tests {
     fn finds_the_shipped_files_and_names_the_flag_otherwise() {
         assert!(find(MODEL, "--model").unwrap().is_file());
         assert!(find(CASCADE, "--cascade").unwrap().is_file());
-        let err = format!("{:#}", find("models/nope.onnx", "--model").unwrap_err());
+        let err = find("models/nope.onnx", "--model").unwrap_err().to_string();
         assert!(
             err.contains("models/nope.onnx") && err.contains("pass --model"),
             "{err}"
