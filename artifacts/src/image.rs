@@ -2,7 +2,7 @@
 //! `edge classify` and replays read, decoded one way for all of them.
 //!
 //! Every format the workspace's `image` build decodes (PNG, JPEG, TIFF, BMP, PNM) is accepted;
-//! colour becomes grey with OpenCV's luma weights ([`shared::preprocess::luma`]) so frames match
+//! colour becomes grey with OpenCV's luma weights ([`shared::image::luma`]) so frames match
 //! what OpenCV-based tools (and the golden face boxes) see. 8-bit palette TIFFs, which `image`
 //! refuses and 23 of JAFFE's images are, go through [`shared::tiff_palette`]. Images over
 //! [`MAX_PIXELS`] are refused before their pixels are converted.
@@ -90,7 +90,7 @@ pub fn to_gray(img: DynamicImage) -> Result<GrayImage, String> {
 
 #[cfg(test)]
 mod tests {
-    use shared::preprocess::luma;
+    use shared::image::luma;
 
     use super::*;
 

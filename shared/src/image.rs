@@ -80,10 +80,7 @@ impl GrayImage {
                 actual: rgb.len(),
             });
         }
-        let pixels = rgb
-            .chunks_exact(3)
-            .map(|p| crate::preprocess::luma(p[0], p[1], p[2]))
-            .collect();
+        let pixels = rgb.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])).collect();
         Self::from_raw(width, height, pixels)
     }
 
@@ -165,9 +162,27 @@ impl FaceBox {
     }
 }
 
+/// OpenCV's RGB -> grey conversion (ITU-R BT.601 weights 0.299, 0.587, 0.114 in 14-bit fixed
+/// point, rounded), so crops match what OpenCV-based tools produce.
+pub fn luma(r: u8, g: u8, b: u8) -> u8 {
+    const R: u32 = 4899;
+    const G: u32 = 9617;
+    const B: u32 = 1868;
+    ((r as u32 * R + g as u32 * G + b as u32 * B + (1 << 13)) >> 14) as u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn luma_matches_opencv() {
+        assert_eq!(luma(255, 255, 255), 255);
+        assert_eq!(luma(0, 0, 0), 0);
+        assert_eq!(luma(255, 0, 0), 76);
+        assert_eq!(luma(0, 255, 0), 150);
+        assert_eq!(luma(0, 0, 255), 29);
+    }
 
     #[test]
     fn from_raw_checks_length() {

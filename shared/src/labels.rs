@@ -88,19 +88,6 @@ impl Emotion {
         }
     }
 
-    /// Human-readable name for reports.
-    pub const fn display_name(self) -> &'static str {
-        match self {
-            Emotion::Angry => "Angry",
-            Emotion::Bored => "Bored (disgust)",
-            Emotion::Fear => "Fear",
-            Emotion::Happy => "Happy",
-            Emotion::Neutral => "Neutral",
-            Emotion::Sad => "Sad",
-            Emotion::Surprised => "Surprised",
-        }
-    }
-
     /// CK+ folder names (`anger`, `contempt`, `disgust`, ...). `Ok(None)` means "drop this image".
     pub fn from_ckplus(label: &str, contempt: ContemptPolicy) -> Result<Option<Emotion>, LabelError> {
         Ok(Some(match label.to_ascii_lowercase().as_str() {

@@ -89,6 +89,19 @@ pub struct Normalization {
     pub offset: f32,
 }
 
+impl Normalization {
+    /// The network input for one pixel.
+    pub fn apply(self, pixel: u8) -> f32 {
+        pixel as f32 * self.scale + self.offset
+    }
+
+    /// The inputs of pixels 0 and 255: the range every input lies in (in that order, so
+    /// reversed when the scale is negative).
+    pub fn range(self) -> (f32, f32) {
+        (self.apply(0), self.apply(255))
+    }
+}
+
 impl Default for Normalization {
     /// Pixels to 0..1.
     fn default() -> Self {
@@ -170,27 +183,16 @@ impl Preprocessing {
                 actual: out.len(),
             });
         }
-        let Normalization { scale, offset } = self.normalization;
         for (o, &p) in out.iter_mut().zip(pixels) {
-            *o = p as f32 * scale + offset;
+            *o = self.normalization.apply(p);
         }
         Ok(())
     }
 
     /// The scaled network input of an already-prepared face.
     pub fn normalize(&self, face: &GrayImage) -> Vec<f32> {
-        let Normalization { scale, offset } = self.normalization;
-        face.pixels().iter().map(|&p| p as f32 * scale + offset).collect()
+        face.pixels().iter().map(|&p| self.normalization.apply(p)).collect()
     }
-}
-
-/// OpenCV's RGB -> grey conversion (ITU-R BT.601 weights 0.299, 0.587, 0.114 in 14-bit fixed
-/// point, rounded), so crops match what OpenCV-based tools produce.
-pub fn luma(r: u8, g: u8, b: u8) -> u8 {
-    const R: u32 = 4899;
-    const G: u32 = 9617;
-    const B: u32 = 1868;
-    ((r as u32 * R + g as u32 * G + b as u32 * B + (1 << 13)) >> 14) as u8
 }
 
 /// The face box grown by `margin` (fraction of its size, each side) and clamped to the frame.
@@ -413,15 +415,6 @@ mod tests {
     fn gradient(w: u32, h: u32) -> GrayImage {
         let pixels = (0..w * h).map(|i| ((i % w) * 255 / w.max(1)) as u8).collect();
         GrayImage::from_raw(w, h, pixels).unwrap()
-    }
-
-    #[test]
-    fn luma_matches_opencv() {
-        assert_eq!(luma(255, 255, 255), 255);
-        assert_eq!(luma(0, 0, 0), 0);
-        assert_eq!(luma(255, 0, 0), 76);
-        assert_eq!(luma(0, 255, 0), 150);
-        assert_eq!(luma(0, 0, 255), 29);
     }
 
     #[test]

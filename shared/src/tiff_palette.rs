@@ -13,7 +13,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::GrayImage;
-use crate::preprocess::luma;
+use crate::image::luma;
 
 /// Little reader over the file bytes in the file's byte order.
 struct Bytes<'a> {

@@ -46,7 +46,7 @@ fn accuracy(classifier: &mut TractClassifier, test: &[&Sample]) -> f64 {
     let correct = test
         .iter()
         .filter(|s| {
-            let input: Vec<f32> = s.pixels.iter().map(|&p| p as f32 * norm.scale + norm.offset).collect();
+            let input: Vec<f32> = s.pixels.iter().map(|&p| norm.apply(p)).collect();
             let probs = classifier.classify(&input).unwrap();
             let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
             best == s.label.index()

@@ -101,10 +101,10 @@ mod tests {
         let Some(frame) = jaffe_frame() else { return };
         let cascade = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/haarcascade_frontalface_default.xml");
         let mut detector = HaarDetector::load(&cascade, DetectParams::default()).unwrap();
-        let full = super::super::largest(&detector.detect(&frame)).expect("a face in the full frame");
+        let full = shared::haar::largest(&detector.detect(&frame)).expect("a face in the full frame");
         // Start from a box a little off, as the face moves between frames.
         let moved = FaceBox::new(full.x + 6, full.y - 4, full.w, full.h);
-        let near = super::super::largest(&detector.detect_near(&frame, moved)).expect("the face near its box");
+        let near = shared::haar::largest(&detector.detect_near(&frame, moved)).expect("the face near its box");
         assert!(near.iou(&full) > 0.8, "near {near:?} vs full {full:?}");
         // Nowhere near the face: the region search finds nothing.
         let elsewhere = FaceBox::new(0, 250, 60, 60);

@@ -177,11 +177,6 @@ impl BoxFilter {
         Self::default()
     }
 
-    /// Whether a face is being tracked.
-    pub fn is_tracking(&self) -> bool {
-        self.track.is_some()
-    }
-
     /// Forgets the face.
     pub fn reset(&mut self) {
         self.track = None;

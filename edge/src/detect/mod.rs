@@ -14,6 +14,7 @@
 //! jittering with the detector and follow a moving head. A still face detected at the same
 //! box every time comes out as exactly that box.
 
+use shared::haar::largest;
 use shared::{FaceBox, GrayImage};
 
 pub mod haar;
@@ -42,14 +43,6 @@ impl<D: FaceDetector + ?Sized> FaceDetector for Box<D> {
     fn detect_near(&mut self, frame: &GrayImage, last: FaceBox) -> Vec<FaceBox> {
         (**self).detect_near(frame, last)
     }
-}
-
-/// The largest box by area (first on ties).
-pub fn largest(boxes: &[FaceBox]) -> Option<FaceBox> {
-    boxes
-        .iter()
-        .copied()
-        .reduce(|best, b| if b.area() > best.area() { b } else { best })
 }
 
 /// Whether a frame's face came from the detector or was carried over.
@@ -151,14 +144,6 @@ mod tests {
             self.near_calls.push(last);
             self.near_answers.pop_front().unwrap_or_default()
         }
-    }
-
-    #[test]
-    fn largest_wins() {
-        let small = FaceBox::new(0, 0, 10, 10);
-        let big = FaceBox::new(50, 50, 40, 40);
-        assert_eq!(largest(&[small, big, small]), Some(big));
-        assert_eq!(largest(&[]), None);
     }
 
     #[test]

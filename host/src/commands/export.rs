@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use shared::arch::Architecture;
+use shared::preprocess::Normalization;
 use shared::wire::{Metric, ModelManifest, WIRE_VERSION};
 use shared::{Emotion, INPUT_SIZE};
 
@@ -73,10 +74,10 @@ pub struct ExportArgs {
     pub cache: Option<PathBuf>,
 }
 
-fn inputs(samples: &[&Sample], scale: f32, offset: f32) -> Vec<Vec<f32>> {
+fn inputs(samples: &[&Sample], norm: Normalization) -> Vec<Vec<f32>> {
     samples
         .iter()
-        .map(|s| s.pixels.iter().map(|&p| p as f32 * scale + offset).collect())
+        .map(|s| s.pixels.iter().map(|&p| norm.apply(p)).collect())
         .collect()
 }
 
@@ -118,8 +119,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         !originals.is_empty(),
         "the run's training split is empty: nothing to calibrate on"
     );
-    let calibration = inputs(&originals, norm.scale, norm.offset);
-    let input_range = (norm.offset, 255.0 * norm.scale + norm.offset);
+    let calibration = inputs(&originals, norm);
+    let input_range = norm.range();
     tracing::info!(images = calibration.len(), method = %args.calibration.name(), weights = args.weight_scales.name(), "calibrating");
     let (fp32, int8) = build_graphs(&net, &calibration, args.calibration, args.weight_scales, input_range)?;
 
@@ -134,12 +135,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             continue;
         }
         let labels: Vec<usize> = test.iter().map(|s| s.label.index()).collect();
-        let p = parity::compare(
-            &fp32_runner,
-            &int8_runner,
-            &inputs(&test, norm.scale, norm.offset),
-            &labels,
-        )?;
+        let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&test, norm), &labels)?;
         let name = format!("{}/{}", dataset.name(), data.protocol.name());
         println!(
             "| {name} | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
@@ -166,7 +162,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     // Temperature: fitted on the validation split's int8 logits (what the edge computes), then
     // the calibration of the test split's scores before and after, per dataset.
     let logits_of = |samples: &[&Sample]| -> Result<Vec<[f32; shared::NUM_CLASSES]>> {
-        inputs(samples, norm.scale, norm.offset)
+        inputs(samples, norm)
             .iter()
             .map(|x| {
                 let z = int8_runner.logits(x)?;

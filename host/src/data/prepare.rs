@@ -775,7 +775,7 @@ mod tests {
             .save(&path)
             .unwrap();
         let g = decode(&Origin::File(path)).unwrap();
-        assert!(g.pixels().iter().all(|&p| p == shared::preprocess::luma(255, 0, 0)));
+        assert!(g.pixels().iter().all(|&p| p == shared::image::luma(255, 0, 0)));
         let bad = tmp.path().join("bad.png");
         write_truncated_png(&bad);
         assert!(decode(&Origin::File(bad)).is_err());

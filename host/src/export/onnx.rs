@@ -117,12 +117,6 @@ impl GraphBuilder {
         self.initializer(name, dims, DataType::Int8, data.iter().map(|&v| v as u8).collect())
     }
 
-    /// Adds a uint8 constant.
-    pub fn u8s(&mut self, name: &str, dims: &[usize], data: &[u8]) -> String {
-        debug_assert_eq!(dims.iter().product::<usize>(), data.len());
-        self.initializer(name, dims, DataType::Uint8, data.to_vec())
-    }
-
     /// Adds an int32 constant.
     pub fn i32s(&mut self, name: &str, dims: &[usize], data: &[i32]) -> String {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len());
@@ -130,16 +124,6 @@ impl GraphBuilder {
             name,
             dims,
             DataType::Int32,
-            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        )
-    }
-
-    /// Adds an int64 constant.
-    pub fn i64s(&mut self, name: &str, dims: &[usize], data: &[i64]) -> String {
-        self.initializer(
-            name,
-            dims,
-            DataType::Int64,
             data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         )
     }

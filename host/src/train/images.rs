@@ -34,12 +34,7 @@ impl ImageSet {
             // Rows stay aligned even for a sample of the wrong size (the data pipeline only
             // makes 48x48 samples): extra pixels are cut, missing ones are 0.
             let start = inputs.len();
-            inputs.extend(
-                s.pixels
-                    .iter()
-                    .take(per_image)
-                    .map(|&p| f32::from(p) * norm.scale + norm.offset),
-            );
+            inputs.extend(s.pixels.iter().take(per_image).map(|&p| norm.apply(p)));
             inputs.resize(start + per_image, 0.0);
         }
         ImageSet {

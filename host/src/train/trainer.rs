@@ -434,8 +434,7 @@ impl Trainer {
             shared::arch::Shape::Spatial { w, h, .. } => (w, h),
             shared::arch::Shape::Flat(n) => (n, 1),
         };
-        let norm = self.config.preprocessing.normalization;
-        let range = (norm.offset, 255.0 * norm.scale + norm.offset);
+        let range = self.config.preprocessing.normalization.range();
         let augment = self.config.augment;
         let (mut loss_sum, mut correct, mut images, mut steps) = (0.0, 0usize, 0usize, 0usize);
         let mut interrupted = false;
