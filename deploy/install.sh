@@ -2,8 +2,11 @@
 # Installs a vigil edge bundle on this machine (run as root on the board), or under
 # $DESTDIR when set (a staging root: nothing is started, no users are created).
 #
-#   sudo ./install.sh            # install, enable and start the service
+#   sudo ./install.sh            # install, enable and (re)start the service
 #   DESTDIR=/tmp/root ./install.sh
+#
+# VIGIL_ACTIVATE=1 with DESTDIR runs the user, group and service steps too, against
+# whatever `systemctl`, `useradd`... the PATH holds (edge/tests/bundle.rs uses fakes).
 #
 # Refuses a bundle whose files differ from its SHA256SUMS, and a model whose SHA-256
 # differs from its manifest.
@@ -45,7 +48,7 @@ fi
 install -D -m 0644 "$here/vigil-edge.service" "$root/etc/systemd/system/vigil-edge.service"
 [ -f "$here/README.md" ] && install -D -m 0644 "$here/README.md" "$root/usr/local/share/doc/vigil/README.md"
 
-if [ -z "$root" ]; then
+if [ -z "$root" ] || [ "${VIGIL_ACTIVATE:-0}" = 1 ]; then
     id vigil >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vigil
     # Device groups differ between boards: join those that exist (the unit names none).
     for g in video gpio dialout; do
@@ -56,7 +59,7 @@ if [ -z "$root" ]; then
         systemctl enable vigil-edge.service
         # restart, not `enable --now`: a running unit would keep the old binary.
         systemctl restart vigil-edge.service || die "vigil-edge did not start: journalctl -u vigil-edge"
-        want=$(sha256sum /usr/local/bin/vigil-edge | cut -d' ' -f1)
+        want=$(sha256sum "$root/usr/local/bin/vigil-edge" | cut -d' ' -f1)
         got=""
         for _ in 1 2 3 4 5 6 7 8 9 10; do
             pid=$(systemctl show -p MainPID --value vigil-edge.service)

@@ -27,9 +27,13 @@ fn write_model(dir: &Path, bytes: &[u8], manifest_hash: Option<&str>) {
 }
 
 fn bundle(models: &Path, out: &Path) -> PathBuf {
+    bundle_with(env!("CARGO_BIN_EXE_edge"), models, out)
+}
+
+fn bundle_with(binary: &str, models: &Path, out: &Path) -> PathBuf {
     let status = Command::new("sh")
         .arg(repo().join("deploy/bundle.sh"))
-        .args(["--target", "test-target", "--binary", env!("CARGO_BIN_EXE_edge")])
+        .args(["--target", "test-target", "--binary", binary])
         .arg("--models")
         .arg(models)
         .arg("--out")
@@ -191,4 +195,75 @@ fn the_unit_is_sandboxed() {
         }
         _ => eprintln!("systemd-analyze not available: checked the directives only"),
     }
+}
+
+/// An upgrade restarts the service (`enable --now` would leave the old binary running) and
+/// checks that the process systemd runs is the binary just installed; device groups the
+/// board lacks are skipped. systemd and the user tools are fakes on the PATH.
+#[test]
+fn install_restarts_the_service_and_checks_the_running_binary() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    write_model(&models, b"model bytes", None);
+    // The "runtime" is `sleep`, so the test can run the installed copy as the service.
+    let bundle = bundle_with("/bin/sleep", &models, &tmp.path().join("out"));
+    let fakes = tmp.path().join("fakes");
+    std::fs::create_dir(&fakes).unwrap();
+    let log = tmp.path().join("calls.log");
+    for (name, body) in [
+        (
+            "systemctl",
+            "echo \"systemctl $*\" >> \"$FAKE_LOG\"; [ \"$1\" = show ] && echo \"$FAKE_PID\"; exit 0",
+        ),
+        ("id", "exit 0"),
+        ("useradd", "echo \"useradd $*\" >> \"$FAKE_LOG\""),
+        ("usermod", "echo \"usermod $*\" >> \"$FAKE_LOG\""),
+        ("getent", "[ \"$2\" = gpio ] && exit 2; exit 0"),
+    ] {
+        let path = fakes.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = tmp.path().join("root");
+    let path = format!("{}:{}", fakes.display(), std::env::var("PATH").unwrap());
+    let activate = |pid: u32| {
+        Command::new("sh")
+            .arg(bundle.join("install.sh"))
+            .env("DESTDIR", &root)
+            .env("VIGIL_ACTIVATE", "1")
+            .env("PATH", &path)
+            .env("FAKE_LOG", &log)
+            .env("FAKE_PID", pid.to_string())
+            .output()
+            .unwrap()
+    };
+    assert!(install(&bundle, &root).status.success(), "staged install");
+
+    // The service runs the installed binary: accepted.
+    let mut service = Command::new(root.join("usr/local/bin/vigil-edge"))
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let out = activate(service.id());
+    let _ = service.kill();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.contains("systemctl restart vigil-edge.service"), "{calls}");
+    assert!(!calls.contains("--now"), "{calls}");
+    assert!(calls.contains("usermod -aG video vigil") && calls.contains("usermod -aG dialout vigil"));
+    assert!(!calls.contains("gpio"), "a group the board lacks is skipped: {calls}");
+
+    // Some other program runs as the service (the old binary, say): refused.
+    let mut other = Command::new("/bin/cat")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = activate(other.id());
+    let _ = other.kill();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not the binary just installed"), "{stderr}");
 }
