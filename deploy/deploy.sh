@@ -24,9 +24,10 @@ want=$(tar -xzOf "$bundle" "$name/bin/vigil-edge" | sha256sum | cut -d' ' -f1)
 got=$(ssh "$board" 'sudo sha256sum /proc/$(systemctl show -p MainPID --value vigil-edge.service)/exe' | cut -d' ' -f1)
 [ "$want" = "$got" ] || { echo "deploy.sh: $board runs a vigil-edge with sha256 $got, the bundle's is $want" >&2; exit 1; }
 echo "$board: running vigil-edge sha256 ok ($got)"
-for manifest in "$repo"/models/*.manifest.json; do
-    model=$(basename "${manifest%.manifest.json}").onnx
-    want=$(sed -n 's/.*"sha256": *"\([0-9a-fA-F]*\)".*/\1/p' "$manifest")
+# The models of this bundle (not of the checkout: --models may name another directory).
+for entry in $(tar -tzf "$bundle" | grep '/models/.*\.manifest\.json$'); do
+    model=$(basename "${entry%.manifest.json}").onnx
+    want=$(tar -xzOf "$bundle" "$entry" | sed -n 's/.*"sha256": *"\([0-9a-fA-F]*\)".*/\1/p')
     got=$(ssh "$board" sha256sum "/var/lib/vigil/models/$model" | cut -d' ' -f1)
     [ "$want" = "$got" ] || { echo "deploy.sh: $model on $board has sha256 $got, manifest $want" >&2; exit 1; }
     echo "$board: $model sha256 ok"

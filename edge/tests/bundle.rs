@@ -248,6 +248,7 @@ fn install_restarts_the_service_and_checks_the_running_binary() {
         .unwrap();
     let out = activate(service.id());
     let _ = service.kill();
+    let _ = service.wait();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let calls = std::fs::read_to_string(&log).unwrap();
@@ -263,7 +264,83 @@ fn install_restarts_the_service_and_checks_the_running_binary() {
         .unwrap();
     let out = activate(other.id());
     let _ = other.kill();
+    let _ = other.wait();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not the binary just installed"), "{stderr}");
+}
+
+/// `deploy.sh` unpacks into a private `mktemp -d` directory on the board (removed afterwards),
+/// and fails unless the board runs this bundle's binary. ssh, scp and sudo are fakes that
+/// run the "board" commands here.
+#[test]
+fn deploy_uses_a_private_directory_and_checks_what_the_board_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    write_model(&models, b"model bytes", None);
+    let fakes = tmp.path().join("fakes");
+    std::fs::create_dir(&fakes).unwrap();
+    let log = tmp.path().join("calls.log");
+    for (name, body) in [
+        (
+            "ssh",
+            r#"host=$1; shift; echo "ssh $host $*" >> "$FAKE_LOG"; cmd="$*"
+case "$cmd" in
+  *"/proc/"*) echo "$FAKE_RUNNING_SHA  /proc/1/exe"; exit 0 ;;
+  "sha256sum /var/lib/vigil/models/"*) sha256sum "$FAKE_MODELS/${cmd#sha256sum /var/lib/vigil/models/}"; exit 0 ;;
+esac
+exec sh -c "$cmd""#,
+        ),
+        ("scp", r#"echo "scp $*" >> "$FAKE_LOG"; cp "$1" "${2#*:}""#),
+        ("sudo", r#"echo "sudo $*" >> "$FAKE_LOG""#),
+    ] {
+        let path = fakes.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let sleep_sha = hex::encode(Sha256::digest(std::fs::read("/bin/sleep").unwrap()));
+    let deploy = |running_sha: &str| {
+        Command::new("sh")
+            .arg(repo().join("deploy/deploy.sh"))
+            .arg("pi@board")
+            .args(["--target", "test-target", "--binary", "/bin/sleep", "--models"])
+            .arg(&models)
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .env(
+                "PATH",
+                format!("{}:{}", fakes.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("FAKE_LOG", &log)
+            .env("FAKE_MODELS", &models)
+            .env("FAKE_RUNNING_SHA", running_sha)
+            .output()
+            .unwrap()
+    };
+
+    let out = deploy(&sleep_sha);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let dir = calls
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("scp ")
+                .and_then(|a| a.split_once("pi@board:"))
+                .map(|(_, d)| d.trim_end_matches('/'))
+        })
+        .unwrap_or_else(|| panic!("no scp in {calls}"));
+    assert!(calls.contains("ssh pi@board mktemp -d"), "{calls}");
+    assert!(
+        calls.contains(&format!("ssh pi@board cd '{dir}'")),
+        "installs from the mktemp directory: {calls}"
+    );
+    assert!(!Path::new(dir).exists(), "the board's temporary directory is removed");
+    assert!(calls.contains("sudo ./vigil-edge-test-target/install.sh"), "{calls}");
+
+    // The board still runs another binary: the deploy fails.
+    let out = deploy(&"0".repeat(64));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runs a vigil-edge with sha256"));
 }
