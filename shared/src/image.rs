@@ -23,6 +23,14 @@ pub enum ImageError {
         /// Buffer length.
         actual: usize,
     },
+    /// `width * height` does not fit this target's address space (32-bit boards).
+    #[error("{width}x{height} pixels do not fit in memory on this target")]
+    TooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
     /// Zero width or height.
     #[error("image has no pixels ({width}x{height})")]
     Empty {
@@ -31,6 +39,15 @@ pub enum ImageError {
         /// Declared height.
         height: u32,
     },
+}
+
+/// `width * height * channels` in `usize`, checked: on a 32-bit target it can overflow, and
+/// a wrapped count would let a buffer of another geometry through.
+fn pixel_count(width: u32, height: u32, channels: usize) -> Result<usize, ImageError> {
+    (width as usize)
+        .checked_mul(height as usize)
+        .and_then(|n| n.checked_mul(channels))
+        .ok_or(ImageError::TooLarge { width, height })
 }
 
 /// An 8-bit single-channel image, row-major, no padding.
@@ -47,7 +64,7 @@ impl GrayImage {
         if width == 0 || height == 0 {
             return Err(ImageError::Empty { width, height });
         }
-        let expected = width as usize * height as usize;
+        let expected = pixel_count(width, height, 1)?;
         if pixels.len() != expected {
             return Err(ImageError::WrongLength {
                 width,
@@ -71,7 +88,7 @@ impl GrayImage {
 
     /// Builds an image from RGB bytes (3 per pixel) with OpenCV's luma weights.
     pub fn from_rgb(width: u32, height: u32, rgb: &[u8]) -> Result<Self, ImageError> {
-        let expected = width as usize * height as usize * 3;
+        let expected = pixel_count(width, height, 3)?;
         if rgb.len() != expected {
             return Err(ImageError::WrongLength {
                 width,
@@ -174,6 +191,20 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pixel count that overflows `usize` is refused, not wrapped (on 32-bit boards this is
+    /// 65536x65536; here the RGB count of the largest image).
+    #[test]
+    fn sizes_that_overflow_are_refused() {
+        let err = GrayImage::from_rgb(u32::MAX, u32::MAX, &[]).unwrap_err();
+        assert_eq!(
+            err,
+            ImageError::TooLarge {
+                width: u32::MAX,
+                height: u32::MAX
+            }
+        );
+    }
 
     #[test]
     fn luma_matches_opencv() {
