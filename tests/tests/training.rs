@@ -5,7 +5,8 @@
 //! training regime is exercised by `host train` itself.
 
 use host::data::{DatasetKind, PrepareConfig, load_splits};
-use host::train::{ImageSet, TrainConfig, Trainer, evaluate};
+use host::eval::evaluate;
+use host::train::{ImageSet, TrainConfig, Trainer};
 use shared::arch::Architecture;
 use shared::preprocess::Preprocessing;
 

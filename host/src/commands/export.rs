@@ -18,7 +18,7 @@ use crate::data::{Sample, load_splits};
 use crate::eval::calibration::{self, ECE_BINS};
 use crate::export::{Calibration, ExportOptions, TractRunner, WeightScales, build_graphs, parity, write_models};
 use crate::train::checkpoint;
-use crate::train::trainer::device_for;
+use crate::train::device_for;
 
 /// Which checkpoint of a run to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,18 +8,20 @@
 
 pub mod calibration;
 pub mod metrics;
+pub mod pass;
 pub mod report;
 
 use std::path::{Path, PathBuf};
 
 pub use metrics::ConfusionMatrix;
+pub use pass::{Evaluation, evaluate};
 pub use report::{RunReport, SplitResult};
 
 use crate::model::Network;
 use crate::plot;
 use crate::train::checkpoint::Best;
 use crate::train::trainer::EVAL_BATCH;
-use crate::train::{EpochMetrics, ImageSet, TrainConfig, TrainError, evaluate};
+use crate::train::{EpochMetrics, ImageSet, TrainConfig, TrainError};
 
 /// Evaluation / report failures.
 #[derive(Debug, thiserror::Error)]

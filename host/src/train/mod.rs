@@ -11,6 +11,7 @@ pub mod augment;
 pub mod checkpoint;
 pub mod config;
 pub mod images;
+pub mod resources;
 pub mod schedule;
 pub mod trainer;
 
@@ -19,8 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use checkpoint::{CheckpointError, CheckpointState};
 pub use config::{BackendKind, TrainConfig};
 pub use images::ImageSet;
+pub use resources::device_for;
 pub use schedule::{Schedule, ScheduleKind};
-pub use trainer::{Evaluation, TrainError, TrainOutcome, Trainer, device_for, evaluate};
+pub use trainer::{TrainError, TrainOutcome, Trainer};
 
 /// One row of the metrics CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

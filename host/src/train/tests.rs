@@ -10,6 +10,7 @@ use super::checkpoint::{self, CheckpointError};
 use super::config::LabelMode;
 use super::*;
 use crate::data::DatasetKind;
+use crate::eval::evaluate;
 
 fn tiny() -> Architecture {
     let c = ConvSpec::new;

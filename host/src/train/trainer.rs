@@ -11,23 +11,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use shared::arch::{Architecture, LayerKind, Shape};
+use shared::arch::Architecture;
 
 use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, CheckpointState};
-use super::config::{BackendKind, OptimizerConfig, OptimizerKind, TrainConfig};
+use super::config::{OptimizerConfig, OptimizerKind, TrainConfig};
 use super::images::ImageSet;
+use super::resources::{check_batch_memory, device_for};
 use super::schedule::Schedule;
 use super::{EpochMetrics, write_metrics_csv};
-use crate::eval::metrics::ConfusionMatrix;
+use crate::eval::evaluate;
+use crate::eval::pass::argmax_rows;
 use crate::model::{ModelError, Network, batch_to_tensor};
 
 /// Images per inference batch during validation and evaluation.
@@ -81,150 +82,6 @@ pub enum TrainError {
         /// The loss seen.
         loss: f64,
     },
-}
-
-/// The inference device for a backend (`.autodiff()` it to train).
-pub fn device_for(backend: BackendKind) -> Result<Device, TrainError> {
-    match backend {
-        BackendKind::Flex => Ok(Device::flex()),
-        #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[cfg(not(feature = "wgpu"))]
-        BackendKind::Wgpu => Err(TrainError::Backend("wgpu")),
-        #[cfg(feature = "cuda")]
-        BackendKind::Cuda => Ok(Device::cuda(0usize)),
-        #[cfg(not(feature = "cuda"))]
-        BackendKind::Cuda => Err(TrainError::Backend("cuda")),
-    }
-}
-
-/// `f32` values kept alive per image by one training step (forward activations saved for the
-/// backward pass and their gradients), estimated from the architecture: every conv keeps its
-/// output three times (conv, BatchNorm, ReLU), pools and dense layers once or twice, and the
-/// backward pass roughly doubles it.
-pub fn training_floats_per_image(arch: &Architecture) -> usize {
-    let Ok(summary) = arch.summary() else {
-        return 0;
-    };
-    let mut shape = arch.input;
-    let mut floats = 0;
-    for (layer, out) in arch.layers.iter().zip(&summary) {
-        floats += match &layer.kind {
-            LayerKind::Conv(_) => 3 * out.output.len(),
-            LayerKind::MaxPool(_) | LayerKind::Flatten => out.output.len(),
-            LayerKind::Dense { .. } => 2 * out.output.len(),
-            LayerKind::Inception(branches) => {
-                let mut n = out.output.len();
-                for b in branches {
-                    let mut s = shape;
-                    if let Some(p) = &b.pool
-                        && let Ok((o, _)) = LayerKind::MaxPool(*p).infer(&layer.name, s)
-                    {
-                        n += o.len();
-                        s = o;
-                    }
-                    for c in &b.convs {
-                        if let Ok((o, _)) = LayerKind::Conv(*c).infer(&layer.name, s) {
-                            n += 3 * o.len();
-                            s = o;
-                        }
-                    }
-                }
-                n
-            }
-        };
-        if layer.dropout > 0.0 {
-            floats += 2 * out.output.len();
-        }
-        shape = out.output;
-    }
-    2 * floats
-}
-
-/// Memory the OS reports as available, in bytes (Linux `/proc/meminfo`); `None` elsewhere.
-pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Refuses a batch size whose training activations would not fit in host memory (CPU
-/// backends allocate there, and an allocation failure aborts the process without a message).
-pub fn check_batch_memory(arch: &Architecture, batch_size: usize, backend: BackendKind) -> Result<(), TrainError> {
-    if backend != BackendKind::Flex {
-        return Ok(());
-    }
-    let Some(available) = available_memory() else {
-        return Ok(());
-    };
-    let per_image = training_floats_per_image(arch) as u64 * 4;
-    let params = arch.num_params().unwrap_or(0) as u64 * 4 * 4; // weights, grads, Adam moments
-    let needed = per_image.saturating_mul(batch_size as u64).saturating_add(params);
-    let budget = available / 10 * 8;
-    if needed > budget {
-        let suggestion = (budget.saturating_sub(params) / per_image.max(1)).max(1) as usize;
-        return Err(TrainError::OutOfMemory {
-            batch_size,
-            needed_mib: needed >> 20,
-            available_mib: available >> 20,
-            suggestion,
-        });
-    }
-    Ok(())
-}
-
-/// Loss, confusion matrix and predictions of a model on a set, in inference mode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
-    /// Mean cross-entropy.
-    pub loss: f64,
-    /// Confusion matrix of all images.
-    pub confusion: ConfusionMatrix,
-    /// Predicted class per image.
-    pub predictions: Vec<u8>,
-}
-
-impl Evaluation {
-    /// Overall accuracy (0 for an empty set).
-    pub fn accuracy(&self) -> f64 {
-        self.confusion.accuracy().unwrap_or(0.0)
-    }
-}
-
-fn labels_tensor(labels: &[i64], device: &Device) -> Tensor<1, Int> {
-    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
-}
-
-fn argmax_rows(logits: Tensor<2>) -> Vec<u8> {
-    logits.argmax(1).into_data().iter::<i64>().map(|v| v as u8).collect()
-}
-
-/// Evaluates `model` (inference mode) on `set` in batches of `batch`.
-pub fn evaluate(model: &Network, set: &ImageSet, batch: usize) -> Result<Evaluation, TrainError> {
-    let model = model.valid();
-    let device = model.device();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let mut predictions = Vec::with_capacity(set.len());
-    let mut loss_sum = 0.0;
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
-    let indices: Vec<usize> = (0..set.len()).collect();
-    for chunk in indices.chunks(batch.max(1)) {
-        set.gather(chunk, &mut xs, &mut ys);
-        let x = batch_to_tensor(model.arch(), &xs, chunk.len(), &device)?;
-        let logits = model.forward(x);
-        let loss: f32 = loss_fn
-            .forward(logits.clone(), labels_tensor(&ys, &device))
-            .into_scalar();
-        loss_sum += f64::from(loss) * chunk.len() as f64;
-        predictions.extend(argmax_rows(logits));
-    }
-    let n = set.len().max(1) as f64;
-    Ok(Evaluation {
-        loss: loss_sum / n,
-        confusion: ConfusionMatrix::from_predictions(&set.labels, &predictions),
-        predictions,
-    })
 }
 
 /// What [`Trainer::fit`] ended with.
@@ -592,11 +449,17 @@ impl Trainer {
         let best_model = match self.best_model.take() {
             Some(m) => m,
             None => {
-                // Resumed runs keep their best on disk.
+                // Resumed runs keep their best on disk. Only a run that never finished an
+                // epoch has none; a best checkpoint that exists but cannot be read is an
+                // error, never silently replaced by the last model in the report.
                 let dir = checkpoint::best_dir(&out);
                 match checkpoint::load_state(&dir, Some(&self.state.architecture)) {
                     Ok(state) => checkpoint::load_model(&dir, &state, &self.device)?.valid(),
-                    Err(_) => self.model.valid(),
+                    Err(CheckpointError::Missing(_)) if self.state.best.is_none() => {
+                        tracing::warn!("no epoch finished: reporting the last model");
+                        self.model.valid()
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         };
@@ -617,14 +480,4 @@ fn progress_bar(batches: u64, epoch: usize, epochs: usize) -> ProgressBar {
     bar.set_style(style);
     bar.set_prefix(format!("epoch {epoch}/{epochs}"));
     bar
-}
-
-/// The input shape's values per image, or an error for a non-spatial input.
-pub fn per_image(arch: &Architecture) -> Result<usize, TrainError> {
-    match arch.input {
-        Shape::Spatial { h, w, c } => Ok(h * w * c),
-        other => Err(TrainError::Model(ModelError::Unsupported(format!(
-            "input {other} is not spatial"
-        )))),
-    }
 }

@@ -1,0 +1,100 @@
+//! What a training run asks of the machine: the device of a backend, and whether a batch's
+//! activations fit in memory (CPU backends allocate in host memory, and a failed allocation
+//! aborts the process without a message, so the batch size is checked before the first step).
+
+use burn::tensor::Device;
+use shared::arch::{Architecture, LayerKind};
+
+use super::config::BackendKind;
+use super::trainer::TrainError;
+
+/// The inference device for a backend (`.autodiff()` it to train).
+pub fn device_for(backend: BackendKind) -> Result<Device, TrainError> {
+    match backend {
+        BackendKind::Flex => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "wgpu"))]
+        BackendKind::Wgpu => Err(TrainError::Backend("wgpu")),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Device::cuda(0usize)),
+        #[cfg(not(feature = "cuda"))]
+        BackendKind::Cuda => Err(TrainError::Backend("cuda")),
+    }
+}
+
+/// `f32` values kept alive per image by one training step (forward activations saved for the
+/// backward pass and their gradients), estimated from the architecture: every conv keeps its
+/// output three times (conv, BatchNorm, ReLU), pools and dense layers once or twice, and the
+/// backward pass roughly doubles it.
+pub fn training_floats_per_image(arch: &Architecture) -> usize {
+    let Ok(summary) = arch.summary() else {
+        return 0;
+    };
+    let mut shape = arch.input;
+    let mut floats = 0;
+    for (layer, out) in arch.layers.iter().zip(&summary) {
+        floats += match &layer.kind {
+            LayerKind::Conv(_) => 3 * out.output.len(),
+            LayerKind::MaxPool(_) | LayerKind::Flatten => out.output.len(),
+            LayerKind::Dense { .. } => 2 * out.output.len(),
+            LayerKind::Inception(branches) => {
+                let mut n = out.output.len();
+                for b in branches {
+                    let mut s = shape;
+                    if let Some(p) = &b.pool
+                        && let Ok((o, _)) = LayerKind::MaxPool(*p).infer(&layer.name, s)
+                    {
+                        n += o.len();
+                        s = o;
+                    }
+                    for c in &b.convs {
+                        if let Ok((o, _)) = LayerKind::Conv(*c).infer(&layer.name, s) {
+                            n += 3 * o.len();
+                            s = o;
+                        }
+                    }
+                }
+                n
+            }
+        };
+        if layer.dropout > 0.0 {
+            floats += 2 * out.output.len();
+        }
+        shape = out.output;
+    }
+    2 * floats
+}
+
+/// Memory the OS reports as available, in bytes (Linux `/proc/meminfo`); `None` elsewhere.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a batch size whose training activations would not fit in host memory (CPU
+/// backends allocate there, and an allocation failure aborts the process without a message).
+pub fn check_batch_memory(arch: &Architecture, batch_size: usize, backend: BackendKind) -> Result<(), TrainError> {
+    if backend != BackendKind::Flex {
+        return Ok(());
+    }
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    let per_image = training_floats_per_image(arch) as u64 * 4;
+    let params = arch.num_params().unwrap_or(0) as u64 * 4 * 4; // weights, grads, Adam moments
+    let needed = per_image.saturating_mul(batch_size as u64).saturating_add(params);
+    let budget = available / 10 * 8;
+    if needed > budget {
+        let suggestion = (budget.saturating_sub(params) / per_image.max(1)).max(1) as usize;
+        return Err(TrainError::OutOfMemory {
+            batch_size,
+            needed_mib: needed >> 20,
+            available_mib: available >> 20,
+            suggestion,
+        });
+    }
+    Ok(())
+}
