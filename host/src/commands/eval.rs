@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use shared::arch::Architecture;
 
 use crate::commands::train::load_data;
+use crate::data::SplitName;
 use crate::eval;
 use crate::train::checkpoint;
 use crate::train::{BackendKind, device_for};
@@ -59,7 +60,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         config.data_root = data.clone();
     }
     let data = load_data(&config, &arch, true)?;
-    let results = eval::evaluate_parts(&model, &[("test", &data.test), ("val", &data.val)])?;
+    let results = eval::evaluate_parts(&model, &[(SplitName::Test, &data.test), (SplitName::Val, &data.val)])?;
     let note = format!(
         "evaluated the {:?} checkpoint (epoch {}) with `host eval`",
         args.checkpoint, state.epochs_done

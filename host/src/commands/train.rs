@@ -11,7 +11,7 @@ use shared::arch::Architecture;
 use shared::preprocess::Preprocessing;
 
 use super::prepare::EnhancementArg;
-use crate::data::{self, BalanceConfig, DatasetKind, SplitProtocol};
+use crate::data::{self, BalanceConfig, DatasetKind, SplitName, SplitProtocol};
 use crate::eval;
 use crate::train::augment::Augmentation;
 use crate::train::checkpoint::{self, CheckpointState};
@@ -364,7 +364,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         tracing::info!("stopped early: {why}");
         notes.push(format!("stopped early: {why}"));
     }
-    let results = eval::evaluate_parts(&outcome.best_model, &[("test", &data.test), ("val", &data.val)])?;
+    let results = eval::evaluate_parts(
+        &outcome.best_model,
+        &[(SplitName::Test, &data.test), (SplitName::Val, &data.val)],
+    )?;
     let written = eval::write_run_report(
         &config.out_dir,
         &config,
@@ -373,7 +376,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         results.clone(),
         notes,
     )?;
-    for r in results.iter().filter(|r| r.split == "test") {
+    for r in results.iter().filter(|r| r.split == SplitName::Test) {
         println!(
             "test {}: accuracy {:.2}%, mean per-class {:.2}% ({} images)",
             r.dataset_name(),

@@ -17,6 +17,7 @@ pub use metrics::ConfusionMatrix;
 pub use pass::{Evaluation, evaluate};
 pub use report::{RunReport, SplitResult};
 
+use crate::data::SplitName;
 use crate::model::Network;
 use crate::plot;
 use crate::train::checkpoint::Best;
@@ -42,9 +43,9 @@ pub enum EvalError {
     },
 }
 
-/// Evaluates `model` on each named part (e.g. `("test", &test)`): one result per dataset in
-/// the part, plus one for all datasets together when there are several.
-pub fn evaluate_parts(model: &Network, parts: &[(&str, &ImageSet)]) -> Result<Vec<SplitResult>, EvalError> {
+/// Evaluates `model` on each part (e.g. `(SplitName::Test, &test)`): one result per dataset
+/// in the part, plus one for all datasets together when there are several.
+pub fn evaluate_parts(model: &Network, parts: &[(SplitName, &ImageSet)]) -> Result<Vec<SplitResult>, EvalError> {
     let mut results = Vec::new();
     for &(split, set) in parts {
         if set.is_empty() {
@@ -73,7 +74,7 @@ pub fn evaluate_parts(model: &Network, parts: &[(&str, &ImageSet)]) -> Result<Ve
                 evaluate(model, &sub, EVAL_BATCH)?.loss
             };
             results.push(SplitResult {
-                split: split.into(),
+                split,
                 dataset: Some(kind),
                 loss,
                 confusion: ConfusionMatrix::from_predictions(&labels, &preds),
@@ -81,7 +82,7 @@ pub fn evaluate_parts(model: &Network, parts: &[(&str, &ImageSet)]) -> Result<Ve
         }
         if kinds.len() > 1 {
             results.push(SplitResult {
-                split: split.into(),
+                split,
                 dataset: None,
                 loss: eval.loss,
                 confusion: eval.confusion,

@@ -8,7 +8,7 @@ use shared::preprocess::Enhancement;
 use shared::{Emotion, NUM_CLASSES};
 
 use super::metrics::ConfusionMatrix;
-use crate::data::{BalanceConfig, DatasetKind, SplitProtocol};
+use crate::data::{BalanceConfig, DatasetKind, SplitName, SplitProtocol};
 use crate::train::checkpoint::Best;
 use crate::train::{EpochMetrics, TrainConfig};
 
@@ -24,8 +24,8 @@ pub fn paper_per_class(dataset: DatasetKind) -> Option<([f64; NUM_CLASSES], f64)
 /// One evaluated (split, dataset) pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SplitResult {
-    /// "test" or "val".
-    pub split: String,
+    /// Which part of the split.
+    pub split: SplitName,
     /// The dataset, or `None` for all datasets of the run together.
     pub dataset: Option<DatasetKind>,
     /// Mean cross-entropy.
@@ -362,7 +362,7 @@ mod tests {
             history: vec![],
             best: None,
             results: vec![SplitResult {
-                split: "test".into(),
+                split: SplitName::Test,
                 dataset: Some(DatasetKind::CkPlus),
                 loss: 0.5,
                 confusion,
