@@ -124,6 +124,16 @@ impl Default for SourceConfig {
     }
 }
 
+impl SourceConfig {
+    /// The reopen back-off of `retry_initial_ms` and `retry_max_ms` (camera and serial port).
+    pub fn backoff(&self) -> crate::source::retry::Backoff {
+        crate::source::retry::Backoff::new(
+            std::time::Duration::from_millis(self.retry_initial_ms),
+            std::time::Duration::from_millis(self.retry_max_ms),
+        )
+    }
+}
+
 /// `[detection]`: the face detector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -235,6 +245,11 @@ pub struct EdgeConfig {
 }
 
 impl EdgeConfig {
+    /// The config at `path`, or every default when there is none.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

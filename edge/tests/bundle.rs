@@ -26,6 +26,27 @@ fn write_model(dir: &Path, bytes: &[u8], manifest_hash: Option<&str>) {
     .ok();
 }
 
+/// `<tmp>/models` holding a model and its manifest (see [`write_model`]).
+fn models_in(tmp: &Path, bytes: &[u8], manifest_hash: Option<&str>) -> PathBuf {
+    let models = tmp.join("models");
+    std::fs::create_dir(&models).unwrap();
+    write_model(&models, bytes, manifest_hash);
+    models
+}
+
+/// Executable shell scripts `name` with `body` in `dir` (fakes of system tools, put first on
+/// the PATH); returns `dir`.
+fn fake_tools(dir: &Path, tools: &[(&str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(dir).unwrap();
+    for (name, body) in tools {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir.to_path_buf()
+}
+
 fn bundle(models: &Path, out: &Path) -> PathBuf {
     bundle_with(env!("CARGO_BIN_EXE_edge"), models, out)
 }
@@ -65,9 +86,7 @@ fn install(bundle: &Path, root: &Path) -> std::process::Output {
 #[test]
 fn bundle_installs_into_a_staging_root() {
     let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    std::fs::create_dir(&models).unwrap();
-    write_model(&models, b"model bytes", None);
+    let models = models_in(tmp.path(), b"model bytes", None);
     let bundle = bundle(&models, &tmp.path().join("out"));
     let root = tmp.path().join("root");
     let out = install(&bundle, &root);
@@ -115,9 +134,7 @@ fn bundle_installs_into_a_staging_root() {
 #[test]
 fn install_refuses_a_bundle_with_an_altered_cascade() {
     let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    std::fs::create_dir(&models).unwrap();
-    write_model(&models, b"model bytes", None);
+    let models = models_in(tmp.path(), b"model bytes", None);
     let bundle = bundle(&models, &tmp.path().join("out"));
     let cascade = bundle.join("models/haarcascade_frontalface_default.xml");
     let mut xml = std::fs::read_to_string(&cascade).unwrap();
@@ -134,9 +151,7 @@ fn install_refuses_a_bundle_with_an_altered_cascade() {
 #[test]
 fn install_refuses_a_model_that_does_not_match_its_manifest() {
     let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    std::fs::create_dir(&models).unwrap();
-    write_model(&models, b"model bytes", Some(&"0".repeat(64)));
+    let models = models_in(tmp.path(), b"model bytes", Some(&"0".repeat(64)));
     let bundle = bundle(&models, &tmp.path().join("out"));
     let root = tmp.path().join("root");
     let out = install(&bundle, &root);
@@ -202,30 +217,24 @@ fn the_unit_is_sandboxed() {
 /// board lacks are skipped. systemd and the user tools are fakes on the PATH.
 #[test]
 fn install_restarts_the_service_and_checks_the_running_binary() {
-    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    std::fs::create_dir(&models).unwrap();
-    write_model(&models, b"model bytes", None);
+    let models = models_in(tmp.path(), b"model bytes", None);
     // The "runtime" is `sleep`, so the test can run the installed copy as the service.
     let bundle = bundle_with("/bin/sleep", &models, &tmp.path().join("out"));
-    let fakes = tmp.path().join("fakes");
-    std::fs::create_dir(&fakes).unwrap();
     let log = tmp.path().join("calls.log");
-    for (name, body) in [
-        (
-            "systemctl",
-            "echo \"systemctl $*\" >> \"$FAKE_LOG\"; [ \"$1\" = show ] && echo \"$FAKE_PID\"; exit 0",
-        ),
-        ("id", "exit 0"),
-        ("useradd", "echo \"useradd $*\" >> \"$FAKE_LOG\""),
-        ("usermod", "echo \"usermod $*\" >> \"$FAKE_LOG\""),
-        ("getent", "[ \"$2\" = gpio ] && exit 2; exit 0"),
-    ] {
-        let path = fakes.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let fakes = fake_tools(
+        &tmp.path().join("fakes"),
+        &[
+            (
+                "systemctl",
+                "echo \"systemctl $*\" >> \"$FAKE_LOG\"; [ \"$1\" = show ] && echo \"$FAKE_PID\"; exit 0",
+            ),
+            ("id", "exit 0"),
+            ("useradd", "echo \"useradd $*\" >> \"$FAKE_LOG\""),
+            ("usermod", "echo \"usermod $*\" >> \"$FAKE_LOG\""),
+            ("getent", "[ \"$2\" = gpio ] && exit 2; exit 0"),
+        ],
+    );
     let root = tmp.path().join("root");
     let path = format!("{}:{}", fakes.display(), std::env::var("PATH").unwrap());
     let activate = |pid: u32| {
@@ -275,31 +284,25 @@ fn install_restarts_the_service_and_checks_the_running_binary() {
 /// run the "board" commands here.
 #[test]
 fn deploy_uses_a_private_directory_and_checks_what_the_board_runs() {
-    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
-    let models = tmp.path().join("models");
-    std::fs::create_dir(&models).unwrap();
-    write_model(&models, b"model bytes", None);
-    let fakes = tmp.path().join("fakes");
-    std::fs::create_dir(&fakes).unwrap();
+    let models = models_in(tmp.path(), b"model bytes", None);
     let log = tmp.path().join("calls.log");
-    for (name, body) in [
-        (
-            "ssh",
-            r#"host=$1; shift; echo "ssh $host $*" >> "$FAKE_LOG"; cmd="$*"
+    let fakes = fake_tools(
+        &tmp.path().join("fakes"),
+        &[
+            (
+                "ssh",
+                r#"host=$1; shift; echo "ssh $host $*" >> "$FAKE_LOG"; cmd="$*"
 case "$cmd" in
   *"/proc/"*) echo "$FAKE_RUNNING_SHA  /proc/1/exe"; exit 0 ;;
   "sha256sum /var/lib/vigil/models/"*) sha256sum "$FAKE_MODELS/${cmd#sha256sum /var/lib/vigil/models/}"; exit 0 ;;
 esac
 exec sh -c "$cmd""#,
-        ),
-        ("scp", r#"echo "scp $*" >> "$FAKE_LOG"; cp "$1" "${2#*:}""#),
-        ("sudo", r#"echo "sudo $*" >> "$FAKE_LOG""#),
-    ] {
-        let path = fakes.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+            ),
+            ("scp", r#"echo "scp $*" >> "$FAKE_LOG"; cp "$1" "${2#*:}""#),
+            ("sudo", r#"echo "sudo $*" >> "$FAKE_LOG""#),
+        ],
+    );
     let sleep_sha = hex::encode(Sha256::digest(std::fs::read("/bin/sleep").unwrap()));
     let deploy = |running_sha: &str| {
         Command::new("sh")

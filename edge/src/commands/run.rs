@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -20,7 +19,6 @@ use crate::monitor::{EndReason, Monitor, MonitorConfig};
 use crate::output::wire::{boot_id, open_serial};
 use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
 use crate::source::replay::ReplaySource;
-use crate::source::retry::Backoff;
 use crate::source::stdin::RawGreySource;
 use crate::source::{FrameSource, parse_size};
 use artifacts::shipped;
@@ -60,10 +58,7 @@ pub struct RunArgs {
 
 /// Runs the alert loop.
 pub fn run(args: RunArgs) -> Result<()> {
-    let config = match &args.config {
-        Some(path) => EdgeConfig::load(path)?,
-        None => EdgeConfig::default(),
-    };
+    let config = EdgeConfig::load_or_default(args.config.as_deref())?;
     let model = match args.model.clone().or_else(|| config.model.clone()) {
         Some(model) => model,
         None => {
@@ -141,10 +136,7 @@ fn serial_sink(path: PathBuf, config: &EdgeConfig, manifest: ModelManifest) -> R
     let baud = config.outputs.serial_baud;
     let name = path.display().to_string();
     let open = Box::new(move || open_serial(&path, baud));
-    let backoff = Backoff::new(
-        Duration::from_millis(config.source.retry_initial_ms),
-        Duration::from_millis(config.source.retry_max_ms),
-    );
+    let backoff = config.source.backoff();
     let boot = boot_id();
     tracing::info!(port = %name, baud, boot_id = format!("{boot:08x}"), "serial output");
     let mut sink = WireSink::reopening(name, open, backoff, boot);
@@ -190,10 +182,7 @@ fn camera(device: PathBuf, config: &EdgeConfig) -> Result<Opened> {
     let start = std::time::Instant::now();
     let name = device.display().to_string();
     let open = Box::new(move || Camera::open(&device, w, h, start));
-    let backoff = Backoff::new(
-        Duration::from_millis(config.source.retry_initial_ms),
-        Duration::from_millis(config.source.retry_max_ms),
-    );
+    let backoff = config.source.backoff();
     let source = Reconnecting::new(name, open, backoff, Box::new(std::thread::sleep));
     // The driver may pick another size; frames are checked against what it delivers.
     Ok((Box::new(source), None))

@@ -23,10 +23,7 @@ pub struct SafeStateArgs {
 
 /// Sets the configured buzzer and LED lines low.
 pub fn run(args: &SafeStateArgs) -> Result<()> {
-    let config = match &args.config {
-        Some(path) => EdgeConfig::load(path)?,
-        None => EdgeConfig::default(),
-    };
+    let config = EdgeConfig::load_or_default(args.config.as_deref())?;
     let Some(gpio) = &config.outputs.gpio else {
         tracing::info!("no [outputs.gpio] configured: no pins to set");
         return Ok(());

@@ -244,6 +244,13 @@ fn dropped(reason: DropReason) -> Outcome {
     }
 }
 
+/// Whether the `n`-th occurrence of a repeated problem goes to the log: every one is counted,
+/// the log gets the first ten and then every `every`-th, so a persistently failing camera or
+/// model does not flood the journal.
+fn worth_logging(n: u64, every: u64) -> bool {
+    n <= 10 || n.is_multiple_of(every)
+}
+
 fn micros(since: Instant) -> u32 {
     since.elapsed().as_micros().min(u32::MAX as u128) as u32
 }
@@ -388,9 +395,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
     fn drop_frame(&mut self, reason: &DropReason) {
         self.counters.dropped += 1;
         let n = self.counters.dropped;
-        // Every drop is counted; the log gets the first ones and then every 1000th, so a
-        // persistently failing camera or model does not flood the journal.
-        if n <= 10 || n.is_multiple_of(1000) {
+        if worth_logging(n, 1000) {
             tracing::warn!(dropped_total = n, %reason, "frame dropped");
         }
     }
@@ -486,7 +491,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
             _ => {
                 self.counters.source_errors += 1;
                 let n = self.counters.source_errors;
-                if n <= 10 || n.is_multiple_of(100) {
+                if worth_logging(n, 100) {
                     tracing::warn!(%error, errors_total = n, "frame source error");
                 }
                 Observation::NoFrame

@@ -75,15 +75,10 @@ impl<W: Write> WireSink<W> {
         let manifest = Box::new(manifest);
         self.manifest = Some(manifest.clone());
         if self.writer.is_some() {
-            self.send(&Message::Manifest(manifest))
+            self.send(Message::Manifest(manifest))
         } else {
             Ok(())
         }
-    }
-
-    /// Gives the writer back, if the line is open.
-    pub fn into_inner(self) -> Option<W> {
-        self.writer
     }
 
     /// Opens the line if it is closed, has an opener and its back-off has passed.
@@ -101,7 +96,7 @@ impl<W: Write> WireSink<W> {
                 self.writer = Some(writer);
                 if let Some(manifest) = self.manifest.clone() {
                     // A failure here closes the line again; the next turn retries.
-                    let _ = self.send(&Message::Manifest(manifest));
+                    let _ = self.send(Message::Manifest(manifest));
                 }
             }
             Err(e) => {
@@ -113,11 +108,11 @@ impl<W: Write> WireSink<W> {
         }
     }
 
-    fn send(&mut self, message: &Message) -> Result<(), OutputError> {
+    fn send(&mut self, message: Message) -> Result<(), OutputError> {
         let packet = Packet {
             boot_id: self.boot_id,
             seq: self.seq,
-            message: message.clone(),
+            message,
         };
         // A lost frame is a gap in the sequence the receiver can see.
         self.seq = self.seq.wrapping_add(1);
@@ -143,11 +138,11 @@ impl<W: Write> WireSink<W> {
 
 impl<W: Write> Sink for WireSink<W> {
     fn alert(&mut self, event: &AlertEvent, _active_mask: u8) -> Result<(), OutputError> {
-        self.send(&Message::Alert(event.clone()))
+        self.send(Message::Alert(event.clone()))
     }
 
     fn heartbeat(&mut self, heartbeat: &Heartbeat) -> Result<(), OutputError> {
-        self.send(&Message::Heartbeat(heartbeat.clone()))
+        self.send(Message::Heartbeat(heartbeat.clone()))
     }
 
     fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {

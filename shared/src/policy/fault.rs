@@ -75,9 +75,10 @@ impl FaultAlert {
     /// Advances on one turn of the loop; returns the phase change, if any.
     pub(crate) fn step(&mut self, t: u64, turn: Turn) -> Option<AlertPhase> {
         let last_decision = *self.last_decision.get_or_insert(t);
-        let last_frame = *self.last_frame.get_or_insert(t);
+        let mut last_frame = *self.last_frame.get_or_insert(t);
         if turn != Turn::NoFrame {
-            self.last_frame = Some(t.max(last_frame));
+            last_frame = t.max(last_frame);
+            self.last_frame = Some(last_frame);
         }
         if turn == Turn::Decided {
             self.last_decision = Some(t.max(last_decision));
@@ -100,7 +101,7 @@ impl FaultAlert {
             FaultCause::Outputs
         } else if t.saturating_sub(last_decision) < after || turn == Turn::Decided {
             return None;
-        } else if t.saturating_sub(self.last_frame.unwrap_or(t)) >= after {
+        } else if t.saturating_sub(last_frame) >= after {
             FaultCause::NoFrames
         } else {
             FaultCause::NoDecisions

@@ -222,6 +222,13 @@ impl Policy {
             Observation::Face { scores, face } => Some((scores, face)),
             _ => None,
         };
+        let event = |kind, phase, scores| AlertEvent {
+            timestamp_ms: t_ms,
+            kind,
+            phase,
+            scores,
+            face: face.map(|f| f.1),
+        };
         if let Some((scores, _)) = face {
             if let Some(last) = self.last_face_frame
                 && t_ms.saturating_sub(last) > self.config.face_gap_reset_ms as u64
@@ -234,36 +241,20 @@ impl Policy {
             {
                 for alert in self.emotions.iter_mut() {
                     if let Some(phase) = alert.step(t_ms, signal(alert.kind, &smoothed)) {
-                        events.push(AlertEvent {
-                            timestamp_ms: t_ms,
-                            kind: alert.kind,
-                            phase,
-                            scores: smoothed,
-                            face: face.map(|f| f.1),
-                        });
+                        events.push(event(alert.kind, phase, smoothed));
                     }
                 }
             }
         }
+        // Face-lost and fault carry the smoothed scores as they stand.
+        let held = self.smoother.current().unwrap_or_default();
         if turn == Turn::Decided
             && let Some(phase) = self.face_lost.step(t_ms, face.is_some())
         {
-            events.push(AlertEvent {
-                timestamp_ms: t_ms,
-                kind: AlertKind::FaceLost,
-                phase,
-                scores: self.smoother.current().unwrap_or_default(),
-                face: face.map(|f| f.1),
-            });
+            events.push(event(AlertKind::FaceLost, phase, held));
         }
         if let Some(phase) = self.fault.step(t_ms, turn) {
-            events.push(AlertEvent {
-                timestamp_ms: t_ms,
-                kind: AlertKind::Fault,
-                phase,
-                scores: self.smoother.current().unwrap_or_default(),
-                face: face.map(|f| f.1),
-            });
+            events.push(event(AlertKind::Fault, phase, held));
         }
         events
     }
