@@ -32,6 +32,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    host::train::resources::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)

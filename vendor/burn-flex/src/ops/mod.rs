@@ -97,6 +97,7 @@ pub mod comparison;
 #[macro_use]
 mod conv_common;
 pub mod conv;
+pub mod batch_norm;
 pub mod conv_backward;
 pub mod conv_transpose;
 pub mod cumulative;

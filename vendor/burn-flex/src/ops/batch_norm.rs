@@ -1,0 +1,477 @@
+//! Batch normalisation as three native kernels: inference, training forward (with the batch's
+//! statistics) and training backward.
+//!
+//! burn-backend's defaults build each of them from tensor operations: the training forward
+//! alone swaps the batch and channel axes twice (two full transposed copies), takes two
+//! reductions, and then runs five elementwise passes with an allocation each; the backward
+//! is about a dozen more. Here every kernel makes the fewest passes the arithmetic allows:
+//!
+//! * training forward: one read pass for the statistics (shifted sums, see [`stats`]) and
+//!   one pass that writes `y = x * scale[c] + shift[c]`;
+//! * backward: one read pass for `sum(dy)` and `sum(dy * x_hat)` per channel and one pass
+//!   that writes `dx = a[c] * dy + b[c] * x + k[c]` (into `dy`'s buffer when it is not
+//!   shared);
+//! * inference: the single `y = x * scale[c] + shift[c]` pass.
+//!
+//! The input is `[batch, channels, ...]`, read as `batch x channels` planes of the remaining
+//! axes. Statistics are accumulated per plane in the element type and across planes in
+//! `f64`; the variance is the biased one, as burn's `batch_norm_train` returns it. Channels
+//! (for the reductions) and planes (for the writes) are spread over rayon's threads.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use burn_backend::DType;
+use burn_std::{Bytes, Shape, bf16, f16};
+#[cfg(not(feature = "std"))]
+#[allow(unused_imports)]
+use num_traits::Float;
+
+use crate::{FlexTensor, Layout};
+
+/// The element types the kernels run in natively; half types go through `f32`.
+trait Real: burn_backend::Element + bytemuck::Pod + Copy + Send + Sync + 'static {
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    const ZERO: Self;
+}
+
+macro_rules! real {
+    ($t:ty) => {
+        impl Real for $t {
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                // Plain multiply-add (not a fused `mul_add`, which is a libm call without
+                // the `fma` target feature).
+                self * a + b
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            const ZERO: Self = 0.0;
+        }
+    };
+}
+real!(f32);
+real!(f64);
+
+/// `[batch, channels, plane]` extents of an input of rank >= 2.
+#[derive(Clone, Copy, Debug)]
+struct Planes {
+    batch: usize,
+    channels: usize,
+    plane: usize,
+}
+
+impl Planes {
+    fn of(shape: &Shape, op: &str) -> Self {
+        assert!(shape.num_dims() >= 2, "{op}: the input must be [batch, channels, ...]");
+        let (batch, channels) = (shape[0], shape[1]);
+        let plane = shape.iter().skip(2).product::<usize>();
+        Self { batch, channels, plane }
+    }
+    /// Values per channel.
+    fn count(&self) -> usize {
+        self.batch * self.plane
+    }
+    /// The `plane` values of image `n`, channel `c`.
+    fn at<'a, T>(&self, data: &'a [T], n: usize, c: usize) -> &'a [T] {
+        &data[(n * self.channels + c) * self.plane..][..self.plane]
+    }
+}
+
+/// Contiguous values of `t` as `T` (a copy only when `t` is not contiguous).
+fn values(t: &FlexTensor) -> (FlexTensor, Shape) {
+    let t = t.to_contiguous();
+    let shape = t.layout().shape().clone();
+    (t, shape)
+}
+
+fn slice<T: Real>(t: &FlexTensor) -> &[T] {
+    t.as_slice::<T>()
+        .expect("batch_norm: contiguous tensor of the expected dtype")
+}
+
+fn channel_vec<T: Real>(t: &FlexTensor, channels: usize, what: &str) -> Vec<f64> {
+    let (t, _) = values(t);
+    let v = slice::<T>(&t);
+    assert_eq!(
+        v.len(),
+        channels,
+        "batch_norm: {what} has {} values for {channels} channels",
+        v.len()
+    );
+    v.iter().map(|x| x.to_f64()).collect()
+}
+
+fn tensor_of<T: Real>(values: Vec<T>, shape: Shape, dtype: DType) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), dtype)
+}
+
+/// Runs `f(c)` for every channel (in parallel with rayon) and collects the results in order.
+fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        (0..channels).into_par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "rayon"))]
+    (0..channels).map(f).collect()
+}
+
+/// Calls `f(c, plane_index, out_plane)` for every plane of `out` (in parallel with rayon).
+fn for_each_plane<T: Real>(out: &mut [T], p: Planes, f: impl Fn(usize, usize, &mut [T]) + Sync + Send) {
+    if p.plane == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        // Enough planes per task that a 6x6 plane is not a task of its own.
+        let min = (4096 / p.plane).max(1);
+        out.par_chunks_mut(p.plane)
+            .enumerate()
+            .with_min_len(min)
+            .for_each(|(i, o)| f(i % p.channels, i, o));
+    }
+    #[cfg(not(feature = "rayon"))]
+    for (i, o) in out.chunks_mut(p.plane).enumerate() {
+        f(i % p.channels, i, o)
+    }
+}
+
+/// Sum of a plane in the element type, eight lanes wide so the compiler vectorises it.
+#[inline]
+fn lane_sum<T: Real>(v: &[T], mut term: impl FnMut(usize) -> T) -> T {
+    let mut acc = [T::ZERO; 8];
+    let full = v.len() / 8 * 8;
+    let mut i = 0;
+    while i < full {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a = a.add(term(i + l));
+        }
+        i += 8;
+    }
+    let mut s = T::ZERO;
+    for a in acc {
+        s = s.add(a);
+    }
+    for j in full..v.len() {
+        s = s.add(term(j));
+    }
+    s
+}
+
+/// Mean and biased variance of every channel, in one read pass.
+///
+/// Sums are taken of `x - k`, with `k` the channel's first value: shifting by a value near
+/// the mean keeps `sum((x - k)^2) - sum(x - k)^2 / m` free of the cancellation that the raw
+/// sum of squares suffers when the mean is large against the spread.
+fn stats<T: Real>(x: &[T], p: Planes) -> Vec<(f64, f64)> {
+    let m = p.count();
+    per_channel(p.channels, |c| {
+        if m == 0 {
+            return (f64::NAN, f64::NAN);
+        }
+        let k = p.at(x, 0, c)[0];
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for n in 0..p.batch {
+            let v = p.at(x, n, c);
+            s1 += lane_sum(v, |i| v[i].sub(k)).to_f64();
+            s2 += lane_sum(v, |i| {
+                let d = v[i].sub(k);
+                d.mul(d)
+            })
+            .to_f64();
+        }
+        let mean_shifted = s1 / m as f64;
+        let variance = (s2 / m as f64 - mean_shifted * mean_shifted).max(0.0);
+        (k.to_f64() + mean_shifted, variance)
+    })
+}
+
+/// `y = x * scale[c] + shift[c]`, a new buffer.
+fn affine<T: Real>(x: &[T], p: Planes, scale: &[T], shift: &[T]) -> Vec<T> {
+    let mut out = vec![T::ZERO; x.len()];
+    for_each_plane(&mut out, p, |c, i, o| {
+        let src = &x[i * p.plane..][..p.plane];
+        let (a, b) = (scale[c], shift[c]);
+        for (o, &v) in o.iter_mut().zip(src) {
+            *o = v.mul_add(a, b);
+        }
+    });
+    out
+}
+
+/// `scale = gamma / sqrt(var + eps)`, `shift = beta - mean * scale`, in `T`.
+fn scale_shift<T: Real>(gamma: &[f64], beta: &[f64], mean: &[f64], variance: &[f64], epsilon: f64) -> (Vec<T>, Vec<T>) {
+    let scale: Vec<f64> = gamma
+        .iter()
+        .zip(variance)
+        .map(|(g, v)| g / (v + epsilon).sqrt())
+        .collect();
+    let shift = beta
+        .iter()
+        .zip(mean)
+        .zip(&scale)
+        .map(|((b, m), s)| T::from_f64(b - m * s))
+        .collect();
+    (scale.into_iter().map(T::from_f64).collect(), shift)
+}
+
+fn inference_typed<T: Real>(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    mean: &FlexTensor,
+    variance: &FlexTensor,
+    epsilon: f64,
+    dtype: DType,
+) -> FlexTensor {
+    let (x, shape) = values(x);
+    let p = Planes::of(&shape, "batch_norm");
+    let [g, b, m, v] = [gamma, beta, mean, variance].map(|t| channel_vec::<T>(t, p.channels, "a statistic"));
+    let (scale, shift) = scale_shift::<T>(&g, &b, &m, &v, epsilon);
+    tensor_of(affine(slice::<T>(&x), p, &scale, &shift), shape, dtype)
+}
+
+fn train_typed<T: Real>(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f64,
+    dtype: DType,
+) -> [FlexTensor; 3] {
+    let (x, shape) = values(x);
+    let p = Planes::of(&shape, "batch_norm_train");
+    let g = channel_vec::<T>(gamma, p.channels, "gamma");
+    let b = channel_vec::<T>(beta, p.channels, "beta");
+    let xs = slice::<T>(&x);
+    let (mean, variance): (Vec<f64>, Vec<f64>) = stats(xs, p).into_iter().unzip();
+    let (scale, shift) = scale_shift::<T>(&g, &b, &mean, &variance, epsilon);
+    let out = affine(xs, p, &scale, &shift);
+    let per_channel = Shape::new([p.channels]);
+    [
+        tensor_of(out, shape, dtype),
+        tensor_of(mean.into_iter().map(T::from_f64).collect(), per_channel.clone(), dtype),
+        tensor_of(variance.into_iter().map(T::from_f64).collect(), per_channel, dtype),
+    ]
+}
+
+fn backward_typed<T: Real>(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    mean: &FlexTensor,
+    variance: &FlexTensor,
+    epsilon: f64,
+    output_grad: FlexTensor,
+    dtype: DType,
+) -> [FlexTensor; 3] {
+    let (x, shape) = values(x);
+    let p = Planes::of(&shape, "batch_norm_train_backward");
+    let g = channel_vec::<T>(gamma, p.channels, "gamma");
+    let mean = channel_vec::<T>(mean, p.channels, "mean");
+    let inv_std: Vec<f64> = channel_vec::<T>(variance, p.channels, "variance")
+        .iter()
+        .map(|v| 1.0 / (v + epsilon).sqrt())
+        .collect();
+    let mut dy = output_grad.into_contiguous();
+    assert_eq!(
+        dy.layout().shape(),
+        &shape,
+        "batch_norm_train_backward: the output gradient's shape differs from the input's"
+    );
+    let xs = slice::<T>(&x);
+
+    // sum(dy) and sum(dy * (x - mean)) per channel; `x_hat = (x - mean) * inv_std`.
+    let sums = {
+        let dys = slice::<T>(&dy);
+        per_channel(p.channels, |c| {
+            let mu = T::from_f64(mean[c]);
+            let (mut sdy, mut sdyx) = (0.0f64, 0.0f64);
+            for n in 0..p.batch {
+                let (xv, dv) = (p.at(xs, n, c), p.at(dys, n, c));
+                sdy += lane_sum(dv, |i| dv[i]).to_f64();
+                sdyx += lane_sum(dv, |i| dv[i].mul(xv[i].sub(mu))).to_f64();
+            }
+            (sdy, sdyx)
+        })
+    };
+    let m = p.count() as f64;
+    let beta_grad: Vec<f64> = sums.iter().map(|s| s.0).collect();
+    let gamma_grad: Vec<f64> = sums.iter().zip(&inv_std).map(|(s, is)| s.1 * is).collect();
+
+    // dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+    //    = a * dy + b * x + k, per channel.
+    let mut a = Vec::with_capacity(p.channels);
+    let mut bx = Vec::with_capacity(p.channels);
+    let mut k = Vec::with_capacity(p.channels);
+    for c in 0..p.channels {
+        let gis = g[c] * inv_std[c];
+        let mean_dy = beta_grad[c] / m;
+        let mean_dy_xhat = gamma_grad[c] / m;
+        let b_c = -gis * inv_std[c] * mean_dy_xhat;
+        a.push(T::from_f64(gis));
+        bx.push(T::from_f64(b_c));
+        k.push(T::from_f64(-gis * mean_dy - b_c * mean[c]));
+    }
+    let write = |c: usize, i: usize, o: &mut [T], dy_plane: Option<&[T]>| {
+        let xv = &xs[i * p.plane..][..p.plane];
+        let (a, b, k) = (a[c], bx[c], k[c]);
+        match dy_plane {
+            Some(d) => {
+                for ((o, &d), &v) in o.iter_mut().zip(d).zip(xv) {
+                    *o = d.mul_add(a, v.mul_add(b, k));
+                }
+            }
+            None => {
+                for (o, &v) in o.iter_mut().zip(xv) {
+                    *o = o.mul_add(a, v.mul_add(b, k));
+                }
+            }
+        }
+    };
+    let x_grad = match dy.try_storage_mut::<T>() {
+        // `dy` is ours alone and contiguous from offset 0: overwrite it.
+        Some(buffer) if buffer.len() == xs.len() => {
+            for_each_plane(buffer, p, |c, i, o| write(c, i, o, None));
+            dy
+        }
+        _ => {
+            let dys = slice::<T>(&dy);
+            let mut out = vec![T::ZERO; xs.len()];
+            for_each_plane(&mut out, p, |c, i, o| {
+                write(c, i, o, Some(&dys[i * p.plane..][..p.plane]))
+            });
+            tensor_of(out, shape, dtype)
+        }
+    };
+    let per_channel = Shape::new([p.channels]);
+    let to_t = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect::<Vec<T>>();
+    [
+        x_grad,
+        tensor_of(to_t(gamma_grad), per_channel.clone(), dtype),
+        tensor_of(to_t(beta_grad), per_channel, dtype),
+    ]
+}
+
+/// Runs `f32`/`f64` natively and the half types through `f32`.
+macro_rules! by_dtype {
+    ($dtype:expr, $op:literal, |$t:ident, $cast:ident, $back:ident| $body:expr) => {
+        match $dtype {
+            DType::F32 => {
+                type $t = f32;
+                let $cast = |t: &FlexTensor| t.clone();
+                let $back = |t: FlexTensor| t;
+                $body
+            }
+            DType::F64 => {
+                type $t = f64;
+                let $cast = |t: &FlexTensor| t.clone();
+                let $back = |t: FlexTensor| t;
+                $body
+            }
+            DType::F16 => {
+                type $t = f32;
+                let $cast = |t: &FlexTensor| super::module::cast_to_f32(t.clone(), f16::to_f32);
+                let $back = |t: FlexTensor| super::module::cast_from_f32(t, f16::from_f32);
+                $body
+            }
+            DType::BF16 => {
+                type $t = f32;
+                let $cast = |t: &FlexTensor| super::module::cast_to_f32(t.clone(), bf16::to_f32);
+                let $back = |t: FlexTensor| super::module::cast_from_f32(t, bf16::from_f32);
+                $body
+            }
+            dtype => panic!("{}: unsupported dtype {dtype:?}", $op),
+        }
+    };
+}
+
+fn native(dtype: DType) -> DType {
+    match dtype {
+        DType::F64 => DType::F64,
+        _ => DType::F32,
+    }
+}
+
+/// Batch normalisation with given statistics (inference).
+pub fn batch_norm(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    let dtype = x.dtype();
+    by_dtype!(dtype, "batch_norm", |T, cast, back| back(inference_typed::<T>(
+        &cast(&x),
+        &cast(&gamma),
+        &cast(&beta),
+        &cast(&mean),
+        &cast(&variance),
+        epsilon,
+        native(dtype),
+    )))
+}
+
+/// Batch normalisation with the batch's statistics: `[output, mean, biased variance]`.
+pub fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> [FlexTensor; 3] {
+    let dtype = x.dtype();
+    by_dtype!(dtype, "batch_norm_train", |T, cast, back| train_typed::<T>(
+        &cast(&x),
+        &cast(&gamma),
+        &cast(&beta),
+        epsilon,
+        native(dtype),
+    )
+    .map(back))
+}
+
+/// Gradients of [`batch_norm_train`]: `[x_grad, gamma_grad, beta_grad]`.
+pub fn batch_norm_train_backward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+    output_grad: FlexTensor,
+) -> [FlexTensor; 3] {
+    let dtype = x.dtype();
+    by_dtype!(dtype, "batch_norm_train_backward", |T, cast, back| {
+        let output_grad = if matches!(dtype, DType::F32 | DType::F64) {
+            output_grad
+        } else {
+            cast(&output_grad)
+        };
+        backward_typed::<T>(
+            &cast(&x),
+            &cast(&gamma),
+            &cast(&mean),
+            &cast(&variance),
+            epsilon,
+            output_grad,
+            native(dtype),
+        )
+        .map(back)
+    })
+}
