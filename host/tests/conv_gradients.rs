@@ -1,7 +1,8 @@
-//! The training convolution (burn on the flex backend, with the weight gradient of
-//! `vendor/burn-flex`) against the definition: forward values, input gradient and weight
-//! gradient, on random shapes with the strides, paddings and 1x3 / 3x1 kernels of the
-//! paper's network, plus dilation, groups and asymmetric padding.
+//! The training convolution (burn on the flex backend, with the im2col + matrix-product
+//! forward and gradients of `vendor/burn-flex/src/ops/conv2d_gemm.rs`) against the
+//! definition: forward values with a bias, input, weight and bias gradients, on random shapes
+//! with the strides, paddings and 1x3 / 3x1 kernels of the paper's network, plus dilation,
+//! groups, asymmetric padding and a batch of one (products parallel inside, not over images).
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -39,7 +40,7 @@ impl Case {
     }
 
     /// Forward output, input gradient and weight gradient of `sum(conv(x, w) * g)` by the
-    /// definition, in f64.
+    /// definition, in f64 (without the bias).
     fn reference(&self, x: &[f32], wt: &[f32], g: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let [oh, ow] = self.out();
         let [kh, kw] = self.kernel;
@@ -87,7 +88,7 @@ fn random(n: usize, seed: &mut u64) -> Vec<f32> {
         .collect()
 }
 
-fn assert_close(what: &str, case: &Case, got: Tensor<4>, want: &[f64]) {
+fn assert_close<const D: usize>(what: &str, case: &Case, got: Tensor<D>, want: &[f64]) {
     let got: Vec<f32> = got.into_data().iter::<f32>().collect();
     assert_eq!(got.len(), want.len(), "{what} of {case:?}: length");
     let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
@@ -124,6 +125,8 @@ fn convolution_values_and_gradients_match_the_definition() {
         case(2, 4, 8, 7, 5, [3, 1], [1, 1], [1, 0]),   // 3x1
         case(2, 4, 9, 9, 5, [3, 1], [2, 2], [1, 0]),   // 3x1, stride 2
         case(2, 4, 9, 9, 5, [1, 3], [2, 2], [0, 1]),   // 1x3, stride 2
+        case(1, 5, 10, 9, 6, [3, 3], [1, 1], [1, 1]),  // one image
+        case(1, 7, 8, 8, 3, [1, 1], [1, 1], [0, 0]),   // one image, pointwise
     ];
     cases.push(Case {
         dilation: [2, 1],
@@ -145,14 +148,24 @@ fn convolution_values_and_gradients_match_the_definition() {
         let x = random(c.batch * c.c_in * c.h * c.w, &mut seed);
         let wt = random(c.c_out * (c.c_in / c.groups) * c.kernel[0] * c.kernel[1], &mut seed);
         let g = random(c.batch * c.c_out * oh * ow, &mut seed);
-        let (y_ref, dx_ref, dw_ref) = c.reference(&x, &wt, &g);
+        let bias = random(c.c_out, &mut seed);
+        let (mut y_ref, dx_ref, dw_ref) = c.reference(&x, &wt, &g);
+        let plane = oh * ow;
+        for (i, y) in y_ref.iter_mut().enumerate() {
+            *y += f64::from(bias[i / plane % c.c_out]);
+        }
+        let mut db_ref = vec![0.0; c.c_out];
+        for (i, v) in g.iter().enumerate() {
+            db_ref[i / plane % c.c_out] += f64::from(*v);
+        }
 
         let tensor = |v: Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, shape), &device);
         let xt = tensor(x, [c.batch, c.c_in, c.h, c.w]).require_grad();
         let wt = tensor(wt, [c.c_out, c.c_in / c.groups, c.kernel[0], c.kernel[1]]).require_grad();
         let gt = tensor(g, [c.batch, c.c_out, oh, ow]);
+        let bt = Tensor::<1>::from_data(TensorData::new(bias, [c.c_out]), &device).require_grad();
         let options = ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups);
-        let y = conv2d(xt.clone(), wt.clone(), None, options);
+        let y = conv2d(xt.clone(), wt.clone(), Some(bt.clone()), options);
         let grads = (y.clone() * gt).sum().backward();
         assert_close("output", &c, y, &y_ref);
         assert_close("input gradient", &c, xt.grad(&grads).expect("input gradient"), &dx_ref);
@@ -162,5 +175,6 @@ fn convolution_values_and_gradients_match_the_definition() {
             wt.grad(&grads).expect("weight gradient"),
             &dw_ref,
         );
+        assert_close("bias gradient", &c, bt.grad(&grads).expect("bias gradient"), &db_ref);
     }
 }

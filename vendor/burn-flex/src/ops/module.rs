@@ -2,7 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{batch_norm, conv, conv_backward, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{batch_norm, conv, conv_transpose, conv2d_gemm, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -13,7 +13,7 @@ use burn_backend::{
     },
     tensor::{BoolTensor, FloatTensor, IntTensor},
 };
-use burn_std::{Bytes, IntDType, Shape};
+use burn_std::{Bytes, IntDType, Shape, Slice};
 use bytemuck::Pod;
 
 /// Cast a tensor from half-precision type E to f32.
@@ -96,6 +96,12 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
+        // vigil patch: im2col + one matrix product per image on NCHW (ops/conv2d_gemm.rs),
+        // except for depthwise convolutions, which have their own direct path.
+        let depthwise = options.groups > 1 && options.groups == x.layout().shape()[1];
+        if !depthwise {
+            return conv2d_gemm::conv2d_forward(x, weight, bias, &options);
+        }
         match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
             DType::F64 => conv::conv2d_f64(x, weight, bias, &options),
@@ -111,11 +117,39 @@ impl ModuleOps<Flex> for Flex {
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
-        // vigil patch: im2col + one matrix product per image (ops/conv_backward.rs) instead
+        // vigil patch: im2col + one matrix product per image (ops/conv2d_gemm.rs) instead
         // of burn-backend's convolution over batch/channel-swapped tensors.
         let weight_shape = weight.layout().shape().to_vec();
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
-        conv_backward::conv2d_weight_backward(x, output_grad, &weight_shape, &options)
+        conv2d_gemm::conv2d_weight_backward(x, output_grad, &weight_shape, &options)
+    }
+
+    fn conv2d_x_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        // vigil patch: col2im of one matrix product per image (ops/conv2d_gemm.rs) instead
+        // of burn-backend's transposed convolution. Asymmetric padding: the gradient of the
+        // padded input, cropped.
+        let shape = x.layout().shape().to_vec();
+        if !options.is_asymmetric() {
+            return conv2d_gemm::conv2d_x_backward(&shape, weight, output_grad, &options);
+        }
+        let [(t, b), (l, r)] = options.padding;
+        let padded = [shape[0], shape[1], shape[2] + t + b, shape[3] + l + r];
+        let symmetric = ConvOptions::new(options.stride, [0, 0], options.dilation, options.groups);
+        let grad = conv2d_gemm::conv2d_x_backward(&padded, weight, output_grad, &symmetric);
+        Flex::float_slice(
+            grad,
+            &[
+                Slice::from(0..shape[0]),
+                Slice::from(0..shape[1]),
+                Slice::from(t..t + shape[2]),
+                Slice::from(l..l + shape[3]),
+            ],
+        )
     }
 
     fn deform_conv2d(

@@ -1,0 +1,619 @@
+//! `conv2d` as im2col + one matrix product per image and group, on NCHW tensors: the
+//! forward, the input gradient and the weight gradient.
+//!
+//! With `col_b,g` the classic im2col of image `b`'s input channels of group `g` (one row per
+//! input channel and kernel position, one column per output pixel; rows are contiguous
+//! copies of input rows at stride 1):
+//!
+//! ```text
+//! forward          Y_b,g[c_out, p]       = W_g[c_out, (c_in, kh, kw)] * col_b,g
+//! input gradient   dX_b,g                = col2im(W_g^T * dY_b,g)
+//! weight gradient  dW_g[c_out, (c_in, kh, kw)] += dY_b,g[c_out, p] * col_b,g^T
+//! ```
+//!
+//! A 1x1 convolution with stride 1 and no padding needs no im2col: the input plane is `col`
+//! (and the input gradient is the product itself). Images are spread over rayon's threads,
+//! each with its own `col` buffer (and, for the weight gradient, its own accumulator, summed
+//! at the end); with fewer images than threads the products run in parallel instead.
+//!
+//! Why: burn-flex's forward converts the input to NHWC on one thread and scatters each
+//! tile's product back to NCHW; its input gradient is a transposed convolution; and the
+//! weight gradient it inherits from burn-backend is a convolution over batch/channel-swapped
+//! tensors whose products are tall and thin (N = kh * kw, K = batch * output pixels).
+
+use alloc::vec;
+use alloc::vec::Vec;
+use burn_backend::DType;
+use burn_backend::ops::ConvOptions;
+use burn_std::{Bytes, Shape, bf16, f16};
+
+use crate::{FlexTensor, Layout};
+
+/// Weight gradient of `conv2d` with symmetric padding (asymmetric padding is applied to `x`
+/// by the caller). `weight_shape` is `[c_out, c_in / groups, kh, kw]`.
+pub fn conv2d_weight_backward(
+    x: FlexTensor,
+    output_grad: FlexTensor,
+    weight_shape: &[usize],
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    match x.dtype() {
+        DType::F32 => weight_grad_typed::<f32>(x, output_grad, weight_shape, options, DType::F32),
+        DType::F64 => weight_grad_typed::<f64>(x, output_grad, weight_shape, options, DType::F64),
+        DType::F16 => {
+            let to = |v: f16| v.to_f32();
+            let grad = weight_grad_typed::<f32>(
+                super::module::cast_to_f32(x, to),
+                super::module::cast_to_f32(output_grad, to),
+                weight_shape,
+                options,
+                DType::F32,
+            );
+            super::module::cast_from_f32(grad, f16::from_f32)
+        }
+        DType::BF16 => {
+            let to = |v: bf16| v.to_f32();
+            let grad = weight_grad_typed::<f32>(
+                super::module::cast_to_f32(x, to),
+                super::module::cast_to_f32(output_grad, to),
+                weight_shape,
+                options,
+                DType::F32,
+            );
+            super::module::cast_from_f32(grad, bf16::from_f32)
+        }
+        dtype => panic!("conv2d_weight_backward: unsupported dtype {dtype:?}"),
+    }
+}
+
+/// The shapes of one weight-gradient problem, resolved once.
+#[derive(Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    out_h: usize,
+    out_w: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+}
+
+impl Geometry {
+    fn in_per_group(&self) -> usize {
+        self.c_in / self.groups
+    }
+    fn out_per_group(&self) -> usize {
+        self.c_out / self.groups
+    }
+    fn pixels(&self) -> usize {
+        self.out_h * self.out_w
+    }
+    /// Columns of one group's gradient matrix: `c_in / groups * kh * kw`.
+    fn cols(&self) -> usize {
+        self.in_per_group() * self.kh * self.kw
+    }
+    /// The input plane is already the im2col matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.stride == [1, 1]
+            && self.padding == [0, 0]
+            && self.out_h == self.h
+            && self.out_w == self.w
+    }
+}
+
+trait Float: burn_backend::Element + bytemuck::Pod + Copy + Send + Sync + core::ops::AddAssign + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl Float for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl Float for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+fn weight_grad_typed<T: Float>(
+    x: FlexTensor,
+    output_grad: FlexTensor,
+    weight_shape: &[usize],
+    options: &ConvOptions<2>,
+    dtype: DType,
+) -> FlexTensor {
+    let x = x.to_contiguous();
+    let dy = output_grad.to_contiguous();
+    let (xs, ys) = (x.layout().shape(), dy.layout().shape());
+    let g = Geometry {
+        batch: xs[0],
+        c_in: xs[1],
+        h: xs[2],
+        w: xs[3],
+        c_out: ys[1],
+        out_h: ys[2],
+        out_w: ys[3],
+        kh: weight_shape[2],
+        kw: weight_shape[3],
+        stride: options.stride,
+        padding: options.padding_begin(),
+        dilation: options.dilation,
+        groups: options.groups,
+    };
+    assert_eq!(ys[0], g.batch, "conv2d_weight_backward: batch sizes differ");
+    assert_eq!(
+        weight_shape[0], g.c_out,
+        "conv2d_weight_backward: output channels differ"
+    );
+    assert_eq!(
+        weight_shape[1] * g.groups,
+        g.c_in,
+        "conv2d_weight_backward: input channels differ"
+    );
+    let grad = weight_grad(x.storage::<T>(), dy.storage::<T>(), &g);
+    FlexTensor::new(
+        Bytes::from_elems(grad),
+        Layout::contiguous(Shape::from(weight_shape.to_vec())),
+        dtype,
+    )
+}
+
+/// The gradient, `[c_out, c_in / groups, kh, kw]` row-major.
+fn weight_grad<T: Float>(x: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
+    let len = g.c_out * g.cols();
+    if g.batch == 0 || len == 0 || g.pixels() == 0 {
+        return vec![T::ZERO; len];
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        let threads = rayon::current_num_threads().clamp(1, g.batch);
+        let per = g.batch.div_ceil(threads);
+        let partials: Vec<Vec<T>> = (0..threads)
+            .into_par_iter()
+            .map(|t| accumulate(x, dy, g, t * per..((t + 1) * per).min(g.batch)))
+            .collect();
+        let mut partials = partials.into_iter();
+        let mut sum = partials.next().unwrap_or_else(|| vec![T::ZERO; len]);
+        for part in partials {
+            for (s, p) in sum.iter_mut().zip(part) {
+                *s += p;
+            }
+        }
+        sum
+    }
+    #[cfg(not(feature = "rayon"))]
+    accumulate(x, dy, g, 0..g.batch)
+}
+
+/// Sum of the gradient over the images in `images`.
+fn accumulate<T: Float>(x: &[T], dy: &[T], g: &Geometry, images: core::ops::Range<usize>) -> Vec<T> {
+    let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
+    let mut grad = vec![T::ZERO; g.c_out * cols];
+    let pointwise = g.is_pointwise();
+    let mut col = if pointwise {
+        Vec::new()
+    } else {
+        vec![T::ZERO; cols * pixels]
+    };
+    for (n, b) in images.enumerate() {
+        for group in 0..g.groups {
+            let x_group = &x[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
+            let rhs = if pointwise {
+                x_group
+            } else {
+                im2col(x_group, g, &mut col);
+                &col[..]
+            };
+            let lhs = &dy[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
+            let dst = &mut grad[group * out_pg * cols..][..out_pg * cols];
+            // dst[out_pg, cols] (+)= lhs[out_pg, pixels] * rhs[cols, pixels]^T
+            // SAFETY: the three slices hold exactly the extents described by the sizes and
+            // strides passed (row-major lhs and dst, rhs read transposed), and dst is a
+            // unique borrow.
+            unsafe {
+                gemm::gemm(
+                    out_pg,
+                    cols,
+                    pixels,
+                    dst.as_mut_ptr(),
+                    1,
+                    cols as isize,
+                    n > 0,
+                    lhs.as_ptr(),
+                    1,
+                    pixels as isize,
+                    rhs.as_ptr(),
+                    pixels as isize,
+                    1,
+                    T::ONE,
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+    }
+    grad
+}
+
+/// `col[(c, ki, kj), (oi, oj)] = x[c, oi * sh + ki * dh - ph, oj * sw + kj * dw - pw]`, zero
+/// outside the input.
+fn im2col<T: Float>(x: &[T], g: &Geometry, col: &mut [T]) {
+    let (h, w, out_h, out_w) = (g.h, g.w, g.out_h, g.out_w);
+    let ([sh, sw], [ph, pw], [dh, dw]) = (g.stride, g.padding, g.dilation);
+    let mut rows = col.chunks_exact_mut(out_h * out_w);
+    for c in 0..g.in_per_group() {
+        let plane = &x[c * h * w..][..h * w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = rows.next().expect("im2col buffer holds every row");
+                // Output columns whose input column lies inside the image.
+                let (lo, hi) = valid_range(kj * dw, pw, sw, w, out_w);
+                for oi in 0..out_h {
+                    let dst = &mut row[oi * out_w..][..out_w];
+                    let ii = (oi * sh + ki * dh).wrapping_sub(ph);
+                    if ii >= h || lo >= hi {
+                        dst.fill(T::ZERO);
+                        continue;
+                    }
+                    let src = &plane[ii * w..][..w];
+                    dst[..lo].fill(T::ZERO);
+                    dst[hi..].fill(T::ZERO);
+                    let first = lo * sw + kj * dw - pw;
+                    if sw == 1 {
+                        dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                    } else {
+                        for (d, s) in dst[lo..hi].iter_mut().zip(src[first..].iter().step_by(sw)) {
+                            *d = *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Half-open range of output positions `o` with `0 <= o * stride + offset - pad < size`.
+fn valid_range(offset: usize, pad: usize, stride: usize, size: usize, out: usize) -> (usize, usize) {
+    let lo = if offset >= pad {
+        0
+    } else {
+        (pad - offset).div_ceil(stride)
+    };
+    let hi = if offset >= size + pad {
+        0
+    } else {
+        (size + pad - offset).div_ceil(stride)
+    };
+    let hi = hi.min(out);
+    (lo.min(hi), hi)
+}
+
+// ---------------------------------------------------------------------------------------
+// Forward and input gradient: one matrix product per image and group, on NCHW directly.
+// ---------------------------------------------------------------------------------------
+
+/// `conv2d` forward with symmetric padding: `Y_b,g[c_out, p] = W_g[c_out, cols] *
+/// col(X_b,g)[cols, p] (+ bias)`, written straight into the NCHW output.
+pub fn conv2d_forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    match x.dtype() {
+        DType::F32 => forward_typed::<f32>(x, weight, bias, options, DType::F32),
+        DType::F64 => forward_typed::<f64>(x, weight, bias, options, DType::F64),
+        DType::F16 => {
+            let to = |v: f16| v.to_f32();
+            let y = forward_typed::<f32>(
+                super::module::cast_to_f32(x, to),
+                super::module::cast_to_f32(weight, to),
+                bias.map(|b| super::module::cast_to_f32(b, to)),
+                options,
+                DType::F32,
+            );
+            super::module::cast_from_f32(y, f16::from_f32)
+        }
+        DType::BF16 => {
+            let to = |v: bf16| v.to_f32();
+            let y = forward_typed::<f32>(
+                super::module::cast_to_f32(x, to),
+                super::module::cast_to_f32(weight, to),
+                bias.map(|b| super::module::cast_to_f32(b, to)),
+                options,
+                DType::F32,
+            );
+            super::module::cast_from_f32(y, bf16::from_f32)
+        }
+        dtype => panic!("conv2d: unsupported dtype {dtype:?}"),
+    }
+}
+
+/// Input gradient of `conv2d` with symmetric padding: `col = W_g^T * dY_b,g`, then col2im
+/// (scatter-add) into `dX_b,g`; a pointwise convolution writes the product into `dX`.
+/// `x_shape` is the input's `[batch, c_in, h, w]`.
+pub fn conv2d_x_backward(
+    x_shape: &[usize],
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    match output_grad.dtype() {
+        DType::F32 => x_grad_typed::<f32>(x_shape, weight, output_grad, options, DType::F32),
+        DType::F64 => x_grad_typed::<f64>(x_shape, weight, output_grad, options, DType::F64),
+        DType::F16 => {
+            let to = |v: f16| v.to_f32();
+            let dx = x_grad_typed::<f32>(
+                x_shape,
+                super::module::cast_to_f32(weight, to),
+                super::module::cast_to_f32(output_grad, to),
+                options,
+                DType::F32,
+            );
+            super::module::cast_from_f32(dx, f16::from_f32)
+        }
+        DType::BF16 => {
+            let to = |v: bf16| v.to_f32();
+            let dx = x_grad_typed::<f32>(
+                x_shape,
+                super::module::cast_to_f32(weight, to),
+                super::module::cast_to_f32(output_grad, to),
+                options,
+                DType::F32,
+            );
+            super::module::cast_from_f32(dx, bf16::from_f32)
+        }
+        dtype => panic!("conv2d_x_backward: unsupported dtype {dtype:?}"),
+    }
+}
+
+fn output_size(size: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> usize {
+    (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1
+}
+
+fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>) -> Geometry {
+    let (kh, kw) = (weight_shape[2], weight_shape[3]);
+    let padding = options.padding_begin();
+    Geometry {
+        batch: x_shape[0],
+        c_in: x_shape[1],
+        h: x_shape[2],
+        w: x_shape[3],
+        c_out: weight_shape[0],
+        out_h: output_size(x_shape[2], kh, options.stride[0], padding[0], options.dilation[0]),
+        out_w: output_size(x_shape[3], kw, options.stride[1], padding[1], options.dilation[1]),
+        kh,
+        kw,
+        stride: options.stride,
+        padding,
+        dilation: options.dilation,
+        groups: options.groups,
+    }
+}
+
+/// Runs `f(image, out_chunk, scratch)` for every image's `chunk`-long slice of `out`, in
+/// parallel over images (each thread with its own `scratch` of `scratch_len`); with fewer
+/// images than threads the matrix products themselves run in parallel instead.
+fn per_image<T: Float>(
+    out: &mut [T],
+    chunk: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [T], &mut Vec<T>, gemm::Parallelism) + Sync + Send,
+) {
+    if chunk == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        let threads = rayon::current_num_threads();
+        let images = out.len() / chunk;
+        if images < threads {
+            let mut scratch = vec![T::ZERO; scratch_len];
+            for (b, o) in out.chunks_exact_mut(chunk).enumerate() {
+                f(b, o, &mut scratch, gemm::Parallelism::Rayon(threads));
+            }
+        } else {
+            out.par_chunks_exact_mut(chunk).enumerate().for_each_init(
+                || vec![T::ZERO; scratch_len],
+                |scratch, (b, o)| f(b, o, scratch, gemm::Parallelism::None),
+            );
+        }
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let mut scratch = vec![T::ZERO; scratch_len];
+        for (b, o) in out.chunks_exact_mut(chunk).enumerate() {
+            f(b, o, &mut scratch, gemm::Parallelism::None);
+        }
+    }
+}
+
+fn forward_typed<T: Float>(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: &ConvOptions<2>,
+    dtype: DType,
+) -> FlexTensor {
+    let x = x.to_contiguous();
+    let weight = weight.to_contiguous();
+    let g = geometry(x.layout().shape(), weight.layout().shape(), options);
+    assert_eq!(
+        weight.layout().shape()[1] * g.groups,
+        g.c_in,
+        "conv2d: input channels differ"
+    );
+    let (xs, ws) = (x.storage::<T>(), weight.storage::<T>());
+    let bias = bias.map(|b| b.to_contiguous());
+    let bias: Option<&[T]> = bias.as_ref().map(|b| b.storage::<T>());
+    let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
+    let pointwise = g.is_pointwise();
+    let mut out = vec![T::ZERO; g.batch * g.c_out * pixels];
+    let scratch = if pointwise { 0 } else { cols * pixels };
+    per_image(&mut out, g.c_out * pixels, scratch, |b, y, col, parallelism| {
+        for group in 0..g.groups {
+            let x_group = &xs[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
+            let rhs = if pointwise {
+                x_group
+            } else {
+                im2col(x_group, &g, col);
+                &col[..]
+            };
+            let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
+            let dst = &mut y[group * out_pg * pixels..][..out_pg * pixels];
+            // dst[out_pg, pixels] = lhs[out_pg, cols] * rhs[cols, pixels]
+            // SAFETY: the slices hold exactly these row-major extents; dst is a unique borrow.
+            unsafe {
+                gemm::gemm(
+                    out_pg,
+                    pixels,
+                    cols,
+                    dst.as_mut_ptr(),
+                    1,
+                    pixels as isize,
+                    false,
+                    lhs.as_ptr(),
+                    1,
+                    cols as isize,
+                    rhs.as_ptr(),
+                    1,
+                    pixels as isize,
+                    T::ZERO,
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+        }
+        if let Some(bias) = bias {
+            for (plane, &b) in y.chunks_exact_mut(pixels).zip(bias) {
+                for v in plane {
+                    *v += b;
+                }
+            }
+        }
+    });
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(Shape::from(vec![g.batch, g.c_out, g.out_h, g.out_w])),
+        dtype,
+    )
+}
+
+fn x_grad_typed<T: Float>(
+    x_shape: &[usize],
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+    dtype: DType,
+) -> FlexTensor {
+    let weight = weight.to_contiguous();
+    let dy = output_grad.to_contiguous();
+    let g = geometry(x_shape, weight.layout().shape(), options);
+    let ys = dy.layout().shape();
+    assert_eq!(
+        [ys[0], ys[1], ys[2], ys[3]],
+        [g.batch, g.c_out, g.out_h, g.out_w],
+        "conv2d_x_backward: output gradient shape"
+    );
+    let (ws, dys) = (weight.storage::<T>(), dy.storage::<T>());
+    let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
+    let pointwise = g.is_pointwise();
+    let plane_in = g.h * g.w;
+    let mut dx = vec![T::ZERO; g.batch * g.c_in * plane_in];
+    let scratch = if pointwise { 0 } else { cols * pixels };
+    per_image(&mut dx, g.c_in * plane_in, scratch, |b, dx_b, col, parallelism| {
+        for group in 0..g.groups {
+            let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
+            let rhs = &dys[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
+            let dx_group = &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in];
+            let dst: &mut [T] = if pointwise { dx_group } else { &mut col[..] };
+            // dst[cols, pixels] = lhs[out_pg, cols]^T * rhs[out_pg, pixels]
+            // SAFETY: the slices hold exactly these extents (lhs read transposed); dst is a
+            // unique borrow.
+            unsafe {
+                gemm::gemm(
+                    cols,
+                    pixels,
+                    out_pg,
+                    dst.as_mut_ptr(),
+                    1,
+                    pixels as isize,
+                    false,
+                    lhs.as_ptr(),
+                    cols as isize,
+                    1,
+                    rhs.as_ptr(),
+                    1,
+                    pixels as isize,
+                    T::ZERO,
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+            if !pointwise {
+                col2im(col, &g, &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in]);
+            }
+        }
+    });
+    FlexTensor::new(
+        Bytes::from_elems(dx),
+        Layout::contiguous(Shape::from(x_shape.to_vec())),
+        dtype,
+    )
+}
+
+/// The adjoint of [`im2col`]: adds every `col` entry into the input position it was read
+/// from. `x` must start zeroed (or hold what the sum should add to).
+fn col2im<T: Float>(col: &[T], g: &Geometry, x: &mut [T]) {
+    let (h, w, out_h, out_w) = (g.h, g.w, g.out_h, g.out_w);
+    let ([sh, sw], [ph, pw], [dh, dw]) = (g.stride, g.padding, g.dilation);
+    let mut rows = col.chunks_exact(out_h * out_w);
+    for c in 0..g.in_per_group() {
+        let plane = &mut x[c * h * w..][..h * w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = rows.next().expect("col holds every row");
+                let (lo, hi) = valid_range(kj * dw, pw, sw, w, out_w);
+                if lo >= hi {
+                    continue;
+                }
+                for oi in 0..out_h {
+                    let ii = (oi * sh + ki * dh).wrapping_sub(ph);
+                    if ii >= h {
+                        continue;
+                    }
+                    let src = &row[oi * out_w..][lo..hi];
+                    let first = lo * sw + kj * dw - pw;
+                    let dst = &mut plane[ii * w..][..w];
+                    if sw == 1 {
+                        for (d, &s) in dst[first..first + (hi - lo)].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        for (d, &s) in dst[first..].iter_mut().step_by(sw).zip(src) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
