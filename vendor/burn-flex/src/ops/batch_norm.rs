@@ -83,10 +83,17 @@ struct Planes {
 
 impl Planes {
     fn of(shape: &Shape, op: &str) -> Self {
-        assert!(shape.num_dims() >= 2, "{op}: the input must be [batch, channels, ...]");
+        assert!(
+            shape.num_dims() >= 2,
+            "{op}: the input must be [batch, channels, ...]"
+        );
         let (batch, channels) = (shape[0], shape[1]);
         let plane = shape.iter().skip(2).product::<usize>();
-        Self { batch, channels, plane }
+        Self {
+            batch,
+            channels,
+            plane,
+        }
     }
     /// Values per channel.
     fn count(&self) -> usize {
@@ -138,7 +145,11 @@ fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -
 }
 
 /// Calls `f(c, plane_index, out_plane)` for every plane of `out` (in parallel with rayon).
-fn for_each_plane<T: Real>(out: &mut [T], p: Planes, f: impl Fn(usize, usize, &mut [T]) + Sync + Send) {
+fn for_each_plane<T: Real>(
+    out: &mut [T],
+    p: Planes,
+    f: impl Fn(usize, usize, &mut [T]) + Sync + Send,
+) {
     if p.plane == 0 {
         return;
     }
@@ -158,26 +169,32 @@ fn for_each_plane<T: Real>(out: &mut [T], p: Planes, f: impl Fn(usize, usize, &m
     }
 }
 
-/// Sum of a plane in the element type, eight lanes wide so the compiler vectorises it.
+/// `(sum(f(a, b).0), sum(f(a, b).1))` over two equally long slices, in the element type,
+/// sixteen lanes wide (no bounds checks inside, so the compiler vectorises it).
 #[inline]
-fn lane_sum<T: Real>(v: &[T], mut term: impl FnMut(usize) -> T) -> T {
-    let mut acc = [T::ZERO; 8];
-    let full = v.len() / 8 * 8;
-    let mut i = 0;
-    while i < full {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a = a.add(term(i + l));
+fn pair_sums<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
+    const L: usize = 16;
+    let (mut s, mut t) = ([T::ZERO; L], [T::ZERO; L]);
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for l in 0..L {
+            let (u, v) = f(xa[l], xb[l]);
+            s[l] = s[l].add(u);
+            t[l] = t[l].add(v);
         }
-        i += 8;
     }
-    let mut s = T::ZERO;
-    for a in acc {
-        s = s.add(a);
+    let (mut u_sum, mut v_sum) = (T::ZERO, T::ZERO);
+    for l in 0..L {
+        u_sum = u_sum.add(s[l]);
+        v_sum = v_sum.add(t[l]);
     }
-    for j in full..v.len() {
-        s = s.add(term(j));
+    for (&x, &y) in ra.iter().zip(rb) {
+        let (u, v) = f(x, y);
+        u_sum = u_sum.add(u);
+        v_sum = v_sum.add(v);
     }
-    s
+    (u_sum, v_sum)
 }
 
 /// Mean and biased variance of every channel, in one read pass.
@@ -195,12 +212,12 @@ fn stats<T: Real>(x: &[T], p: Planes) -> Vec<(f64, f64)> {
         let (mut s1, mut s2) = (0.0f64, 0.0f64);
         for n in 0..p.batch {
             let v = p.at(x, n, c);
-            s1 += lane_sum(v, |i| v[i].sub(k)).to_f64();
-            s2 += lane_sum(v, |i| {
-                let d = v[i].sub(k);
-                d.mul(d)
-            })
-            .to_f64();
+            let (a, b) = pair_sums(v, v, |x, _| {
+                let d = x.sub(k);
+                (d, d.mul(d))
+            });
+            s1 += a.to_f64();
+            s2 += b.to_f64();
         }
         let mean_shifted = s1 / m as f64;
         let variance = (s2 / m as f64 - mean_shifted * mean_shifted).max(0.0);
@@ -222,7 +239,13 @@ fn affine<T: Real>(x: &[T], p: Planes, scale: &[T], shift: &[T]) -> Vec<T> {
 }
 
 /// `scale = gamma / sqrt(var + eps)`, `shift = beta - mean * scale`, in `T`.
-fn scale_shift<T: Real>(gamma: &[f64], beta: &[f64], mean: &[f64], variance: &[f64], epsilon: f64) -> (Vec<T>, Vec<T>) {
+fn scale_shift<T: Real>(
+    gamma: &[f64],
+    beta: &[f64],
+    mean: &[f64],
+    variance: &[f64],
+    epsilon: f64,
+) -> (Vec<T>, Vec<T>) {
     let scale: Vec<f64> = gamma
         .iter()
         .zip(variance)
@@ -248,7 +271,8 @@ fn inference_typed<T: Real>(
 ) -> FlexTensor {
     let (x, shape) = values(x);
     let p = Planes::of(&shape, "batch_norm");
-    let [g, b, m, v] = [gamma, beta, mean, variance].map(|t| channel_vec::<T>(t, p.channels, "a statistic"));
+    let [g, b, m, v] =
+        [gamma, beta, mean, variance].map(|t| channel_vec::<T>(t, p.channels, "a statistic"));
     let (scale, shift) = scale_shift::<T>(&g, &b, &m, &v, epsilon);
     tensor_of(affine(slice::<T>(&x), p, &scale, &shift), shape, dtype)
 }
@@ -271,8 +295,16 @@ fn train_typed<T: Real>(
     let per_channel = Shape::new([p.channels]);
     [
         tensor_of(out, shape, dtype),
-        tensor_of(mean.into_iter().map(T::from_f64).collect(), per_channel.clone(), dtype),
-        tensor_of(variance.into_iter().map(T::from_f64).collect(), per_channel, dtype),
+        tensor_of(
+            mean.into_iter().map(T::from_f64).collect(),
+            per_channel.clone(),
+            dtype,
+        ),
+        tensor_of(
+            variance.into_iter().map(T::from_f64).collect(),
+            per_channel,
+            dtype,
+        ),
     ]
 }
 
@@ -309,8 +341,9 @@ fn backward_typed<T: Real>(
             let (mut sdy, mut sdyx) = (0.0f64, 0.0f64);
             for n in 0..p.batch {
                 let (xv, dv) = (p.at(xs, n, c), p.at(dys, n, c));
-                sdy += lane_sum(dv, |i| dv[i]).to_f64();
-                sdyx += lane_sum(dv, |i| dv[i].mul(xv[i].sub(mu))).to_f64();
+                let (a, b) = pair_sums(dv, xv, |d, x| (d, d.mul(x.sub(mu))));
+                sdy += a.to_f64();
+                sdyx += b.to_f64();
             }
             (sdy, sdyx)
         })
@@ -423,19 +456,26 @@ pub fn batch_norm(
     epsilon: f64,
 ) -> FlexTensor {
     let dtype = x.dtype();
-    by_dtype!(dtype, "batch_norm", |T, cast, back| back(inference_typed::<T>(
-        &cast(&x),
-        &cast(&gamma),
-        &cast(&beta),
-        &cast(&mean),
-        &cast(&variance),
-        epsilon,
-        native(dtype),
-    )))
+    by_dtype!(dtype, "batch_norm", |T, cast, back| back(
+        inference_typed::<T>(
+            &cast(&x),
+            &cast(&gamma),
+            &cast(&beta),
+            &cast(&mean),
+            &cast(&variance),
+            epsilon,
+            native(dtype),
+        )
+    ))
 }
 
 /// Batch normalisation with the batch's statistics: `[output, mean, biased variance]`.
-pub fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> [FlexTensor; 3] {
+pub fn batch_norm_train(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+) -> [FlexTensor; 3] {
     let dtype = x.dtype();
     by_dtype!(dtype, "batch_norm_train", |T, cast, back| train_typed::<T>(
         &cast(&x),

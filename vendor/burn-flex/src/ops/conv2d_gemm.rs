@@ -109,7 +109,9 @@ impl Geometry {
     }
 }
 
-trait Float: burn_backend::Element + bytemuck::Pod + Copy + Send + Sync + core::ops::AddAssign + 'static {
+trait Float:
+    burn_backend::Element + bytemuck::Pod + Copy + Send + Sync + core::ops::AddAssign + 'static
+{
     const ZERO: Self;
     const ONE: Self;
 }
@@ -194,7 +196,12 @@ fn weight_grad<T: Float>(x: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
 }
 
 /// Sum of the gradient over the images in `images`.
-fn accumulate<T: Float>(x: &[T], dy: &[T], g: &Geometry, images: core::ops::Range<usize>) -> Vec<T> {
+fn accumulate<T: Float>(
+    x: &[T],
+    dy: &[T],
+    g: &Geometry,
+    images: core::ops::Range<usize>,
+) -> Vec<T> {
     let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
     let mut grad = vec![T::ZERO; g.c_out * cols];
     let pointwise = g.is_pointwise();
@@ -284,7 +291,13 @@ fn im2col<T: Float>(x: &[T], g: &Geometry, col: &mut [T]) {
 }
 
 /// Half-open range of output positions `o` with `0 <= o * stride + offset - pad < size`.
-fn valid_range(offset: usize, pad: usize, stride: usize, size: usize, out: usize) -> (usize, usize) {
+fn valid_range(
+    offset: usize,
+    pad: usize,
+    stride: usize,
+    size: usize,
+    out: usize,
+) -> (usize, usize) {
     let lo = if offset >= pad {
         0
     } else {
@@ -391,8 +404,20 @@ fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>)
         h: x_shape[2],
         w: x_shape[3],
         c_out: weight_shape[0],
-        out_h: output_size(x_shape[2], kh, options.stride[0], padding[0], options.dilation[0]),
-        out_w: output_size(x_shape[3], kw, options.stride[1], padding[1], options.dilation[1]),
+        out_h: output_size(
+            x_shape[2],
+            kh,
+            options.stride[0],
+            padding[0],
+            options.dilation[0],
+        ),
+        out_w: output_size(
+            x_shape[3],
+            kw,
+            options.stride[1],
+            padding[1],
+            options.dilation[1],
+        ),
         kh,
         kw,
         stride: options.stride,
@@ -462,51 +487,56 @@ fn forward_typed<T: Float>(
     let pointwise = g.is_pointwise();
     let mut out = vec![T::ZERO; g.batch * g.c_out * pixels];
     let scratch = if pointwise { 0 } else { cols * pixels };
-    per_image(&mut out, g.c_out * pixels, scratch, |b, y, col, parallelism| {
-        for group in 0..g.groups {
-            let x_group = &xs[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
-            let rhs = if pointwise {
-                x_group
-            } else {
-                im2col(x_group, &g, col);
-                &col[..]
-            };
-            let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
-            let dst = &mut y[group * out_pg * pixels..][..out_pg * pixels];
-            // dst[out_pg, pixels] = lhs[out_pg, cols] * rhs[cols, pixels]
-            // SAFETY: the slices hold exactly these row-major extents; dst is a unique borrow.
-            unsafe {
-                gemm::gemm(
-                    out_pg,
-                    pixels,
-                    cols,
-                    dst.as_mut_ptr(),
-                    1,
-                    pixels as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    cols as isize,
-                    rhs.as_ptr(),
-                    1,
-                    pixels as isize,
-                    T::ZERO,
-                    T::ONE,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                );
-            }
-        }
-        if let Some(bias) = bias {
-            for (plane, &b) in y.chunks_exact_mut(pixels).zip(bias) {
-                for v in plane {
-                    *v += b;
+    per_image(
+        &mut out,
+        g.c_out * pixels,
+        scratch,
+        |b, y, col, parallelism| {
+            for group in 0..g.groups {
+                let x_group = &xs[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
+                let rhs = if pointwise {
+                    x_group
+                } else {
+                    im2col(x_group, &g, col);
+                    &col[..]
+                };
+                let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
+                let dst = &mut y[group * out_pg * pixels..][..out_pg * pixels];
+                // dst[out_pg, pixels] = lhs[out_pg, cols] * rhs[cols, pixels]
+                // SAFETY: the slices hold exactly these row-major extents; dst is a unique borrow.
+                unsafe {
+                    gemm::gemm(
+                        out_pg,
+                        pixels,
+                        cols,
+                        dst.as_mut_ptr(),
+                        1,
+                        pixels as isize,
+                        false,
+                        lhs.as_ptr(),
+                        1,
+                        cols as isize,
+                        rhs.as_ptr(),
+                        1,
+                        pixels as isize,
+                        T::ZERO,
+                        T::ONE,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    );
                 }
             }
-        }
-    });
+            if let Some(bias) = bias {
+                for (plane, &b) in y.chunks_exact_mut(pixels).zip(bias) {
+                    for v in plane {
+                        *v += b;
+                    }
+                }
+            }
+        },
+    );
     FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(Shape::from(vec![g.batch, g.c_out, g.out_h, g.out_w])),
@@ -536,43 +566,52 @@ fn x_grad_typed<T: Float>(
     let plane_in = g.h * g.w;
     let mut dx = vec![T::ZERO; g.batch * g.c_in * plane_in];
     let scratch = if pointwise { 0 } else { cols * pixels };
-    per_image(&mut dx, g.c_in * plane_in, scratch, |b, dx_b, col, parallelism| {
-        for group in 0..g.groups {
-            let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
-            let rhs = &dys[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
-            let dx_group = &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in];
-            let dst: &mut [T] = if pointwise { dx_group } else { &mut col[..] };
-            // dst[cols, pixels] = lhs[out_pg, cols]^T * rhs[out_pg, pixels]
-            // SAFETY: the slices hold exactly these extents (lhs read transposed); dst is a
-            // unique borrow.
-            unsafe {
-                gemm::gemm(
-                    cols,
-                    pixels,
-                    out_pg,
-                    dst.as_mut_ptr(),
-                    1,
-                    pixels as isize,
-                    false,
-                    lhs.as_ptr(),
-                    cols as isize,
-                    1,
-                    rhs.as_ptr(),
-                    1,
-                    pixels as isize,
-                    T::ZERO,
-                    T::ONE,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                );
+    per_image(
+        &mut dx,
+        g.c_in * plane_in,
+        scratch,
+        |b, dx_b, col, parallelism| {
+            for group in 0..g.groups {
+                let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
+                let rhs = &dys[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
+                let dx_group = &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in];
+                let dst: &mut [T] = if pointwise { dx_group } else { &mut col[..] };
+                // dst[cols, pixels] = lhs[out_pg, cols]^T * rhs[out_pg, pixels]
+                // SAFETY: the slices hold exactly these extents (lhs read transposed); dst is a
+                // unique borrow.
+                unsafe {
+                    gemm::gemm(
+                        cols,
+                        pixels,
+                        out_pg,
+                        dst.as_mut_ptr(),
+                        1,
+                        pixels as isize,
+                        false,
+                        lhs.as_ptr(),
+                        cols as isize,
+                        1,
+                        rhs.as_ptr(),
+                        1,
+                        pixels as isize,
+                        T::ZERO,
+                        T::ONE,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    );
+                }
+                if !pointwise {
+                    col2im(
+                        col,
+                        &g,
+                        &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in],
+                    );
+                }
             }
-            if !pointwise {
-                col2im(col, &g, &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in]);
-            }
-        }
-    });
+        },
+    );
     FlexTensor::new(
         Bytes::from_elems(dx),
         Layout::contiguous(Shape::from(x_shape.to_vec())),

@@ -7,9 +7,10 @@ use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
     ops::{
-        AttentionModuleOptions, BatchNormTrain, BatchNormTrainBackward, ConvOptions, ConvTransposeOptions,
-        DeformConv2dBackward, DeformConvOptions, FloatTensorOps, IntTensorOps, InterpolateMode, InterpolateOptions,
-        MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps, conv::pad_asymmetric_conv_input,
+        AttentionModuleOptions, BatchNormTrain, BatchNormTrainBackward, ConvOptions,
+        ConvTransposeOptions, DeformConv2dBackward, DeformConvOptions, FloatTensorOps,
+        IntTensorOps, InterpolateMode, InterpolateOptions, MaxPool2dBackward, MaxPool2dWithIndices,
+        ModuleOps, conv::pad_asymmetric_conv_input,
     },
     tensor::{BoolTensor, FloatTensor, IntTensor},
 };
@@ -17,7 +18,10 @@ use burn_std::{Bytes, IntDType, Shape, Slice};
 use bytemuck::Pod;
 
 /// Cast a tensor from half-precision type E to f32.
-pub(crate) fn cast_to_f32<E: Element + Pod + Copy>(tensor: FlexTensor, to_f32: fn(E) -> f32) -> FlexTensor {
+pub(crate) fn cast_to_f32<E: Element + Pod + Copy>(
+    tensor: FlexTensor,
+    to_f32: fn(E) -> f32,
+) -> FlexTensor {
     let tensor = tensor.to_contiguous();
     let shape = tensor.layout().shape().clone();
     let data: &[E] = tensor.storage();
@@ -27,7 +31,10 @@ pub(crate) fn cast_to_f32<E: Element + Pod + Copy>(tensor: FlexTensor, to_f32: f
 }
 
 /// Cast a tensor from f32 back to half-precision type E.
-pub(crate) fn cast_from_f32<E: Element + Pod + Copy>(tensor: FlexTensor, from_f32: fn(f32) -> E) -> FlexTensor {
+pub(crate) fn cast_from_f32<E: Element + Pod + Copy>(
+    tensor: FlexTensor,
+    from_f32: fn(f32) -> E,
+) -> FlexTensor {
     let tensor = tensor.to_contiguous();
     let shape = tensor.layout().shape().clone();
     let data: &[f32] = tensor.storage();
@@ -392,10 +399,38 @@ impl ModuleOps<Flex> for Flex {
         ceil_mode: bool,
     ) -> FloatTensor<Flex> {
         match x.dtype() {
-            DType::F32 => pool::avg_pool2d_f32(x, kernel_size, stride, padding, count_include_pad, ceil_mode),
-            DType::F64 => pool::avg_pool2d_f64(x, kernel_size, stride, padding, count_include_pad, ceil_mode),
-            DType::F16 => pool::avg_pool2d_f16(x, kernel_size, stride, padding, count_include_pad, ceil_mode),
-            DType::BF16 => pool::avg_pool2d_bf16(x, kernel_size, stride, padding, count_include_pad, ceil_mode),
+            DType::F32 => pool::avg_pool2d_f32(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            ),
+            DType::F64 => pool::avg_pool2d_f64(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            ),
+            DType::F16 => pool::avg_pool2d_f16(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            ),
+            DType::BF16 => pool::avg_pool2d_bf16(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            ),
             dtype => panic!("avg_pool2d: unsupported dtype {:?}", dtype),
         }
     }
@@ -410,10 +445,38 @@ impl ModuleOps<Flex> for Flex {
         _divisor_override: bool,
     ) -> FloatTensor<Flex> {
         match x.dtype() {
-            DType::F32 => pool::avg_pool2d_backward_f32(x, grad, kernel_size, stride, padding, count_include_pad),
-            DType::F64 => pool::avg_pool2d_backward_f64(x, grad, kernel_size, stride, padding, count_include_pad),
-            DType::F16 => pool::avg_pool2d_backward_f16(x, grad, kernel_size, stride, padding, count_include_pad),
-            DType::BF16 => pool::avg_pool2d_backward_bf16(x, grad, kernel_size, stride, padding, count_include_pad),
+            DType::F32 => pool::avg_pool2d_backward_f32(
+                x,
+                grad,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+            ),
+            DType::F64 => pool::avg_pool2d_backward_f64(
+                x,
+                grad,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+            ),
+            DType::F16 => pool::avg_pool2d_backward_f16(
+                x,
+                grad,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+            ),
+            DType::BF16 => pool::avg_pool2d_backward_bf16(
+                x,
+                grad,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+            ),
             dtype => panic!("avg_pool2d_backward: unsupported dtype {:?}", dtype),
         }
     }
@@ -428,13 +491,19 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
-    fn adaptive_avg_pool2d_backward(x: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    fn adaptive_avg_pool2d_backward(
+        x: FloatTensor<Flex>,
+        grad: FloatTensor<Flex>,
+    ) -> FloatTensor<Flex> {
         match x.dtype() {
             DType::F32 => pool::adaptive_avg_pool2d_backward_f32(x, grad),
             DType::F64 => pool::adaptive_avg_pool2d_backward_f64(x, grad),
             DType::F16 => pool::adaptive_avg_pool2d_backward_f16(x, grad),
             DType::BF16 => pool::adaptive_avg_pool2d_backward_bf16(x, grad),
-            dtype => panic!("adaptive_avg_pool2d_backward: unsupported dtype {:?}", dtype),
+            dtype => panic!(
+                "adaptive_avg_pool2d_backward: unsupported dtype {:?}",
+                dtype
+            ),
         }
     }
 
@@ -448,13 +517,19 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
-    fn adaptive_avg_pool3d_backward(x: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    fn adaptive_avg_pool3d_backward(
+        x: FloatTensor<Flex>,
+        grad: FloatTensor<Flex>,
+    ) -> FloatTensor<Flex> {
         match x.dtype() {
             DType::F32 => pool::adaptive_avg_pool3d_backward_f32(x, grad),
             DType::F64 => pool::adaptive_avg_pool3d_backward_f64(x, grad),
             DType::F16 => pool::adaptive_avg_pool3d_backward_f16(x, grad),
             DType::BF16 => pool::adaptive_avg_pool3d_backward_bf16(x, grad),
-            dtype => panic!("adaptive_avg_pool3d_backward: unsupported dtype {:?}", dtype),
+            dtype => panic!(
+                "adaptive_avg_pool3d_backward: unsupported dtype {:?}",
+                dtype
+            ),
         }
     }
 
@@ -467,10 +542,18 @@ impl ModuleOps<Flex> for Flex {
         ceil_mode: bool,
     ) -> FloatTensor<Flex> {
         match x.dtype() {
-            DType::F32 => pool::max_pool2d_f32(x, kernel_size, stride, padding, dilation, ceil_mode),
-            DType::F64 => pool::max_pool2d_f64(x, kernel_size, stride, padding, dilation, ceil_mode),
-            DType::F16 => pool::max_pool2d_f16(x, kernel_size, stride, padding, dilation, ceil_mode),
-            DType::BF16 => pool::max_pool2d_bf16(x, kernel_size, stride, padding, dilation, ceil_mode),
+            DType::F32 => {
+                pool::max_pool2d_f32(x, kernel_size, stride, padding, dilation, ceil_mode)
+            }
+            DType::F64 => {
+                pool::max_pool2d_f64(x, kernel_size, stride, padding, dilation, ceil_mode)
+            }
+            DType::F16 => {
+                pool::max_pool2d_f16(x, kernel_size, stride, padding, dilation, ceil_mode)
+            }
+            DType::BF16 => {
+                pool::max_pool2d_bf16(x, kernel_size, stride, padding, dilation, ceil_mode)
+            }
             dtype => panic!("max_pool2d: unsupported dtype {:?}", dtype),
         }
     }
@@ -485,10 +568,38 @@ impl ModuleOps<Flex> for Flex {
         indices_dtype: IntDType,
     ) -> MaxPool2dWithIndices<Flex> {
         let (output, mut indices) = match x.dtype() {
-            DType::F32 => pool::max_pool2d_with_indices_f32(x, kernel_size, stride, padding, dilation, ceil_mode),
-            DType::F64 => pool::max_pool2d_with_indices_f64(x, kernel_size, stride, padding, dilation, ceil_mode),
-            DType::F16 => pool::max_pool2d_with_indices_f16(x, kernel_size, stride, padding, dilation, ceil_mode),
-            DType::BF16 => pool::max_pool2d_with_indices_bf16(x, kernel_size, stride, padding, dilation, ceil_mode),
+            DType::F32 => pool::max_pool2d_with_indices_f32(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                ceil_mode,
+            ),
+            DType::F64 => pool::max_pool2d_with_indices_f64(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                ceil_mode,
+            ),
+            DType::F16 => pool::max_pool2d_with_indices_f16(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                ceil_mode,
+            ),
+            DType::BF16 => pool::max_pool2d_with_indices_bf16(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                ceil_mode,
+            ),
             dtype => panic!("max_pool2d_with_indices: unsupported dtype {:?}", dtype),
         };
         if indices.dtype() != DType::from(indices_dtype) {
@@ -512,12 +623,19 @@ impl ModuleOps<Flex> for Flex {
             DType::F64 => pool::max_pool2d_backward_f64(x, output_grad, indices),
             DType::F16 => pool::max_pool2d_backward_f16(x, output_grad, indices),
             DType::BF16 => pool::max_pool2d_backward_bf16(x, output_grad, indices),
-            dtype => panic!("max_pool2d_with_indices_backward: unsupported dtype {:?}", dtype),
+            dtype => panic!(
+                "max_pool2d_with_indices_backward: unsupported dtype {:?}",
+                dtype
+            ),
         };
         MaxPool2dBackward::new(x_grad)
     }
 
-    fn interpolate(x: FloatTensor<Flex>, output_size: [usize; 2], options: InterpolateOptions) -> FloatTensor<Flex> {
+    fn interpolate(
+        x: FloatTensor<Flex>,
+        output_size: [usize; 2],
+        options: InterpolateOptions,
+    ) -> FloatTensor<Flex> {
         match (options.mode, x.dtype()) {
             (InterpolateMode::Nearest, DType::F32) => {
                 interpolate::interpolate_nearest_f32(x, output_size, options.align_corners)
@@ -567,7 +685,10 @@ impl ModuleOps<Flex> for Flex {
             (InterpolateMode::Lanczos3, DType::BF16) => {
                 interpolate::interpolate_lanczos3_bf16(x, output_size, options.align_corners)
             }
-            (mode, dtype) => panic!("interpolate: unsupported mode {:?} / dtype {:?}", mode, dtype),
+            (mode, dtype) => panic!(
+                "interpolate: unsupported mode {:?} / dtype {:?}",
+                mode, dtype
+            ),
         }
     }
 
@@ -579,43 +700,106 @@ impl ModuleOps<Flex> for Flex {
     ) -> FloatTensor<Flex> {
         match (options.mode, x.dtype()) {
             (InterpolateMode::Nearest, DType::F32) => {
-                interpolate::interpolate_nearest_backward_f32(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_nearest_backward_f32(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Nearest, DType::F64) => {
-                interpolate::interpolate_nearest_backward_f64(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_nearest_backward_f64(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Nearest, DType::F16) => {
-                interpolate::interpolate_nearest_backward_f16(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_nearest_backward_f16(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Nearest, DType::BF16) => {
-                interpolate::interpolate_nearest_backward_bf16(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_nearest_backward_bf16(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bilinear, DType::F32) => {
-                interpolate::interpolate_bilinear_backward_f32(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bilinear_backward_f32(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bilinear, DType::F64) => {
-                interpolate::interpolate_bilinear_backward_f64(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bilinear_backward_f64(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bilinear, DType::F16) => {
-                interpolate::interpolate_bilinear_backward_f16(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bilinear_backward_f16(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bilinear, DType::BF16) => {
-                interpolate::interpolate_bilinear_backward_bf16(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bilinear_backward_bf16(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bicubic, DType::F32) => {
-                interpolate::interpolate_bicubic_backward_f32(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bicubic_backward_f32(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bicubic, DType::F64) => {
-                interpolate::interpolate_bicubic_backward_f64(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bicubic_backward_f64(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bicubic, DType::F16) => {
-                interpolate::interpolate_bicubic_backward_f16(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bicubic_backward_f16(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (InterpolateMode::Bicubic, DType::BF16) => {
-                interpolate::interpolate_bicubic_backward_bf16(x, grad, output_size, options.align_corners)
+                interpolate::interpolate_bicubic_backward_bf16(
+                    x,
+                    grad,
+                    output_size,
+                    options.align_corners,
+                )
             }
             (mode, dtype) => {
-                panic!("interpolate_backward: unsupported mode {:?} / dtype {:?}", mode, dtype)
+                panic!(
+                    "interpolate_backward: unsupported mode {:?} / dtype {:?}",
+                    mode, dtype
+                )
             }
         }
     }
@@ -637,7 +821,10 @@ impl ModuleOps<Flex> for Flex {
 
         let indices = Flex::int_reshape(indices, Shape::from(alloc::vec![batch_size * seq_length]));
         let output = Flex::float_select(weights, 0, indices);
-        Flex::float_reshape(output, Shape::from(alloc::vec![batch_size, seq_length, d_model]))
+        Flex::float_reshape(
+            output,
+            Shape::from(alloc::vec![batch_size, seq_length, d_model]),
+        )
     }
 
     fn layer_norm(
@@ -659,7 +846,10 @@ impl ModuleOps<Flex> for Flex {
         let dtype = output_grad.dtype();
 
         let indices = Flex::int_reshape(indices, Shape::from(alloc::vec![batch_size * seq_length]));
-        let output_grad = Flex::float_reshape(output_grad, Shape::from(alloc::vec![batch_size * seq_length, d_model]));
+        let output_grad = Flex::float_reshape(
+            output_grad,
+            Shape::from(alloc::vec![batch_size * seq_length, d_model]),
+        );
         let grad = Flex::float_zeros(
             Shape::from(alloc::vec![n_embeddings, d_model]),
             &Default::default(),
@@ -682,9 +872,13 @@ mod tests {
 
     #[test]
     fn test_conv3d_asymmetric_end_padding() {
-        let x = FlexTensor::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], vec![1, 1, 1, 1, 4]));
+        let x = FlexTensor::from_data(TensorData::new(
+            vec![1.0f32, 2.0, 3.0, 4.0],
+            vec![1, 1, 1, 1, 4],
+        ));
         let w = FlexTensor::from_data(TensorData::new(vec![1.0f32, 1.0], vec![1, 1, 1, 1, 2]));
-        let opts = ConvOptions::<3>::new_with_padding([1, 1, 1], [(0, 0), (0, 0), (0, 1)], [1, 1, 1], 1);
+        let opts =
+            ConvOptions::<3>::new_with_padding([1, 1, 1], [(0, 0), (0, 0), (0, 1)], [1, 1, 1], 1);
         let out = Flex::conv3d(x, w, None, opts);
         assert_eq!(out.shape().to_vec(), vec![1, 1, 1, 1, 4]);
         let values: Vec<f32> = out.into_data().try_into_vec().unwrap();

@@ -262,13 +262,21 @@ where
 
     let spatial_out = out_d * out_h * out_w;
     let x_data: &[T] = x.storage();
+    // vigil patch: the kernel ranges of every output depth, row and column, computed once
+    // instead of with integer divisions for every output element.
+    let ranges =
+        |out: usize, kernel: usize, stride: usize, pad: usize, dilation: usize, input: usize| {
+            (0..out)
+                .map(|o| valid_range_maxpool(o, kernel, stride, pad, dilation, input))
+                .collect::<Vec<_>>()
+        };
+    let range_d = ranges(out_d, kernel_d, stride_d, pad_d, dilation_d, in_d);
+    let range_h = ranges(out_h, kernel_h, stride_h, pad_h, dilation_h, in_h);
+    let range_w = ranges(out_w, kernel_w, stride_w, pad_w, dilation_w, in_w);
     let kernel = |od: usize, oh: usize, ow: usize, x_offset: usize| {
-        let (kd_start, kd_end) =
-            valid_range_maxpool(od, kernel_d, stride_d, pad_d, dilation_d, in_d);
-        let (kh_start, kh_end) =
-            valid_range_maxpool(oh, kernel_h, stride_h, pad_h, dilation_h, in_h);
-        let (kw_start, kw_end) =
-            valid_range_maxpool(ow, kernel_w, stride_w, pad_w, dilation_w, in_w);
+        let (kd_start, kd_end) = range_d[od];
+        let (kh_start, kh_end) = range_h[oh];
+        let (kw_start, kw_end) = range_w[ow];
 
         let mut max_val = neg_inf;
         let mut max_idx: i64 = -1;

@@ -1,0 +1,80 @@
+//! Max pooling (burn on the flex backend, with the kernel-range tables of
+//! `vendor/burn-flex/src/ops/pool.rs`) against the definition: values and input gradients
+//! for the network's pools (2x2 stride 2; 3x3 stride 2 padded by 1) and a 3x3 stride-1 one.
+
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+fn random(n: usize, seed: &mut u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            (*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+#[test]
+fn max_pool_values_and_gradients_match_the_definition() {
+    let device = Device::flex().autodiff();
+    let mut seed = 0x853c_49e6_748f_ea9bu64;
+    // (batch, channels, h, w, kernel, stride, padding)
+    for (n, c, h, w, k, s, p) in [
+        (2, 3, 8, 8, 2, 2, 0),
+        (2, 3, 9, 7, 3, 2, 1),
+        (1, 2, 6, 6, 3, 1, 1),
+        (3, 2, 12, 12, 3, 2, 1),
+    ] {
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let x = random(n * c * h * w, &mut seed);
+        let g = random(n * c * oh * ow, &mut seed);
+        let mut y_ref = vec![f32::NEG_INFINITY; n * c * oh * ow];
+        let mut dx_ref = vec![0.0f32; x.len()];
+        for plane in 0..n * c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut best = None;
+                    for ki in 0..k {
+                        for kj in 0..k {
+                            let (Some(r), Some(q)) = ((i * s + ki).checked_sub(p), (j * s + kj).checked_sub(p)) else {
+                                continue;
+                            };
+                            if r < h && q < w {
+                                let at = (plane * h + r) * w + q;
+                                if best.is_none_or(|b: usize| x[at] > x[b]) {
+                                    best = Some(at);
+                                }
+                            }
+                        }
+                    }
+                    let at = best.expect("every window overlaps the image");
+                    let o = (plane * oh + i) * ow + j;
+                    y_ref[o] = x[at];
+                    dx_ref[at] += g[o];
+                }
+            }
+        }
+        let xt = Tensor::<4>::from_data(TensorData::new(x, [n, c, h, w]), &device).require_grad();
+        let gt = Tensor::<4>::from_data(TensorData::new(g, [n, c, oh, ow]), &device);
+        let y = max_pool2d(
+            xt.clone(),
+            MaxPoolOptions::new([k, k]).with_stride([s, s]).with_padding([p, p]),
+        );
+        let grads = (y.clone() * gt).sum().backward();
+        let y: Vec<f32> = y.into_data().iter::<f32>().collect();
+        let dx: Vec<f32> = xt
+            .grad(&grads)
+            .expect("input gradient")
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let case = (n, c, h, w, k, s, p);
+        assert_eq!(y, y_ref, "values of {case:?}");
+        for (i, (a, b)) in dx.iter().zip(&dx_ref).enumerate() {
+            assert!((a - b).abs() <= 1e-6, "gradient of {case:?}, element {i}: {a} vs {b}");
+        }
+    }
+}
