@@ -98,6 +98,11 @@ impl ConvSpec {
         };
         weights + extra
     }
+
+    /// Output shape for `input` (`layer` names the layer in errors).
+    pub fn output(&self, layer: &str, input: Shape) -> Result<Shape, ArchError> {
+        conv_out(layer, input, self)
+    }
 }
 
 /// Max-pooling window.
@@ -119,6 +124,11 @@ impl PoolSpec {
             stride: [stride, stride],
             padding: [padding, padding],
         }
+    }
+
+    /// Output shape for `input` (`layer` names the layer in errors).
+    pub fn output(&self, layer: &str, input: Shape) -> Result<Shape, ArchError> {
+        pool_out(layer, input, self)
     }
 }
 

@@ -21,6 +21,8 @@
 
 use std::collections::HashMap;
 
+use shared::arch::Shape;
+
 use super::ExportError;
 use super::float_graph::{INPUT, LOGITS, branch_conv_name, conv_attributes, pool_attributes};
 use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
@@ -136,7 +138,7 @@ pub fn build(
     // Spatial shape entering a dense layer, set by Flatten: the first dense becomes a
     // kh x kw convolution over it, later ones 1x1.
     let mut flat_from: Option<[usize; 3]> = None;
-    let mut spatial = [c, h, w];
+    let mut spatial = Shape::Spatial { h, w, c };
     let last_dense = net
         .layers
         .iter()
@@ -148,18 +150,12 @@ pub fn build(
                 let yq = b.params(name)?;
                 x = b.qconv(&x, xq, QConv::from_conv(name.into(), conv), yq);
                 xq = yq;
-                spatial = out_spatial(
-                    spatial,
-                    conv.spec.out_channels,
-                    conv.spec.kernel,
-                    conv.spec.stride,
-                    conv.spec.padding,
-                );
+                spatial = conv.spec.output(name, spatial)?;
             }
             FoldedLayer::MaxPool(p) => {
                 x =
                     b.g.node("MaxPool", name, &[&x], &format!("{name}.q"), pool_attributes(p));
-                spatial = out_spatial(spatial, spatial[0], p.kernel, p.stride, p.padding);
+                spatial = p.output(name, spatial)?;
             }
             FoldedLayer::Inception(branches) => {
                 let block_q = b.params(name)?;
@@ -172,7 +168,7 @@ pub fn build(
                         let pname = format!("{name}/b{bi}/pool");
                         y =
                             b.g.node("MaxPool", &pname, &[&y], &format!("{pname}.q"), pool_attributes(p));
-                        s = out_spatial(s, s[0], p.kernel, p.stride, p.padding);
+                        s = p.output(&pname, s)?;
                     }
                     for (ci, conv) in branch.convs.iter().enumerate() {
                         let cname = branch_conv_name(name, bi, ci);
@@ -183,15 +179,12 @@ pub fn build(
                         };
                         y = b.qconv(&y, yq_in, QConv::from_conv(cname, conv), yq);
                         yq_in = yq;
-                        s = out_spatial(
-                            s,
-                            conv.spec.out_channels,
-                            conv.spec.kernel,
-                            conv.spec.stride,
-                            conv.spec.padding,
-                        );
+                        s = conv.spec.output(name, s)?;
                     }
-                    channels += s[0];
+                    let Shape::Spatial { c, .. } = s else {
+                        return Err(ExportError::Shape(format!("{name}: branch {bi} ends flat")));
+                    };
+                    channels += c;
                     branch_spatial = s;
                     outs.push(y);
                 }
@@ -199,9 +192,17 @@ pub fn build(
                 x =
                     b.g.node("Concat", name, &refs, &format!("{name}.q"), vec![int("axis", 1)]);
                 xq = block_q;
-                spatial = [channels, branch_spatial[1], branch_spatial[2]];
+                spatial = match branch_spatial {
+                    Shape::Spatial { h, w, .. } => Shape::Spatial { h, w, c: channels },
+                    flat => flat,
+                };
             }
-            FoldedLayer::Flatten => flat_from = Some(spatial),
+            FoldedLayer::Flatten => {
+                flat_from = match spatial {
+                    Shape::Spatial { h, w, c } => Some([c, h, w]),
+                    Shape::Flat(n) => Some([n, 1, 1]),
+                }
+            }
             FoldedLayer::Dense(d) => {
                 let out_name = if Some(index) == last_dense { LOGITS } else { name };
                 let [ic, kh, kw] = flat_from.take().unwrap_or([d.in_features, 1, 1]);
@@ -237,7 +238,7 @@ pub fn build(
                     b.g.node("Concat", name, &refs, &format!("{name}.q"), vec![int("axis", 1)])
                 };
                 xq = yq;
-                spatial = [d.out_features, 1, 1];
+                spatial = Shape::Flat(d.out_features);
             }
         }
     }
@@ -255,9 +256,4 @@ pub fn build(
         "vigil_int8",
         "vigil emotion network, static int8 (QLinearConv), BatchNorm folded",
     ))
-}
-
-fn out_spatial(input: [usize; 3], channels: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2]) -> [usize; 3] {
-    let len = |n: usize, i: usize| (n + 2 * p[i] - k[i]) / s[i] + 1;
-    [channels, len(input[1], 0), len(input[2], 1)]
 }

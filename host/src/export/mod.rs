@@ -35,6 +35,9 @@ pub enum ExportError {
     /// Weights and architecture disagree.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A layer's output shape cannot be inferred from its input.
+    #[error(transparent)]
+    Arch(#[from] shared::arch::ArchError),
     /// tract failed to load or run a graph.
     #[error("tract: {0}")]
     Tract(String),
