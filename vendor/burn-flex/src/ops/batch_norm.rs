@@ -21,57 +21,13 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
-use burn_std::{Bytes, Shape, bf16, f16};
+use burn_std::{Bytes, Shape};
 #[cfg(not(feature = "std"))]
 #[allow(unused_imports)]
 use num_traits::Float;
 
+use super::native::{NativeFloat, by_dtype, compute_dtype};
 use crate::{FlexTensor, Layout};
-
-/// The element types the kernels run in natively; half types go through `f32`.
-trait Real: burn_backend::Element + bytemuck::Pod + Copy + Send + Sync + 'static {
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-    fn mul_add(self, a: Self, b: Self) -> Self;
-    fn add(self, o: Self) -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn mul(self, o: Self) -> Self;
-    const ZERO: Self;
-}
-
-macro_rules! real {
-    ($t:ty) => {
-        impl Real for $t {
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
-            fn from_f64(v: f64) -> Self {
-                v as $t
-            }
-            #[inline(always)]
-            fn mul_add(self, a: Self, b: Self) -> Self {
-                // Plain multiply-add (not a fused `mul_add`, which is a libm call without
-                // the `fma` target feature).
-                self * a + b
-            }
-            #[inline(always)]
-            fn add(self, o: Self) -> Self {
-                self + o
-            }
-            #[inline(always)]
-            fn sub(self, o: Self) -> Self {
-                self - o
-            }
-            #[inline(always)]
-            fn mul(self, o: Self) -> Self {
-                self * o
-            }
-            const ZERO: Self = 0.0;
-        }
-    };
-}
-real!(f32);
-real!(f64);
 
 /// `[batch, channels, plane]` extents of an input of rank >= 2.
 #[derive(Clone, Copy, Debug)]
@@ -105,19 +61,19 @@ impl Planes {
     }
 }
 
-/// Contiguous values of `t` as `T` (a copy only when `t` is not contiguous).
+/// `t` made contiguous (a copy only when it is not) and its shape.
 fn values(t: &FlexTensor) -> (FlexTensor, Shape) {
     let t = t.to_contiguous();
     let shape = t.layout().shape().clone();
     (t, shape)
 }
 
-fn slice<T: Real>(t: &FlexTensor) -> &[T] {
+fn slice<T: NativeFloat>(t: &FlexTensor) -> &[T] {
     t.as_slice::<T>()
         .expect("batch_norm: contiguous tensor of the expected dtype")
 }
 
-fn channel_vec<T: Real>(t: &FlexTensor, channels: usize, what: &str) -> Vec<f64> {
+fn channel_vec<T: NativeFloat>(t: &FlexTensor, channels: usize, what: &str) -> Vec<f64> {
     let (t, _) = values(t);
     let v = slice::<T>(&t);
     assert_eq!(
@@ -129,7 +85,7 @@ fn channel_vec<T: Real>(t: &FlexTensor, channels: usize, what: &str) -> Vec<f64>
     v.iter().map(|x| x.to_f64()).collect()
 }
 
-fn tensor_of<T: Real>(values: Vec<T>, shape: Shape, dtype: DType) -> FlexTensor {
+fn tensor_of<T: NativeFloat>(values: Vec<T>, shape: Shape, dtype: DType) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), dtype)
 }
 
@@ -145,7 +101,7 @@ fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -
 }
 
 /// Calls `f(c, plane_index, out_plane)` for every plane of `out` (in parallel with rayon).
-fn for_each_plane<T: Real>(
+fn for_each_plane<T: NativeFloat>(
     out: &mut [T],
     p: Planes,
     f: impl Fn(usize, usize, &mut [T]) + Sync + Send,
@@ -172,7 +128,7 @@ fn for_each_plane<T: Real>(
 /// `(sum(f(a, b).0), sum(f(a, b).1))` over two equally long slices, in the element type,
 /// sixteen lanes wide (no bounds checks inside, so the compiler vectorises it).
 #[inline]
-fn pair_sums<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
+fn pair_sums<T: NativeFloat>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
     const L: usize = 16;
     let (mut s, mut t) = ([T::ZERO; L], [T::ZERO; L]);
     let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
@@ -180,19 +136,19 @@ fn pair_sums<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
     for (xa, xb) in ca.zip(cb) {
         for l in 0..L {
             let (u, v) = f(xa[l], xb[l]);
-            s[l] = s[l].add(u);
-            t[l] = t[l].add(v);
+            s[l] += u;
+            t[l] += v;
         }
     }
     let (mut u_sum, mut v_sum) = (T::ZERO, T::ZERO);
     for l in 0..L {
-        u_sum = u_sum.add(s[l]);
-        v_sum = v_sum.add(t[l]);
+        u_sum += s[l];
+        v_sum += t[l];
     }
     for (&x, &y) in ra.iter().zip(rb) {
         let (u, v) = f(x, y);
-        u_sum = u_sum.add(u);
-        v_sum = v_sum.add(v);
+        u_sum += u;
+        v_sum += v;
     }
     (u_sum, v_sum)
 }
@@ -202,7 +158,7 @@ fn pair_sums<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
 /// Sums are taken of `x - k`, with `k` the channel's first value: shifting by a value near
 /// the mean keeps `sum((x - k)^2) - sum(x - k)^2 / m` free of the cancellation that the raw
 /// sum of squares suffers when the mean is large against the spread.
-fn stats<T: Real>(x: &[T], p: Planes) -> Vec<(f64, f64)> {
+fn stats<T: NativeFloat>(x: &[T], p: Planes) -> Vec<(f64, f64)> {
     let m = p.count();
     per_channel(p.channels, |c| {
         if m == 0 {
@@ -213,8 +169,8 @@ fn stats<T: Real>(x: &[T], p: Planes) -> Vec<(f64, f64)> {
         for n in 0..p.batch {
             let v = p.at(x, n, c);
             let (a, b) = pair_sums(v, v, |x, _| {
-                let d = x.sub(k);
-                (d, d.mul(d))
+                let d = x - k;
+                (d, d * d)
             });
             s1 += a.to_f64();
             s2 += b.to_f64();
@@ -226,20 +182,20 @@ fn stats<T: Real>(x: &[T], p: Planes) -> Vec<(f64, f64)> {
 }
 
 /// `y = x * scale[c] + shift[c]`, a new buffer.
-fn affine<T: Real>(x: &[T], p: Planes, scale: &[T], shift: &[T]) -> Vec<T> {
+fn affine<T: NativeFloat>(x: &[T], p: Planes, scale: &[T], shift: &[T]) -> Vec<T> {
     let mut out = vec![T::ZERO; x.len()];
     for_each_plane(&mut out, p, |c, i, o| {
         let src = &x[i * p.plane..][..p.plane];
         let (a, b) = (scale[c], shift[c]);
         for (o, &v) in o.iter_mut().zip(src) {
-            *o = v.mul_add(a, b);
+            *o = v * a + b;
         }
     });
     out
 }
 
 /// `scale = gamma / sqrt(var + eps)`, `shift = beta - mean * scale`, in `T`.
-fn scale_shift<T: Real>(
+fn scale_shift<T: NativeFloat>(
     gamma: &[f64],
     beta: &[f64],
     mean: &[f64],
@@ -260,7 +216,7 @@ fn scale_shift<T: Real>(
     (scale.into_iter().map(T::from_f64).collect(), shift)
 }
 
-fn inference_typed<T: Real>(
+fn inference_typed<T: NativeFloat>(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
@@ -277,7 +233,7 @@ fn inference_typed<T: Real>(
     tensor_of(affine(slice::<T>(&x), p, &scale, &shift), shape, dtype)
 }
 
-fn train_typed<T: Real>(
+fn train_typed<T: NativeFloat>(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
@@ -308,7 +264,7 @@ fn train_typed<T: Real>(
     ]
 }
 
-fn backward_typed<T: Real>(
+fn backward_typed<T: NativeFloat>(
     x: &FlexTensor,
     gamma: &FlexTensor,
     mean: &FlexTensor,
@@ -341,7 +297,7 @@ fn backward_typed<T: Real>(
             let (mut sdy, mut sdyx) = (0.0f64, 0.0f64);
             for n in 0..p.batch {
                 let (xv, dv) = (p.at(xs, n, c), p.at(dys, n, c));
-                let (a, b) = pair_sums(dv, xv, |d, x| (d, d.mul(x.sub(mu))));
+                let (a, b) = pair_sums(dv, xv, |d, x| (d, d * (x - mu)));
                 sdy += a.to_f64();
                 sdyx += b.to_f64();
             }
@@ -372,12 +328,12 @@ fn backward_typed<T: Real>(
         match dy_plane {
             Some(d) => {
                 for ((o, &d), &v) in o.iter_mut().zip(d).zip(xv) {
-                    *o = d.mul_add(a, v.mul_add(b, k));
+                    *o = d * a + (v * b + k);
                 }
             }
             None => {
                 for (o, &v) in o.iter_mut().zip(xv) {
-                    *o = o.mul_add(a, v.mul_add(b, k));
+                    *o = *o * a + (v * b + k);
                 }
             }
         }
@@ -406,46 +362,6 @@ fn backward_typed<T: Real>(
     ]
 }
 
-/// Runs `f32`/`f64` natively and the half types through `f32`.
-macro_rules! by_dtype {
-    ($dtype:expr, $op:literal, |$t:ident, $cast:ident, $back:ident| $body:expr) => {
-        match $dtype {
-            DType::F32 => {
-                type $t = f32;
-                let $cast = |t: &FlexTensor| t.clone();
-                let $back = |t: FlexTensor| t;
-                $body
-            }
-            DType::F64 => {
-                type $t = f64;
-                let $cast = |t: &FlexTensor| t.clone();
-                let $back = |t: FlexTensor| t;
-                $body
-            }
-            DType::F16 => {
-                type $t = f32;
-                let $cast = |t: &FlexTensor| super::module::cast_to_f32(t.clone(), f16::to_f32);
-                let $back = |t: FlexTensor| super::module::cast_from_f32(t, f16::from_f32);
-                $body
-            }
-            DType::BF16 => {
-                type $t = f32;
-                let $cast = |t: &FlexTensor| super::module::cast_to_f32(t.clone(), bf16::to_f32);
-                let $back = |t: FlexTensor| super::module::cast_from_f32(t, bf16::from_f32);
-                $body
-            }
-            dtype => panic!("{}: unsupported dtype {dtype:?}", $op),
-        }
-    };
-}
-
-fn native(dtype: DType) -> DType {
-    match dtype {
-        DType::F64 => DType::F64,
-        _ => DType::F32,
-    }
-}
-
 /// Batch normalisation with given statistics (inference).
 pub fn batch_norm(
     x: FlexTensor,
@@ -464,7 +380,7 @@ pub fn batch_norm(
             &cast(&mean),
             &cast(&variance),
             epsilon,
-            native(dtype),
+            compute_dtype(dtype),
         )
     ))
 }
@@ -482,7 +398,7 @@ pub fn batch_norm_train(
         &cast(&gamma),
         &cast(&beta),
         epsilon,
-        native(dtype),
+        compute_dtype(dtype),
     )
     .map(back))
 }
@@ -498,6 +414,8 @@ pub fn batch_norm_train_backward(
 ) -> [FlexTensor; 3] {
     let dtype = x.dtype();
     by_dtype!(dtype, "batch_norm_train_backward", |T, cast, back| {
+        // Moved, not cloned, where no conversion is needed: the backward writes the input
+        // gradient into the output gradient's buffer when nothing else holds it.
         let output_grad = if matches!(dtype, DType::F32 | DType::F64) {
             output_grad
         } else {
@@ -510,7 +428,7 @@ pub fn batch_norm_train_backward(
             &cast(&variance),
             epsilon,
             output_grad,
-            native(dtype),
+            compute_dtype(dtype),
         )
         .map(back)
     })

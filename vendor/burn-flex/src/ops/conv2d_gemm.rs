@@ -25,8 +25,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
-use burn_std::{Bytes, Shape, bf16, f16};
+use burn_backend::ops::conv::calculate_conv_output_size;
+use burn_std::{Bytes, Shape};
 
+use super::native::{NativeFloat, by_dtype, compute_dtype};
 use crate::{FlexTensor, Layout};
 
 /// Weight gradient of `conv2d` with symmetric padding (asymmetric padding is applied to `x`
@@ -37,36 +39,19 @@ pub fn conv2d_weight_backward(
     weight_shape: &[usize],
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    match x.dtype() {
-        DType::F32 => weight_grad_typed::<f32>(x, output_grad, weight_shape, options, DType::F32),
-        DType::F64 => weight_grad_typed::<f64>(x, output_grad, weight_shape, options, DType::F64),
-        DType::F16 => {
-            let to = |v: f16| v.to_f32();
-            let grad = weight_grad_typed::<f32>(
-                super::module::cast_to_f32(x, to),
-                super::module::cast_to_f32(output_grad, to),
-                weight_shape,
-                options,
-                DType::F32,
-            );
-            super::module::cast_from_f32(grad, f16::from_f32)
-        }
-        DType::BF16 => {
-            let to = |v: bf16| v.to_f32();
-            let grad = weight_grad_typed::<f32>(
-                super::module::cast_to_f32(x, to),
-                super::module::cast_to_f32(output_grad, to),
-                weight_shape,
-                options,
-                DType::F32,
-            );
-            super::module::cast_from_f32(grad, bf16::from_f32)
-        }
-        dtype => panic!("conv2d_weight_backward: unsupported dtype {dtype:?}"),
-    }
+    let dtype = x.dtype();
+    by_dtype!(dtype, "conv2d_weight_backward", |T, cast, back| back(
+        weight_grad_typed::<T>(
+            cast(&x),
+            cast(&output_grad),
+            weight_shape,
+            options,
+            compute_dtype(dtype),
+        )
+    ))
 }
 
-/// The shapes of one weight-gradient problem, resolved once.
+/// The shapes of one convolution, resolved once.
 #[derive(Clone, Copy)]
 struct Geometry {
     batch: usize,
@@ -109,22 +94,7 @@ impl Geometry {
     }
 }
 
-trait Float:
-    burn_backend::Element + bytemuck::Pod + Copy + Send + Sync + core::ops::AddAssign + 'static
-{
-    const ZERO: Self;
-    const ONE: Self;
-}
-impl Float for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
-impl Float for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
-
-fn weight_grad_typed<T: Float>(
+fn weight_grad_typed<T: NativeFloat>(
     x: FlexTensor,
     output_grad: FlexTensor,
     weight_shape: &[usize],
@@ -133,26 +103,17 @@ fn weight_grad_typed<T: Float>(
 ) -> FlexTensor {
     let x = x.to_contiguous();
     let dy = output_grad.to_contiguous();
-    let (xs, ys) = (x.layout().shape(), dy.layout().shape());
-    let g = Geometry {
-        batch: xs[0],
-        c_in: xs[1],
-        h: xs[2],
-        w: xs[3],
-        c_out: ys[1],
-        out_h: ys[2],
-        out_w: ys[3],
-        kh: weight_shape[2],
-        kw: weight_shape[3],
-        stride: options.stride,
-        padding: options.padding_begin(),
-        dilation: options.dilation,
-        groups: options.groups,
-    };
+    let g = geometry(x.layout().shape(), weight_shape, options);
+    let ys = dy.layout().shape();
     assert_eq!(ys[0], g.batch, "conv2d_weight_backward: batch sizes differ");
     assert_eq!(
-        weight_shape[0], g.c_out,
+        ys[1], g.c_out,
         "conv2d_weight_backward: output channels differ"
+    );
+    assert_eq!(
+        [ys[2], ys[3]],
+        [g.out_h, g.out_w],
+        "conv2d_weight_backward: output gradient size"
     );
     assert_eq!(
         weight_shape[1] * g.groups,
@@ -168,7 +129,7 @@ fn weight_grad_typed<T: Float>(
 }
 
 /// The gradient, `[c_out, c_in / groups, kh, kw]` row-major.
-fn weight_grad<T: Float>(x: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
+fn weight_grad<T: NativeFloat>(x: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
     let len = g.c_out * g.cols();
     if g.batch == 0 || len == 0 || g.pixels() == 0 {
         return vec![T::ZERO; len];
@@ -196,7 +157,7 @@ fn weight_grad<T: Float>(x: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
 }
 
 /// Sum of the gradient over the images in `images`.
-fn accumulate<T: Float>(
+fn accumulate<T: NativeFloat>(
     x: &[T],
     dy: &[T],
     g: &Geometry,
@@ -255,7 +216,7 @@ fn accumulate<T: Float>(
 
 /// `col[(c, ki, kj), (oi, oj)] = x[c, oi * sh + ki * dh - ph, oj * sw + kj * dw - pw]`, zero
 /// outside the input.
-fn im2col<T: Float>(x: &[T], g: &Geometry, col: &mut [T]) {
+fn im2col<T: NativeFloat>(x: &[T], g: &Geometry, col: &mut [T]) {
     let (h, w, out_h, out_w) = (g.h, g.w, g.out_h, g.out_w);
     let ([sh, sw], [ph, pw], [dh, dw]) = (g.stride, g.padding, g.dilation);
     let mut rows = col.chunks_exact_mut(out_h * out_w);
@@ -324,33 +285,14 @@ pub fn conv2d_forward(
     bias: Option<FlexTensor>,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    match x.dtype() {
-        DType::F32 => forward_typed::<f32>(x, weight, bias, options, DType::F32),
-        DType::F64 => forward_typed::<f64>(x, weight, bias, options, DType::F64),
-        DType::F16 => {
-            let to = |v: f16| v.to_f32();
-            let y = forward_typed::<f32>(
-                super::module::cast_to_f32(x, to),
-                super::module::cast_to_f32(weight, to),
-                bias.map(|b| super::module::cast_to_f32(b, to)),
-                options,
-                DType::F32,
-            );
-            super::module::cast_from_f32(y, f16::from_f32)
-        }
-        DType::BF16 => {
-            let to = |v: bf16| v.to_f32();
-            let y = forward_typed::<f32>(
-                super::module::cast_to_f32(x, to),
-                super::module::cast_to_f32(weight, to),
-                bias.map(|b| super::module::cast_to_f32(b, to)),
-                options,
-                DType::F32,
-            );
-            super::module::cast_from_f32(y, bf16::from_f32)
-        }
-        dtype => panic!("conv2d: unsupported dtype {dtype:?}"),
-    }
+    let dtype = x.dtype();
+    by_dtype!(dtype, "conv2d", |T, cast, back| back(forward_typed::<T>(
+        cast(&x),
+        cast(&weight),
+        bias.as_ref().map(|b| cast(b)),
+        options,
+        compute_dtype(dtype),
+    )))
 }
 
 /// Input gradient of `conv2d` with symmetric padding: `col = W_g^T * dY_b,g`, then col2im
@@ -362,37 +304,16 @@ pub fn conv2d_x_backward(
     output_grad: FlexTensor,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    match output_grad.dtype() {
-        DType::F32 => x_grad_typed::<f32>(x_shape, weight, output_grad, options, DType::F32),
-        DType::F64 => x_grad_typed::<f64>(x_shape, weight, output_grad, options, DType::F64),
-        DType::F16 => {
-            let to = |v: f16| v.to_f32();
-            let dx = x_grad_typed::<f32>(
-                x_shape,
-                super::module::cast_to_f32(weight, to),
-                super::module::cast_to_f32(output_grad, to),
-                options,
-                DType::F32,
-            );
-            super::module::cast_from_f32(dx, f16::from_f32)
-        }
-        DType::BF16 => {
-            let to = |v: bf16| v.to_f32();
-            let dx = x_grad_typed::<f32>(
-                x_shape,
-                super::module::cast_to_f32(weight, to),
-                super::module::cast_to_f32(output_grad, to),
-                options,
-                DType::F32,
-            );
-            super::module::cast_from_f32(dx, bf16::from_f32)
-        }
-        dtype => panic!("conv2d_x_backward: unsupported dtype {dtype:?}"),
-    }
-}
-
-fn output_size(size: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> usize {
-    (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1
+    let dtype = output_grad.dtype();
+    by_dtype!(dtype, "conv2d_x_backward", |T, cast, back| back(
+        x_grad_typed::<T>(
+            x_shape,
+            cast(&weight),
+            cast(&output_grad),
+            options,
+            compute_dtype(dtype),
+        )
+    ))
 }
 
 fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>) -> Geometry {
@@ -404,19 +325,19 @@ fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>)
         h: x_shape[2],
         w: x_shape[3],
         c_out: weight_shape[0],
-        out_h: output_size(
-            x_shape[2],
+        out_h: calculate_conv_output_size(
             kh,
             options.stride[0],
             padding[0],
             options.dilation[0],
+            x_shape[2],
         ),
-        out_w: output_size(
-            x_shape[3],
+        out_w: calculate_conv_output_size(
             kw,
             options.stride[1],
             padding[1],
             options.dilation[1],
+            x_shape[3],
         ),
         kh,
         kw,
@@ -430,7 +351,7 @@ fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>)
 /// Runs `f(image, out_chunk, scratch)` for every image's `chunk`-long slice of `out`, in
 /// parallel over images (each thread with its own `scratch` of `scratch_len`); with fewer
 /// images than threads the matrix products themselves run in parallel instead.
-fn per_image<T: Float>(
+fn per_image<T: NativeFloat>(
     out: &mut [T],
     chunk: usize,
     scratch_len: usize,
@@ -465,7 +386,7 @@ fn per_image<T: Float>(
     }
 }
 
-fn forward_typed<T: Float>(
+fn forward_typed<T: NativeFloat>(
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
@@ -544,7 +465,7 @@ fn forward_typed<T: Float>(
     )
 }
 
-fn x_grad_typed<T: Float>(
+fn x_grad_typed<T: NativeFloat>(
     x_shape: &[usize],
     weight: FlexTensor,
     output_grad: FlexTensor,
@@ -621,7 +542,7 @@ fn x_grad_typed<T: Float>(
 
 /// The adjoint of [`im2col`]: adds every `col` entry into the input position it was read
 /// from. `x` must start zeroed (or hold what the sum should add to).
-fn col2im<T: Float>(col: &[T], g: &Geometry, x: &mut [T]) {
+fn col2im<T: NativeFloat>(col: &[T], g: &Geometry, x: &mut [T]) {
     let (h, w, out_h, out_w) = (g.h, g.w, g.out_h, g.out_w);
     let ([sh, sw], [ph, pw], [dh, dw]) = (g.stride, g.padding, g.dilation);
     let mut rows = col.chunks_exact(out_h * out_w);

@@ -96,8 +96,8 @@ pub mod cat;
 pub mod comparison;
 #[macro_use]
 mod conv_common;
-pub mod conv;
 pub mod batch_norm;
+pub mod conv;
 pub mod conv2d_gemm;
 pub mod conv_transpose;
 pub mod cumulative;
@@ -114,6 +114,7 @@ pub mod interpolate;
 pub mod mask;
 pub mod matmul;
 mod module;
+pub(crate) mod native;
 pub mod pool;
 mod qtensor;
 pub mod reduce;
