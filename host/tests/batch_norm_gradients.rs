@@ -8,17 +8,14 @@
 use burn::tensor::module::{batch_norm, batch_norm_train};
 use burn::tensor::{Device, Tensor, TensorData};
 
+mod common;
+use common::{assert_close, random};
+
 const EPSILON: f64 = 1e-5;
 
-fn random(n: usize, seed: &mut u64, offset: f32, spread: f32) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
-            offset + spread * ((*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-        })
-        .collect()
+/// Seeded values in [offset - spread / 2, offset + spread / 2).
+fn random_around(n: usize, seed: &mut u64, offset: f32, spread: f32) -> Vec<f32> {
+    random(n, seed).into_iter().map(|v| offset + spread * v).collect()
 }
 
 /// `[batch, channels, plane]` with the reference computed in f64.
@@ -79,25 +76,13 @@ impl Case {
     }
 }
 
-fn assert_close<const D: usize>(what: &str, shape: &[usize], got: Tensor<D>, want: &[f64], tolerance: f64) {
-    let got: Vec<f32> = got.into_data().iter::<f32>().collect();
-    assert_eq!(got.len(), want.len(), "{what} of {shape:?}: length");
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (f64::from(*g) - w).abs() <= tolerance * scale,
-            "{what} of {shape:?}, element {i}: {g} vs {w}"
-        );
-    }
-}
-
 fn check<const D: usize>(case: &Case, seed: &mut u64) {
     let device = Device::flex().autodiff();
     let (n, c, p) = case.dims();
-    let x = random(n * c * p, seed, case.offset, 4.0);
-    let gamma = random(c, seed, 1.0, 1.0);
-    let beta = random(c, seed, 0.0, 1.0);
-    let g = random(n * c * p, seed, 0.0, 2.0);
+    let x = random_around(n * c * p, seed, case.offset, 4.0);
+    let gamma = random_around(c, seed, 1.0, 1.0);
+    let beta = random_around(c, seed, 0.0, 1.0);
+    let g = random_around(n * c * p, seed, 0.0, 2.0);
     let want = case.reference(&x, &gamma, &beta, &g);
 
     let shape: [usize; D] = case.shape.clone().try_into().expect("rank");

@@ -8,6 +8,12 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+mod common;
+use common::{assert_close, random};
+
+/// Largest difference allowed, relative to the reference's magnitude.
+const TOLERANCE: f64 = 1e-4;
+
 /// One convolution problem; `padding` is (begin, end) per dimension.
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -74,29 +80,6 @@ impl Case {
             }
         }
         (y, dx, dw)
-    }
-}
-
-fn random(n: usize, seed: &mut u64) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
-            (*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
-}
-
-fn assert_close<const D: usize>(what: &str, case: &Case, got: Tensor<D>, want: &[f64]) {
-    let got: Vec<f32> = got.into_data().iter::<f32>().collect();
-    assert_eq!(got.len(), want.len(), "{what} of {case:?}: length");
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (f64::from(*g) - w).abs() <= 1e-4 * scale,
-            "{what} of {case:?}, element {i}: {g} vs {w}"
-        );
     }
 }
 
@@ -167,14 +150,27 @@ fn convolution_values_and_gradients_match_the_definition() {
         let options = ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups);
         let y = conv2d(xt.clone(), wt.clone(), Some(bt.clone()), options);
         let grads = (y.clone() * gt).sum().backward();
-        assert_close("output", &c, y, &y_ref);
-        assert_close("input gradient", &c, xt.grad(&grads).expect("input gradient"), &dx_ref);
+        assert_close("output", &c, y, &y_ref, TOLERANCE);
+        assert_close(
+            "input gradient",
+            &c,
+            xt.grad(&grads).expect("input gradient"),
+            &dx_ref,
+            TOLERANCE,
+        );
         assert_close(
             "weight gradient",
             &c,
             wt.grad(&grads).expect("weight gradient"),
             &dw_ref,
+            TOLERANCE,
         );
-        assert_close("bias gradient", &c, bt.grad(&grads).expect("bias gradient"), &db_ref);
+        assert_close(
+            "bias gradient",
+            &c,
+            bt.grad(&grads).expect("bias gradient"),
+            &db_ref,
+            TOLERANCE,
+        );
     }
 }
