@@ -1,6 +1,8 @@
-//! Max pooling (burn on the flex backend, with the kernel-range tables of
-//! `vendor/burn-flex/src/ops/pool.rs`) against the definition: values and input gradients
-//! for the network's pools (2x2 stride 2; 3x3 stride 2 padded by 1) and a 3x3 stride-1 one.
+//! Max pooling (burn on the flex backend, with the plane kernels of
+//! `vendor/burn-flex/src/ops/pool.rs`) against the definition: values (training and
+//! inference) and input gradients for the network's pools (2x2 stride 2; 3x3 stride 2 padded
+//! by 1) and a 3x3 stride-1 one, with ties (the first of equal values wins) and a batch
+//! large enough for the parallel gradient path.
 
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
@@ -11,7 +13,8 @@ use common::random;
 
 #[test]
 fn max_pool_values_and_gradients_match_the_definition() {
-    let device = Device::flex().autodiff();
+    let inference = Device::flex();
+    let device = inference.clone().autodiff();
     let mut seed = 0x853c_49e6_748f_ea9bu64;
     // (batch, channels, h, w, kernel, stride, padding)
     for (n, c, h, w, k, s, p) in [
@@ -19,9 +22,14 @@ fn max_pool_values_and_gradients_match_the_definition() {
         (2, 3, 9, 7, 3, 2, 1),
         (1, 2, 6, 6, 3, 1, 1),
         (3, 2, 12, 12, 3, 2, 1),
+        (4, 32, 48, 48, 2, 2, 0),
     ] {
         let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-        let x = random(n * c * h * w, &mut seed);
+        let mut x = random(n * c * h * w, &mut seed);
+        if c == 2 {
+            // A handful of distinct values: most windows hold ties.
+            x.iter_mut().for_each(|v| *v = (*v * 2.0).round());
+        }
         let g = random(n * c * oh * ow, &mut seed);
         let mut y_ref = vec![f32::NEG_INFINITY; n * c * oh * ow];
         let mut dx_ref = vec![0.0f32; x.len()];
@@ -49,12 +57,14 @@ fn max_pool_values_and_gradients_match_the_definition() {
                 }
             }
         }
+        let options = || MaxPoolOptions::new([k, k]).with_stride([s, s]).with_padding([p, p]);
+        let case = (n, c, h, w, k, s, p);
+        let x_inference = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &inference);
+        let y_inference: Vec<f32> = max_pool2d(x_inference, options()).into_data().iter::<f32>().collect();
+        assert_eq!(y_inference, y_ref, "inference values of {case:?}");
         let xt = Tensor::<4>::from_data(TensorData::new(x, [n, c, h, w]), &device).require_grad();
         let gt = Tensor::<4>::from_data(TensorData::new(g, [n, c, oh, ow]), &device);
-        let y = max_pool2d(
-            xt.clone(),
-            MaxPoolOptions::new([k, k]).with_stride([s, s]).with_padding([p, p]),
-        );
+        let y = max_pool2d(xt.clone(), options());
         let grads = (y.clone() * gt).sum().backward();
         let y: Vec<f32> = y.into_data().iter::<f32>().collect();
         let dx: Vec<f32> = xt
@@ -63,7 +73,6 @@ fn max_pool_values_and_gradients_match_the_definition() {
             .into_data()
             .iter::<f32>()
             .collect();
-        let case = (n, c, h, w, k, s, p);
         assert_eq!(y, y_ref, "values of {case:?}");
         for (i, (a, b)) in dx.iter().zip(&dx_ref).enumerate() {
             assert!((a - b).abs() <= 1e-6, "gradient of {case:?}, element {i}: {a} vs {b}");

@@ -1,18 +1,19 @@
 //! `host bench-train --per-layer`: where a training step's time goes, convolution by
-//! convolution.
+//! convolution and pool by pool.
 //!
 //! Convolutions hold nearly all of the network's multiply-adds, so each one is timed on its
 //! own, at the step's batch size and with the shapes it has in the network: the forward
 //! pass, the weight gradient alone (input without a gradient, as for the first layer), and
-//! both gradients. Whatever the step spends elsewhere (BatchNorm, ReLU, pooling,
-//! concatenation, dense layers, loss, optimiser, copies) is the difference between the
+//! both gradients. Max pools do no arithmetic but touch every activation, so they are timed
+//! the same way (forward, input gradient). Whatever the step spends elsewhere (BatchNorm,
+//! ReLU, concatenation, dense layers, loss, optimiser, copies) is the difference between the
 //! whole step and the sum of these rows.
 
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Distribution, Tensor};
-use shared::arch::{Architecture, ConvSpec, LayerKind, Shape};
+use shared::arch::{Architecture, ConvSpec, LayerKind, PoolSpec, Shape};
 
 /// One convolution of the network and the shape it is applied to.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,12 +37,56 @@ impl ConvSite {
     }
 }
 
+/// One max pool of the network and the shape it is applied to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSite {
+    /// Layer name, with the branch inside Inception blocks (`inception_a b4`).
+    pub name: String,
+    /// Input channels, rows, columns.
+    pub input: [usize; 3],
+    /// The pool.
+    pub spec: PoolSpec,
+}
+
+fn spatial(shape: Shape) -> Result<[usize; 3]> {
+    match shape {
+        Shape::Spatial { h, w, c } => Ok([c, h, w]),
+        Shape::Flat(_) => bail!("a convolution or pool after the flatten"),
+    }
+}
+
+/// Every max pool of `arch`, in order.
+pub fn pool_sites(arch: &Architecture) -> Result<Vec<PoolSite>> {
+    let mut sites = Vec::new();
+    let mut shape = arch.input;
+    for layer in &arch.layers {
+        let mut push = |name: String, spec: &PoolSpec| -> Result<()> {
+            let input = spatial(shape)?;
+            sites.push(PoolSite {
+                name,
+                input,
+                spec: *spec,
+            });
+            Ok(())
+        };
+        match &layer.kind {
+            LayerKind::MaxPool(spec) => push(layer.name.clone(), spec)?,
+            LayerKind::Inception(branches) => {
+                for (b, branch) in branches.iter().enumerate() {
+                    if let Some(pool) = &branch.pool {
+                        push(format!("{} b{}", layer.name, b + 1), pool)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        shape = layer.kind.infer(&layer.name, shape)?.0;
+    }
+    Ok(sites)
+}
+
 /// Every convolution of `arch`, in order.
 pub fn conv_sites(arch: &Architecture) -> Result<Vec<ConvSite>> {
-    let spatial = |shape: Shape| match shape {
-        Shape::Spatial { h, w, c } => Ok([c, h, w]),
-        Shape::Flat(_) => bail!("a convolution after the flatten"),
-    };
     let site = |name: String, input: Shape, spec: &ConvSpec| -> Result<(ConvSite, Shape)> {
         let (out, _) = LayerKind::Conv(*spec).infer(&name, input)?;
         let [_, oh, ow] = spatial(out)?;
@@ -92,20 +137,23 @@ pub struct ConvTiming {
     pub input_grad: f64,
 }
 
+/// Mean milliseconds of `f` over `repeats` calls after one warm-up call.
+fn mean_ms(repeats: usize, f: &mut dyn FnMut()) -> f64 {
+    f();
+    let started = Instant::now();
+    for _ in 0..repeats.max(1) {
+        f();
+    }
+    1000.0 * started.elapsed().as_secs_f64() / repeats.max(1) as f64
+}
+
 /// Times one convolution at `batch` images, `repeats` times each after a warm-up.
 pub fn time_conv(site: &ConvSite, batch: usize, repeats: usize) -> ConvTiming {
     let device = Device::flex().autodiff();
     let [c, h, w] = site.input;
     let conv = crate::model::network::conv2d(&site.spec, c, &device);
     let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &device);
-    let mean_ms = |f: &mut dyn FnMut()| {
-        f();
-        let started = Instant::now();
-        for _ in 0..repeats.max(1) {
-            f();
-        }
-        1000.0 * started.elapsed().as_secs_f64() / repeats.max(1) as f64
-    };
+    let mean_ms = |f: &mut dyn FnMut()| mean_ms(repeats, f);
     let valid = burn::module::Module::valid(&conv);
     let x_valid = x.clone().inner();
     let forward = mean_ms(&mut || drop(valid.forward(x_valid.clone())));
@@ -118,6 +166,29 @@ pub fn time_conv(site: &ConvSite, batch: usize, repeats: usize) -> ConvTiming {
         forward,
         weight_grad: weight_only.max(0.0),
         input_grad: (both - weight_only).max(0.0),
+    }
+}
+
+/// Milliseconds per batch of one max pool's passes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolTiming {
+    /// Forward, training mode (the winners' positions are kept for the gradient).
+    pub forward: f64,
+    /// Input gradient.
+    pub input_grad: f64,
+}
+
+/// Times one max pool at `batch` images, `repeats` times each after a warm-up.
+pub fn time_pool(site: &PoolSite, batch: usize, repeats: usize) -> PoolTiming {
+    let device = Device::flex().autodiff();
+    let [c, h, w] = site.input;
+    let pool = crate::model::network::max_pool2d(&site.spec);
+    let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &device).require_grad();
+    let forward = mean_ms(repeats, &mut || drop(pool.forward(x.clone())));
+    let both = mean_ms(repeats, &mut || drop(pool.forward(x.clone()).sum().backward()));
+    PoolTiming {
+        forward,
+        input_grad: (both - forward).max(0.0),
     }
 }
 
@@ -150,9 +221,26 @@ pub fn print_profile(arch: &Architecture, batch: usize, repeats: usize, step_ms:
         "| **all convolutions** | | | {:.1} | {:.1} | {:.1} | {:.1} | |",
         sum[0], sum[1], sum[2], convs
     );
+    let mut pools = 0.0;
+    for site in pool_sites(arch)? {
+        let t = time_pool(&site, batch, repeats);
+        let [c, h, w] = site.input;
+        let (k, s) = (site.spec.kernel, site.spec.stride);
+        println!(
+            "| {} (max pool) | {c}x{h}x{w} | {}x{} / {} | {:.2} | | {:.2} | {:.2} | |",
+            site.name,
+            k[0],
+            k[1],
+            s[0],
+            t.forward,
+            t.input_grad,
+            t.forward + t.input_grad
+        );
+        pools += t.forward + t.input_grad;
+    }
     println!(
         "| everything else in a training step (whole step {step_ms:.1} ms) | | | | | | {:.1} | |",
-        step_ms - convs
+        step_ms - convs - pools
     );
     Ok(())
 }
@@ -171,5 +259,15 @@ mod tests {
         // 512x3x3 pool output).
         assert_eq!(dense_params, 4608 * 1024 + 1024 + 1024 * 256 + 256 + 256 * 7 + 7);
         assert_eq!(sites[0].input, [1, 48, 48]);
+    }
+
+    #[test]
+    fn the_pool_sites_are_the_two_pool_layers_and_the_inception_pool_branches() {
+        let arch = Architecture::paper(shared::NUM_CLASSES);
+        let sites = pool_sites(&arch).unwrap();
+        let names: Vec<_> = sites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["maxpool1", "inception_a b4", "inception_b b4", "maxpool2"]);
+        assert_eq!(sites[0].input, [64, 48, 48]);
+        assert_eq!(sites[3].input, [512, 6, 6]);
     }
 }

@@ -139,7 +139,8 @@ pub struct Network {
     pub(crate) arch: Architecture,
 }
 
-fn pool(spec: &PoolSpec) -> MaxPool2d {
+/// The burn max pool of `spec`.
+pub(crate) fn max_pool2d(spec: &PoolSpec) -> MaxPool2d {
     let [ph, pw] = spec.padding;
     MaxPool2dConfig::new(spec.kernel)
         .with_strides(spec.stride)
@@ -175,7 +176,7 @@ impl Network {
         for (layer, summary) in arch.layers.iter().zip(&summary) {
             let block = match &layer.kind {
                 LayerKind::Conv(spec) => Block::Conv(ConvBnRelu::new(spec, channels, device)),
-                LayerKind::MaxPool(spec) => Block::MaxPool(pool(spec)),
+                LayerKind::MaxPool(spec) => Block::MaxPool(max_pool2d(spec)),
                 LayerKind::Inception(branches) => Block::Inception(Inception {
                     branches: branches
                         .iter()
@@ -191,7 +192,7 @@ impl Network {
                                 })
                                 .collect();
                             InceptionBranch {
-                                pool: b.pool.as_ref().map(pool),
+                                pool: b.pool.as_ref().map(max_pool2d),
                                 convs,
                             }
                         })

@@ -29,7 +29,7 @@ macro_rules! max_pool3d_with_indices_typed {
             dilation: [usize; 3],
             ceil_mode: bool,
         ) -> (FlexTensor, FlexTensor) {
-            max_pool3d_with_indices_impl::<$T>(
+            let (output, indices) = max_pool3d_with_indices_impl::<$T>(
                 x,
                 kernel_size,
                 stride,
@@ -38,7 +38,9 @@ macro_rules! max_pool3d_with_indices_typed {
                 ceil_mode,
                 $dtype,
                 $neg_inf,
-            )
+                true,
+            );
+            (output, indices.expect("indices were requested"))
         }
     };
 }
@@ -227,6 +229,108 @@ fn valid_range_maxpool(
     (start as usize, end as usize)
 }
 
+/// The geometry shared by every plane of a 2D max pool without dilation.
+struct PlaneGeometry<'a> {
+    in_w: usize,
+    spatial_in: usize,
+    out_w: usize,
+    /// Kernel rows `[start, end)` inside the input, per output row.
+    range_h: &'a [(usize, usize)],
+    /// Kernel columns `[start, end)` inside the input, per output column.
+    range_w: &'a [(usize, usize)],
+    stride: [usize; 2],
+    pad: [usize; 2],
+}
+
+/// Max pool of `planes` contiguous planes: the maximum of every window and, with `INDICES`,
+/// its position in the plane (else the index vector is empty). The first element of a window
+/// wins ties and a NaN wins over numbers (the last NaN), as in PyTorch; a window wholly in
+/// the padding gives `neg_inf` at -1.
+fn max_pool_planes<T, const INDICES: bool>(
+    x: &[T],
+    planes: usize,
+    g: &PlaneGeometry<'_>,
+    neg_inf: T,
+) -> (Vec<T>, Vec<i32>)
+where
+    T: Copy + PartialOrd + Send + Sync + num_traits::Float,
+{
+    use core::mem::MaybeUninit;
+
+    let spatial_out = g.range_h.len() * g.out_w;
+    let len = planes * spatial_out;
+    let mut output: Vec<T> = Vec::with_capacity(len);
+    let mut indices: Vec<i32> = Vec::with_capacity(if INDICES { len } else { 0 });
+    let run_plane =
+        |p: usize, out: &mut [MaybeUninit<T>], mut idx: Option<&mut [MaybeUninit<i32>]>| {
+            let x = &x[p * g.spatial_in..(p + 1) * g.spatial_in];
+            let [stride_h, stride_w] = g.stride;
+            let [pad_h, pad_w] = g.pad;
+            for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
+                let (ih0, ih1) = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
+                for (ow, &(kw0, kw1)) in g.range_w.iter().enumerate() {
+                    let (iw0, iw1) = (ow * stride_w + kw0 - pad_w, ow * stride_w + kw1 - pad_w);
+                    let (mut max, mut at) = (neg_inf, -1i32);
+                    if ih0 < ih1 && iw0 < iw1 {
+                        at = (ih0 * g.in_w + iw0) as i32;
+                        max = x[at as usize];
+                        for ih in ih0..ih1 {
+                            let row = &x[ih * g.in_w..][..iw1];
+                            for iw in iw0..iw1 {
+                                let v = row[iw];
+                                let take = (v > max) | v.is_nan();
+                                max = if take { v } else { max };
+                                if INDICES {
+                                    at = if take { (ih * g.in_w + iw) as i32 } else { at };
+                                }
+                            }
+                        }
+                    }
+                    out[oh * g.out_w + ow].write(max);
+                    if let Some(idx) = idx.as_deref_mut() {
+                        idx[oh * g.out_w + ow].write(at);
+                    }
+                }
+            }
+        };
+    if spatial_out > 0 {
+        let out = &mut output.spare_capacity_mut()[..len];
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            let min_len = (4096 / spatial_out).max(1);
+            if INDICES {
+                let idx = &mut indices.spare_capacity_mut()[..len];
+                out.par_chunks_mut(spatial_out)
+                    .zip(idx.par_chunks_mut(spatial_out))
+                    .enumerate()
+                    .with_min_len(min_len)
+                    .for_each(|(p, (out, idx))| run_plane(p, out, Some(idx)));
+            } else {
+                out.par_chunks_mut(spatial_out)
+                    .enumerate()
+                    .with_min_len(min_len)
+                    .for_each(|(p, out)| run_plane(p, out, None));
+            }
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            let mut idx =
+                INDICES.then(|| indices.spare_capacity_mut()[..len].chunks_mut(spatial_out));
+            for (p, out) in out.chunks_mut(spatial_out).enumerate() {
+                run_plane(p, out, idx.as_mut().and_then(|chunks| chunks.next()));
+            }
+        }
+    }
+    // SAFETY: every plane wrote each of its `spatial_out` outputs, and its indices with
+    // `INDICES`, above.
+    unsafe {
+        output.set_len(len);
+        indices.set_len(if INDICES { len } else { 0 });
+    }
+    (output, indices)
+}
+
 /// Generic 3D max pooling with indices implementation.
 #[allow(clippy::too_many_arguments)]
 fn max_pool3d_with_indices_impl<T>(
@@ -238,7 +342,8 @@ fn max_pool3d_with_indices_impl<T>(
     ceil_mode: bool,
     dtype: DType,
     neg_inf: T,
-) -> (FlexTensor, FlexTensor)
+    with_indices: bool,
+) -> (FlexTensor, Option<FlexTensor>)
 where
     T: bytemuck::Pod + Copy + PartialOrd + Send + Sync + Element + num_traits::Float,
 {
@@ -262,6 +367,46 @@ where
 
     let spatial_out = out_d * out_h * out_w;
     let x_data: &[T] = x.storage();
+    // vigil patch: a pool over planes (depth 1, as every 2D pool) without dilation scans each
+    // plane branch-free into uninitialised outputs, with i32 indices (the backend's default
+    // integer type: no cast pass) and only when asked for them.
+    let planar = in_d == 1 && kernel_d == 1 && pad_d == 0 && dilation_h == 1 && dilation_w == 1;
+    if planar && in_h * in_w <= i32::MAX as usize {
+        let range_h: Vec<_> = (0..out_h)
+            .map(|o| valid_range_maxpool(o, kernel_h, stride_h, pad_h, 1, in_h))
+            .collect();
+        let range_w: Vec<_> = (0..out_w)
+            .map(|o| valid_range_maxpool(o, kernel_w, stride_w, pad_w, 1, in_w))
+            .collect();
+        let plane = PlaneGeometry {
+            in_w,
+            spatial_in: in_h * in_w,
+            out_w,
+            range_h: &range_h,
+            range_w: &range_w,
+            stride: [stride_h, stride_w],
+            pad: [pad_h, pad_w],
+        };
+        let (output, indices) = if with_indices {
+            max_pool_planes::<T, true>(x_data, batch_size * channels, &plane, neg_inf)
+        } else {
+            max_pool_planes::<T, false>(x_data, batch_size * channels, &plane, neg_inf)
+        };
+        let out_shape = Shape::from(vec![batch_size, channels, out_d, out_h, out_w]);
+        let output = FlexTensor::new(
+            Bytes::from_elems(output),
+            Layout::contiguous(out_shape.clone()),
+            dtype,
+        );
+        let indices = with_indices.then(|| {
+            FlexTensor::new(
+                Bytes::from_elems(indices),
+                Layout::contiguous(out_shape),
+                DType::I32,
+            )
+        });
+        return (output, indices);
+    }
     // vigil patch: the kernel ranges of every output depth, row and column, computed once
     // instead of with integer divisions for every output element.
     let ranges =
@@ -383,7 +528,7 @@ where
         DType::I64,
     );
 
-    (output_tensor, indices_tensor)
+    (output_tensor, Some(indices_tensor))
 }
 
 /// 3D max pooling (without returning indices) for f32.
@@ -395,7 +540,18 @@ pub fn max_pool3d_f32(
     dilation: [usize; 3],
     ceil_mode: bool,
 ) -> FlexTensor {
-    max_pool3d_with_indices_f32(x, kernel_size, stride, padding, dilation, ceil_mode).0
+    max_pool3d_with_indices_impl::<f32>(
+        x,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+        DType::F32,
+        f32::NEG_INFINITY,
+        false,
+    )
+    .0
 }
 
 /// 3D max pooling (without returning indices) for f64.
@@ -407,7 +563,18 @@ pub fn max_pool3d_f64(
     dilation: [usize; 3],
     ceil_mode: bool,
 ) -> FlexTensor {
-    max_pool3d_with_indices_f64(x, kernel_size, stride, padding, dilation, ceil_mode).0
+    max_pool3d_with_indices_impl::<f64>(
+        x,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+        DType::F64,
+        f64::NEG_INFINITY,
+        false,
+    )
+    .0
 }
 
 /// 3D max pooling (without returning indices) for f16.
@@ -419,7 +586,18 @@ pub fn max_pool3d_f16(
     dilation: [usize; 3],
     ceil_mode: bool,
 ) -> FlexTensor {
-    max_pool3d_with_indices_f16(x, kernel_size, stride, padding, dilation, ceil_mode).0
+    max_pool3d_with_indices_impl::<f16>(
+        x,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+        DType::F16,
+        f16::NEG_INFINITY,
+        false,
+    )
+    .0
 }
 
 /// 3D max pooling (without returning indices) for bf16.
@@ -1238,10 +1416,17 @@ where
     let indices_data: &[I] = indices.storage();
 
     let bc_total = batch_size * channels;
-    let mut output = vec![zero; bc_total * spatial_in];
+    // vigil patch: each plane is zeroed just before its gradients are added into it, while
+    // it is in cache, instead of the whole output up front.
+    let len = bc_total * spatial_in;
+    let mut output: Vec<T> = Vec::with_capacity(len);
 
     if spatial_in > 0 && bc_total > 0 {
-        let run_plane = |bc: usize, out_slice: &mut [T]| {
+        let run_plane = |bc: usize, out_slice: &mut [core::mem::MaybeUninit<T>]| {
+            out_slice.fill(core::mem::MaybeUninit::new(zero));
+            // SAFETY: every element was initialised just above.
+            let out_slice =
+                unsafe { &mut *(out_slice as *mut [core::mem::MaybeUninit<T>] as *mut [T]) };
             let grad_offset = bc * spatial_out;
             for i in 0..spatial_out {
                 let idx = indices_data[grad_offset + i].elem::<i64>();
@@ -1252,25 +1437,26 @@ where
             }
         };
 
+        let planes = &mut output.spare_capacity_mut()[..len];
         #[cfg(feature = "rayon")]
-        if output.len() >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
+        if len >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
             use rayon::prelude::*;
-            output
+            planes
                 .par_chunks_mut(spatial_in)
                 .enumerate()
                 .for_each(|(bc, out_slice)| run_plane(bc, out_slice));
         } else {
-            for bc in 0..bc_total {
-                let out_offset = bc * spatial_in;
-                run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
+            for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+                run_plane(bc, out_slice);
             }
         }
         #[cfg(not(feature = "rayon"))]
-        for bc in 0..bc_total {
-            let out_offset = bc * spatial_in;
-            run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
+        for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+            run_plane(bc, out_slice);
         }
     }
+    // SAFETY: every plane was initialised above (none when `len` is 0).
+    unsafe { output.set_len(len) };
 
     let out_shape = Shape::from(vec![batch_size, channels, in_d, in_h, in_w]);
     FlexTensor::new(
@@ -1429,10 +1615,17 @@ where
     let grad_data: &[T] = grad.storage();
 
     let bc_total = batch_size * channels;
-    let mut output = vec![zero; bc_total * spatial_in];
+    // vigil patch: each plane is zeroed just before its gradients are added into it, while
+    // it is in cache, instead of the whole output up front.
+    let len = bc_total * spatial_in;
+    let mut output: Vec<T> = Vec::with_capacity(len);
 
     if spatial_in > 0 && bc_total > 0 {
-        let run_plane = |bc: usize, out_slice: &mut [T]| {
+        let run_plane = |bc: usize, out_slice: &mut [core::mem::MaybeUninit<T>]| {
+            out_slice.fill(core::mem::MaybeUninit::new(zero));
+            // SAFETY: every element was initialised just above.
+            let out_slice =
+                unsafe { &mut *(out_slice as *mut [core::mem::MaybeUninit<T>] as *mut [T]) };
             let grad_offset = bc * spatial_out;
 
             for od in 0..out_d {
@@ -1503,25 +1696,26 @@ where
             }
         };
 
+        let planes = &mut output.spare_capacity_mut()[..len];
         #[cfg(feature = "rayon")]
-        if output.len() >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
+        if len >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
             use rayon::prelude::*;
-            output
+            planes
                 .par_chunks_mut(spatial_in)
                 .enumerate()
                 .for_each(|(bc, out_slice)| run_plane(bc, out_slice));
         } else {
-            for bc in 0..bc_total {
-                let out_offset = bc * spatial_in;
-                run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
+            for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+                run_plane(bc, out_slice);
             }
         }
         #[cfg(not(feature = "rayon"))]
-        for bc in 0..bc_total {
-            let out_offset = bc * spatial_in;
-            run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
+        for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+            run_plane(bc, out_slice);
         }
     }
+    // SAFETY: every plane was initialised above (none when `len` is 0).
+    unsafe { output.set_len(len) };
 
     let out_shape = Shape::from(vec![batch_size, channels, in_d, in_h, in_w]);
     FlexTensor::new(
@@ -1615,10 +1809,17 @@ where
     let grad_data: &[T] = grad.storage();
 
     let bc_total = batch_size * channels;
-    let mut output = vec![zero; bc_total * spatial_in];
+    // vigil patch: each plane is zeroed just before its gradients are added into it, while
+    // it is in cache, instead of the whole output up front.
+    let len = bc_total * spatial_in;
+    let mut output: Vec<T> = Vec::with_capacity(len);
 
     if spatial_in > 0 && bc_total > 0 {
-        let run_plane = |bc: usize, out_slice: &mut [T]| {
+        let run_plane = |bc: usize, out_slice: &mut [core::mem::MaybeUninit<T>]| {
+            out_slice.fill(core::mem::MaybeUninit::new(zero));
+            // SAFETY: every element was initialised just above.
+            let out_slice =
+                unsafe { &mut *(out_slice as *mut [core::mem::MaybeUninit<T>] as *mut [T]) };
             let grad_offset = bc * spatial_out;
 
             for od in 0..out_d {
@@ -1653,25 +1854,26 @@ where
             }
         };
 
+        let planes = &mut output.spare_capacity_mut()[..len];
         #[cfg(feature = "rayon")]
-        if output.len() >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
+        if len >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
             use rayon::prelude::*;
-            output
+            planes
                 .par_chunks_mut(spatial_in)
                 .enumerate()
                 .for_each(|(bc, out_slice)| run_plane(bc, out_slice));
         } else {
-            for bc in 0..bc_total {
-                let out_offset = bc * spatial_in;
-                run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
+            for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+                run_plane(bc, out_slice);
             }
         }
         #[cfg(not(feature = "rayon"))]
-        for bc in 0..bc_total {
-            let out_offset = bc * spatial_in;
-            run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
+        for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+            run_plane(bc, out_slice);
         }
     }
+    // SAFETY: every plane was initialised above (none when `len` is 0).
+    unsafe { output.set_len(len) };
 
     let out_shape = Shape::from(vec![batch_size, channels, in_d, in_h, in_w]);
     FlexTensor::new(
