@@ -1,8 +1,8 @@
 //! Max pooling (burn on the flex backend, with the plane kernels of
 //! `vendor/burn-flex/src/ops/pool.rs`) against the definition: values (training and
 //! inference) and input gradients for the network's pools (2x2 stride 2; 3x3 stride 2 padded
-//! by 1) and a 3x3 stride-1 one, with ties (the first of equal values wins) and a batch
-//! large enough for the parallel gradient path.
+//! by 1) and a 3x3 stride-1 one, with ties (the first of equal values wins), NaN (the last
+//! NaN of a window wins) and a batch large enough for the parallel gradient path.
 
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
@@ -29,6 +29,9 @@ fn max_pool_values_and_gradients_match_the_definition() {
         if c == 2 {
             // A handful of distinct values: most windows hold ties.
             x.iter_mut().for_each(|v| *v = (*v * 2.0).round());
+        } else {
+            // NaN wins its window (the last NaN, as in PyTorch).
+            x.iter_mut().step_by(97).for_each(|v| *v = f32::NAN);
         }
         let g = random(n * c * oh * ow, &mut seed);
         let mut y_ref = vec![f32::NEG_INFINITY; n * c * oh * ow];
@@ -44,7 +47,7 @@ fn max_pool_values_and_gradients_match_the_definition() {
                             };
                             if r < h && q < w {
                                 let at = (plane * h + r) * w + q;
-                                if best.is_none_or(|b: usize| x[at] > x[b]) {
+                                if best.is_none_or(|b: usize| x[at] > x[b] || x[at].is_nan()) {
                                     best = Some(at);
                                 }
                             }
@@ -61,7 +64,8 @@ fn max_pool_values_and_gradients_match_the_definition() {
         let case = (n, c, h, w, k, s, p);
         let x_inference = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &inference);
         let y_inference: Vec<f32> = max_pool2d(x_inference, options()).into_data().iter::<f32>().collect();
-        assert_eq!(y_inference, y_ref, "inference values of {case:?}");
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&y_inference), bits(&y_ref), "inference values of {case:?}");
         let xt = Tensor::<4>::from_data(TensorData::new(x, [n, c, h, w]), &device).require_grad();
         let gt = Tensor::<4>::from_data(TensorData::new(g, [n, c, oh, ow]), &device);
         let y = max_pool2d(xt.clone(), options());
@@ -73,7 +77,7 @@ fn max_pool_values_and_gradients_match_the_definition() {
             .into_data()
             .iter::<f32>()
             .collect();
-        assert_eq!(y, y_ref, "values of {case:?}");
+        assert_eq!(bits(&y), bits(&y_ref), "values of {case:?}");
         for (i, (a, b)) in dx.iter().zip(&dx_ref).enumerate() {
             assert!((a - b).abs() <= 1e-6, "gradient of {case:?}, element {i}: {a} vs {b}");
         }

@@ -240,7 +240,13 @@ struct PlaneGeometry<'a> {
     range_w: &'a [(usize, usize)],
     stride: [usize; 2],
     pad: [usize; 2],
+    kernel_w: usize,
+    /// Output columns `[start, end)` whose windows lie wholly inside the input's columns.
+    full_cols: (usize, usize),
 }
+
+/// Output columns a max-pool block compares at once.
+const POOL_BLOCK: usize = 32;
 
 /// Max pool of `planes` contiguous planes: the maximum of every window and, with `INDICES`,
 /// its position in the plane (else the index vector is empty). The first element of a window
@@ -266,29 +272,77 @@ where
             let x = &x[p * g.spatial_in..(p + 1) * g.spatial_in];
             let [stride_h, stride_w] = g.stride;
             let [pad_h, pad_w] = g.pad;
-            for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
-                let (ih0, ih1) = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
-                for (ow, &(kw0, kw1)) in g.range_w.iter().enumerate() {
-                    let (iw0, iw1) = (ow * stride_w + kw0 - pad_w, ow * stride_w + kw1 - pad_w);
-                    let (mut max, mut at) = (neg_inf, -1i32);
-                    if ih0 < ih1 && iw0 < iw1 {
-                        at = (ih0 * g.in_w + iw0) as i32;
-                        max = x[at as usize];
-                        for ih in ih0..ih1 {
-                            let row = &x[ih * g.in_w..][..iw1];
-                            for iw in iw0..iw1 {
-                                let v = row[iw];
-                                let take = (v > max) | v.is_nan();
-                                max = if take { v } else { max };
-                                if INDICES {
-                                    at = if take { (ih * g.in_w + iw) as i32 } else { at };
-                                }
-                            }
-                        }
+            // One window, its elements in row-major order.
+            let window = |(ih0, ih1): (usize, usize), ow: usize| {
+                let (kw0, kw1) = g.range_w[ow];
+                let (iw0, iw1) = (ow * stride_w + kw0 - pad_w, ow * stride_w + kw1 - pad_w);
+                if ih0 >= ih1 || iw0 >= iw1 {
+                    return (neg_inf, -1i32);
+                }
+                let mut at = ih0 * g.in_w + iw0;
+                let mut max = x[at];
+                for ih in ih0..ih1 {
+                    for iw in iw0..iw1 {
+                        let v = x[ih * g.in_w + iw];
+                        let take = (v > max) | v.is_nan();
+                        max = core::hint::select_unpredictable(take, v, max);
+                        at = core::hint::select_unpredictable(take, ih * g.in_w + iw, at);
                     }
+                }
+                (max, at as i32)
+            };
+            for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
+                let rows = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
+                let mut put = |ow: usize, (max, at): (T, i32)| {
                     out[oh * g.out_w + ow].write(max);
                     if let Some(idx) = idx.as_deref_mut() {
                         idx[oh * g.out_w + ow].write(at);
+                    }
+                };
+                // Columns whose window is cut by the padding one window at a time; the others
+                // in blocks, each element of the window compared for every column of the block
+                // at once (independent chains instead of one serial one), in the same order.
+                let (lo, hi) = if rows.0 < rows.1 { g.full_cols } else { (0, 0) };
+                for ow in (0..lo).chain(hi..g.out_w) {
+                    put(ow, window(rows, ow));
+                }
+                for start in (lo..hi).step_by(POOL_BLOCK) {
+                    let n = (hi - start).min(POOL_BLOCK);
+                    let first = rows.0 * g.in_w + start * stride_w - pad_w;
+                    let mut max = [neg_inf; POOL_BLOCK];
+                    let mut at = [0u32; POOL_BLOCK];
+                    for j in 0..n {
+                        at[j] = (first + j * stride_w) as u32;
+                        max[j] = x[at[j] as usize];
+                    }
+                    // A plain `>` without branches; a NaN anywhere in the block sends its
+                    // windows through `window` instead.
+                    let mut nan = false;
+                    for ih in rows.0..rows.1 {
+                        for kw in 0..g.kernel_w {
+                            let base = ih * g.in_w + start * stride_w + kw - pad_w;
+                            let src = &x[base..base + (n - 1) * stride_w + 1];
+                            for j in 0..n {
+                                let v = src[j * stride_w];
+                                // Unpredictable: a branch here would miss half the time.
+                                let gt = v > max[j];
+                                let here = (base + j * stride_w) as u32;
+                                at[j] = core::hint::select_unpredictable(gt, here, at[j]);
+                                max[j] = core::hint::select_unpredictable(gt, v, max[j]);
+                                nan |= v.is_nan();
+                            }
+                        }
+                    }
+                    for j in 0..n {
+                        let ow = start + j;
+                        put(
+                            ow,
+                            if nan {
+                                window(rows, ow)
+                            } else {
+                                (max[j], at[j] as i32)
+                            },
+                        );
                     }
                 }
             }
@@ -386,6 +440,12 @@ where
             range_w: &range_w,
             stride: [stride_h, stride_w],
             pad: [pad_h, pad_w],
+            kernel_w,
+            full_cols: {
+                let full = |o: &usize| range_w[*o] == (0, kernel_w);
+                let lo = (0..out_w).find(full).unwrap_or(out_w);
+                (lo, (lo..out_w).find(|o| !full(o)).unwrap_or(out_w))
+            },
         };
         let (output, indices) = if with_indices {
             max_pool_planes::<T, true>(x_data, batch_size * channels, &plane, neg_inf)
