@@ -18,7 +18,6 @@
 //! `f64`; the variance is the biased one, as burn's `batch_norm_train` returns it. Channels
 //! (for the reductions) and planes (for the writes) are spread over rayon's threads.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
 use burn_std::{Bytes, Shape};
@@ -26,7 +25,7 @@ use burn_std::{Bytes, Shape};
 #[allow(unused_imports)]
 use num_traits::Float;
 
-use super::native::{NativeFloat, by_dtype, compute_dtype};
+use super::native::{NativeFloat, by_dtype, compute_dtype, fresh, zeroed};
 use crate::{FlexTensor, Layout};
 
 /// `[batch, channels, plane]` extents of an input of rank >= 2.
@@ -101,10 +100,10 @@ fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -
 }
 
 /// Calls `f(c, plane_index, out_plane)` for every plane of `out` (in parallel with rayon).
-fn for_each_plane<T: NativeFloat>(
-    out: &mut [T],
+fn for_each_plane<E: Send>(
+    out: &mut [E],
     p: Planes,
-    f: impl Fn(usize, usize, &mut [T]) + Sync + Send,
+    f: impl Fn(usize, usize, &mut [E]) + Sync + Send,
 ) {
     if p.plane == 0 {
         return;
@@ -183,15 +182,15 @@ fn stats<T: NativeFloat>(x: &[T], p: Planes) -> Vec<(f64, f64)> {
 
 /// `y = x * scale[c] + shift[c]`, a new buffer.
 fn affine<T: NativeFloat>(x: &[T], p: Planes, scale: &[T], shift: &[T]) -> Vec<T> {
-    let mut out = vec![T::ZERO; x.len()];
-    for_each_plane(&mut out, p, |c, i, o| {
-        let src = &x[i * p.plane..][..p.plane];
-        let (a, b) = (scale[c], shift[c]);
-        for (o, &v) in o.iter_mut().zip(src) {
-            *o = v * a + b;
-        }
-    });
-    out
+    fresh(x.len(), |out| {
+        for_each_plane(out, p, |c, i, o| {
+            let src = &x[i * p.plane..][..p.plane];
+            let (a, b) = (scale[c], shift[c]);
+            for (o, &v) in o.iter_mut().zip(src) {
+                o.write(v * a + b);
+            }
+        })
+    })
 }
 
 /// `scale = gamma / sqrt(var + eps)`, `shift = beta - mean * scale`, in `T`.
@@ -346,9 +345,10 @@ fn backward_typed<T: NativeFloat>(
         }
         _ => {
             let dys = slice::<T>(&dy);
-            let mut out = vec![T::ZERO; xs.len()];
-            for_each_plane(&mut out, p, |c, i, o| {
-                write(c, i, o, Some(&dys[i * p.plane..][..p.plane]))
+            let out = fresh(xs.len(), |out| {
+                for_each_plane(out, p, |c, i, o| {
+                    write(c, i, zeroed(o), Some(&dys[i * p.plane..][..p.plane]))
+                })
             });
             tensor_of(out, shape, dtype)
         }

@@ -23,12 +23,14 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
+
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
 use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape};
 
-use super::native::{NativeFloat, by_dtype, compute_dtype};
+use super::native::{NativeFloat, by_dtype, compute_dtype, fresh, zeroed};
 use crate::{FlexTensor, Layout};
 
 /// Weight gradient of `conv2d` with symmetric padding (asymmetric padding is applied to `x`
@@ -352,7 +354,7 @@ fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>)
 /// parallel over images (each thread with its own `scratch` of `scratch_len`); with fewer
 /// images than threads the matrix products themselves run in parallel instead.
 fn per_image<T: NativeFloat>(
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     chunk: usize,
     scratch_len: usize,
     f: impl Fn(usize, &mut [T], &mut Vec<T>, gemm::Parallelism) + Sync + Send,
@@ -368,12 +370,17 @@ fn per_image<T: NativeFloat>(
         if images < threads {
             let mut scratch = vec![T::ZERO; scratch_len];
             for (b, o) in out.chunks_exact_mut(chunk).enumerate() {
-                f(b, o, &mut scratch, gemm::Parallelism::Rayon(threads));
+                f(
+                    b,
+                    zeroed(o),
+                    &mut scratch,
+                    gemm::Parallelism::Rayon(threads),
+                );
             }
         } else {
             out.par_chunks_exact_mut(chunk).enumerate().for_each_init(
                 || vec![T::ZERO; scratch_len],
-                |scratch, (b, o)| f(b, o, scratch, gemm::Parallelism::None),
+                |scratch, (b, o)| f(b, zeroed(o), scratch, gemm::Parallelism::None),
             );
         }
     }
@@ -381,7 +388,7 @@ fn per_image<T: NativeFloat>(
     {
         let mut scratch = vec![T::ZERO; scratch_len];
         for (b, o) in out.chunks_exact_mut(chunk).enumerate() {
-            f(b, o, &mut scratch, gemm::Parallelism::None);
+            f(b, zeroed(o), &mut scratch, gemm::Parallelism::None);
         }
     }
 }
@@ -406,13 +413,9 @@ fn forward_typed<T: NativeFloat>(
     let bias: Option<&[T]> = bias.as_ref().map(|b| b.storage::<T>());
     let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
     let pointwise = g.is_pointwise();
-    let mut out = vec![T::ZERO; g.batch * g.c_out * pixels];
     let scratch = if pointwise { 0 } else { cols * pixels };
-    per_image(
-        &mut out,
-        g.c_out * pixels,
-        scratch,
-        |b, y, col, parallelism| {
+    let out = fresh(g.batch * g.c_out * pixels, |out| {
+        per_image(out, g.c_out * pixels, scratch, |b, y, col, parallelism| {
             for group in 0..g.groups {
                 let x_group = &xs[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
                 let rhs = if pointwise {
@@ -456,8 +459,8 @@ fn forward_typed<T: NativeFloat>(
                     }
                 }
             }
-        },
-    );
+        })
+    });
     FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(Shape::from(vec![g.batch, g.c_out, g.out_h, g.out_w])),
@@ -485,54 +488,55 @@ fn x_grad_typed<T: NativeFloat>(
     let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
     let pointwise = g.is_pointwise();
     let plane_in = g.h * g.w;
-    let mut dx = vec![T::ZERO; g.batch * g.c_in * plane_in];
     let scratch = if pointwise { 0 } else { cols * pixels };
-    per_image(
-        &mut dx,
-        g.c_in * plane_in,
-        scratch,
-        |b, dx_b, col, parallelism| {
-            for group in 0..g.groups {
-                let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
-                let rhs = &dys[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
-                let dx_group = &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in];
-                let dst: &mut [T] = if pointwise { dx_group } else { &mut col[..] };
-                // dst[cols, pixels] = lhs[out_pg, cols]^T * rhs[out_pg, pixels]
-                // SAFETY: the slices hold exactly these extents (lhs read transposed); dst is a
-                // unique borrow.
-                unsafe {
-                    gemm::gemm(
-                        cols,
-                        pixels,
-                        out_pg,
-                        dst.as_mut_ptr(),
-                        1,
-                        pixels as isize,
-                        false,
-                        lhs.as_ptr(),
-                        cols as isize,
-                        1,
-                        rhs.as_ptr(),
-                        1,
-                        pixels as isize,
-                        T::ZERO,
-                        T::ONE,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    );
+    let dx = fresh(g.batch * g.c_in * plane_in, |dx| {
+        per_image(
+            dx,
+            g.c_in * plane_in,
+            scratch,
+            |b, dx_b, col, parallelism| {
+                for group in 0..g.groups {
+                    let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
+                    let rhs = &dys[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
+                    let dx_group = &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in];
+                    let dst: &mut [T] = if pointwise { dx_group } else { &mut col[..] };
+                    // dst[cols, pixels] = lhs[out_pg, cols]^T * rhs[out_pg, pixels]
+                    // SAFETY: the slices hold exactly these extents (lhs read transposed); dst is a
+                    // unique borrow.
+                    unsafe {
+                        gemm::gemm(
+                            cols,
+                            pixels,
+                            out_pg,
+                            dst.as_mut_ptr(),
+                            1,
+                            pixels as isize,
+                            false,
+                            lhs.as_ptr(),
+                            cols as isize,
+                            1,
+                            rhs.as_ptr(),
+                            1,
+                            pixels as isize,
+                            T::ZERO,
+                            T::ONE,
+                            false,
+                            false,
+                            false,
+                            parallelism,
+                        );
+                    }
+                    if !pointwise {
+                        col2im(
+                            col,
+                            &g,
+                            &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in],
+                        );
+                    }
                 }
-                if !pointwise {
-                    col2im(
-                        col,
-                        &g,
-                        &mut dx_b[group * in_pg * plane_in..][..in_pg * plane_in],
-                    );
-                }
-            }
-        },
-    );
+            },
+        )
+    });
     FlexTensor::new(
         Bytes::from_elems(dx),
         Layout::contiguous(Shape::from(x_shape.to_vec())),

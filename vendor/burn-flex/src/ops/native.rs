@@ -1,6 +1,8 @@
 //! What vigil's native kernels (`batch_norm.rs`, `conv2d_gemm.rs`) share: the float types
-//! they run in and the dispatch that runs `f32`/`f64` natively and the half types through
-//! `f32`.
+//! they run in, the dispatch that runs `f32`/`f64` natively and the half types through
+//! `f32`, and fresh outputs zeroed part by part.
+
+use core::mem::MaybeUninit;
 
 use burn_backend::DType;
 
@@ -39,6 +41,26 @@ macro_rules! native_float {
 }
 native_float!(f32);
 native_float!(f64);
+
+/// A fresh output of `len` elements whose parts `fill` gets one at a time: `fill` hands each
+/// part to [`zeroed`] just before writing it, so the zeroing happens in cache instead of as a
+/// `memset` of the whole buffer whose lines have left the cache by the time they are written.
+/// `fill` must initialise all `len` elements.
+pub(crate) fn fresh<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    fill(&mut out.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` initialised every element (its contract: each part went through
+    // `zeroed` or was written element by element).
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `part` zeroed, as initialised elements.
+pub(crate) fn zeroed<T: NativeFloat>(part: &mut [MaybeUninit<T>]) -> &mut [T] {
+    part.fill(MaybeUninit::new(T::ZERO));
+    // SAFETY: every element was initialised just above, and `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) }
+}
 
 /// The dtype a kernel computes in for tensors of `dtype`: `f64` for `f64`, `f32` otherwise.
 pub(crate) fn compute_dtype(dtype: DType) -> DType {
