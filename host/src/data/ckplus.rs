@@ -9,7 +9,7 @@ use std::path::Path;
 use shared::Emotion;
 use shared::labels::ContemptPolicy;
 
-use super::{DataError, Entry, Listing, Origin, SkipReason, class_folder_files, file_name, is_hidden, sorted_dir};
+use super::{DataError, Entry, Listing, Origin, SkipReason, class_folder_files, class_folders};
 
 /// The subject id (`S010`) at the start of a CK+ file name, if the name has one.
 pub fn subject_of(file_name: &str) -> Option<&str> {
@@ -22,19 +22,7 @@ pub fn subject_of(file_name: &str) -> Option<&str> {
 /// Lists a CK+ directory.
 pub fn read(dir: &Path, contempt: ContemptPolicy) -> Result<Listing, DataError> {
     let mut listing = Listing::default();
-    for class_dir in sorted_dir(dir)? {
-        if is_hidden(&class_dir) {
-            continue;
-        }
-        if !class_dir.is_dir() {
-            listing.skip(
-                class_dir.display().to_string(),
-                SkipReason::Unreadable,
-                "file outside a class folder",
-            );
-            continue;
-        }
-        let folder = file_name(&class_dir);
+    for (class_dir, folder) in class_folders(dir, &mut listing)? {
         let label = Emotion::from_ckplus(&folder, contempt);
         let files = class_folder_files(&class_dir, &mut listing)?;
         for (path, name) in files {

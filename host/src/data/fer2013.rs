@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use shared::Emotion;
 
 use super::{
-    DataError, Entry, Listing, OfficialSplit, Origin, SkipReason, class_folder_files, file_name, is_hidden, sorted_dir,
+    DataError, Entry, Listing, OfficialSplit, Origin, SkipReason, class_folder_files, class_folders, file_name,
+    sorted_dir,
 };
 
 /// Side of a FER2013 image.
@@ -75,19 +76,7 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
 fn read_folders(splits: &[(OfficialSplit, PathBuf)]) -> Result<Listing, DataError> {
     let mut listing = Listing::default();
     for (split, split_dir) in splits {
-        for class_dir in sorted_dir(split_dir)? {
-            if is_hidden(&class_dir) {
-                continue;
-            }
-            if !class_dir.is_dir() {
-                listing.skip(
-                    class_dir.display().to_string(),
-                    SkipReason::Unreadable,
-                    "file outside a class folder",
-                );
-                continue;
-            }
-            let folder = file_name(&class_dir);
+        for (class_dir, folder) in class_folders(split_dir, &mut listing)? {
             let label = Emotion::from_fer2013_folder(&folder);
             for (path, name) in class_folder_files(&class_dir, &mut listing)? {
                 let display = path.display().to_string();

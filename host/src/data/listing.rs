@@ -221,6 +221,28 @@ pub(crate) fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// The class folders of a folder-per-class layout (shared by CK+ and FER2013) as
+/// `(path, folder name)` pairs; files beside them are skipped, hidden entries ignored.
+pub(crate) fn class_folders(dir: &Path, listing: &mut Listing) -> Result<Vec<(PathBuf, String)>, DataError> {
+    let mut folders = Vec::new();
+    for path in sorted_dir(dir)? {
+        if is_hidden(&path) {
+            continue;
+        }
+        if path.is_dir() {
+            let name = file_name(&path);
+            folders.push((path, name));
+        } else {
+            listing.skip(
+                path.display().to_string(),
+                SkipReason::Unreadable,
+                "file outside a class folder",
+            );
+        }
+    }
+    Ok(folders)
+}
+
 /// Reads the images of one class folder (shared by CK+ and FER2013's folder layout): image
 /// files become `(path, file name)` pairs, other files and an empty folder are skipped.
 pub(crate) fn class_folder_files(dir: &Path, listing: &mut Listing) -> Result<Vec<(PathBuf, String)>, DataError> {

@@ -50,7 +50,7 @@ pub use error::DataError;
 pub use faces::{ClassicalEnhancer, FaceEnhancer};
 pub use kinds::{DatasetKind, SplitName, SplitProtocol};
 pub use listing::{Entry, Listing, OfficialSplit, Origin, SkipReason, Skipped, read_dataset};
-pub(crate) use listing::{class_folder_files, file_name, is_hidden, is_image_file, sorted_dir};
+pub(crate) use listing::{class_folder_files, class_folders, file_name, is_hidden, is_image_file, sorted_dir};
 pub use prepare::{DatasetReport, PrepareReport, load_splits, load_splits_with, prepare, prepare_with};
 pub use sample::{Sample, Splits};
 
