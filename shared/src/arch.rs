@@ -13,7 +13,6 @@
 //! * fc1 and fc2 use ReLU; the output layer gives logits (softmax is applied at inference).
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
@@ -313,92 +312,6 @@ impl LayerKind {
 }
 
 impl Architecture {
-    /// The paper's Table-1 network for 48x48x1 input and `classes` outputs.
-    pub fn paper(classes: usize) -> Self {
-        let c = ConvSpec::new;
-        let pool3 = PoolSpec::new(3, 2, 1);
-        let inception_a = vec![
-            Branch {
-                pool: None,
-                convs: vec![c(64, 1, 1, 2)],
-            },
-            Branch {
-                pool: None,
-                convs: vec![c(48, 1, 1, 1), c(64, 3, 3, 2)],
-            },
-            Branch {
-                pool: None,
-                convs: vec![c(64, 1, 1, 1), c(96, 3, 3, 1), c(96, 3, 3, 2)],
-            },
-            Branch {
-                pool: Some(pool3),
-                convs: vec![c(32, 1, 1, 1)],
-            },
-        ];
-        let inception_b = vec![
-            Branch {
-                pool: None,
-                convs: vec![c(128, 1, 1, 2)],
-            },
-            Branch {
-                pool: None,
-                convs: vec![c(96, 1, 1, 1), c(96, 1, 3, 1), c(128, 3, 1, 2)],
-            },
-            Branch {
-                pool: None,
-                convs: vec![
-                    c(96, 1, 1, 1),
-                    c(96, 3, 1, 1),
-                    c(96, 1, 3, 1),
-                    c(96, 3, 1, 1),
-                    c(128, 1, 3, 2),
-                ],
-            },
-            Branch {
-                pool: Some(pool3),
-                convs: vec![c(128, 1, 1, 1)],
-            },
-        ];
-        let layer = |name: &str, kind, dropout| Layer {
-            name: name.into(),
-            kind,
-            dropout,
-        };
-        Architecture {
-            input: Shape::Spatial {
-                h: crate::INPUT_SIZE,
-                w: crate::INPUT_SIZE,
-                c: 1,
-            },
-            layers: vec![
-                layer("conv1", LayerKind::Conv(c(32, 3, 3, 1)), 0.0),
-                layer("conv2", LayerKind::Conv(c(64, 3, 3, 1)), 0.0),
-                layer("maxpool1", LayerKind::MaxPool(PoolSpec::new(2, 2, 0)), 0.25),
-                layer("inception_a", LayerKind::Inception(inception_a), 0.0),
-                layer("inception_b", LayerKind::Inception(inception_b), 0.0),
-                layer("maxpool2", LayerKind::MaxPool(PoolSpec::new(2, 2, 0)), 0.0),
-                layer("flatten", LayerKind::Flatten, 0.0),
-                layer(
-                    "fc1",
-                    LayerKind::Dense {
-                        units: 1024,
-                        relu: true,
-                    },
-                    0.25,
-                ),
-                layer("fc2", LayerKind::Dense { units: 256, relu: true }, 0.25),
-                layer(
-                    "output",
-                    LayerKind::Dense {
-                        units: classes,
-                        relu: false,
-                    },
-                    0.0,
-                ),
-            ],
-        }
-    }
-
     /// Output shape and parameter count of every layer, in order.
     pub fn summary(&self) -> Result<Vec<LayerSummary>, ArchError> {
         let mut shape = self.input;
@@ -439,56 +352,6 @@ impl Architecture {
     }
 }
 
+mod paper;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table1_shapes() {
-        let arch = Architecture::paper(7);
-        let shapes: Vec<Shape> = arch.summary().unwrap().iter().map(|l| l.output).collect();
-        let s = |h, w, c| Shape::Spatial { h, w, c };
-        assert_eq!(
-            shapes,
-            [
-                s(48, 48, 32),
-                s(48, 48, 64),
-                s(24, 24, 64),
-                s(12, 12, 256),
-                s(6, 6, 512),
-                s(3, 3, 512),
-                Shape::Flat(4608),
-                Shape::Flat(1024),
-                Shape::Flat(256),
-                Shape::Flat(7),
-            ]
-        );
-    }
-
-    #[test]
-    fn parameter_count_is_the_sum_of_known_layers() {
-        let arch = Architecture::paper(7);
-        let summary = arch.summary().unwrap();
-        // conv1: 3*3*1*32 weights + 32 BN scale + 32 BN shift.
-        assert_eq!(summary[0].params, 288 + 64);
-        assert_eq!(summary[1].params, 3 * 3 * 32 * 64 + 128);
-        assert_eq!(summary[7].params, 4608 * 1024 + 1024);
-        assert_eq!(summary[9].params, 256 * 7 + 7);
-        let total = arch.num_params().unwrap();
-        assert_eq!(total, summary.iter().map(|l| l.params).sum::<usize>());
-        // Lightweight: well under Inception V3.
-        assert!(total < INCEPTION_V3_PARAMS / 3, "{total}");
-    }
-
-    #[test]
-    fn bad_architectures_are_errors_not_panics() {
-        let mut arch = Architecture::paper(7);
-        arch.layers.remove(6); // no flatten before fc1
-        assert!(matches!(arch.summary(), Err(ArchError::WrongRank { .. })));
-        let tiny = Architecture {
-            input: Shape::Spatial { h: 1, w: 1, c: 1 },
-            ..Architecture::paper(7)
-        };
-        assert!(matches!(tiny.summary(), Err(ArchError::WindowTooLarge { .. })));
-    }
-}
+mod tests;

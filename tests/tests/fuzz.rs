@@ -2,6 +2,9 @@
 //! (palette TIFF included), OpenCV XML and postcard cascades, model manifests, `edge.toml`,
 //! raw grey frames on stdin.
 //!
+//! One file for all targets: they share the mutator and the counting allocator, which is the
+//! test binary's `#[global_allocator]` and so exists once per binary.
+//!
 //! cargo-fuzz needs the `libfuzzer-sys` crate, which cannot be fetched here, so the targets
 //! run under proptest's generators instead: structure-aware ones that start from a valid
 //! input (a real wire frame, a palette TIFF, the shipped cascade, a manifest, `edge.toml`)

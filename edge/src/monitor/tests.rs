@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use embedded_hal_mock::eh1::MockError;
 use embedded_hal_mock::eh1::digital::{Mock as PinMock, State, Transaction};
 use shared::wire::{AlertKind, FrameDecoder, Message};
-use shared::{Emotion, GrayImage, NUM_CLASSES};
+use shared::{Emotion, FaceBox, GrayImage, NUM_CLASSES};
 
 use super::*;
 use crate::inference::InferenceError;

@@ -10,7 +10,9 @@
 pub mod augment;
 pub mod checkpoint;
 pub mod config;
+pub mod error;
 pub mod images;
+pub mod objective;
 pub mod resources;
 pub mod schedule;
 pub mod trainer;

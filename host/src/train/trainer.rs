@@ -1,20 +1,17 @@
-//! The training loop: the optimiser, cross-entropy against hard or soft targets, seeded
-//! augmentation, per-epoch validation (overall and per dataset), schedule, checkpoints,
-//! progress bar, Ctrl-C.
+//! The training loop: steps with seeded augmentation, per-epoch validation (overall and per
+//! dataset), schedule, checkpoints, progress bar, Ctrl-C. What a step minimises and with which
+//! optimiser is [`super::objective`]; how a run fails is [`super::error`].
 //!
 //! Reproducibility: the device RNG (initialisation) is seeded with the run seed; each epoch
 //! reseeds it (dropout) and derives its shuffle from `seed` and the epoch number, so a resumed
 //! run shuffles exactly as an uninterrupted one would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::activation::log_softmax;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -22,67 +19,19 @@ use rand_chacha::ChaCha8Rng;
 use shared::arch::Architecture;
 
 use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, CheckpointState};
-use super::config::{OptimizerConfig, OptimizerKind, TrainConfig};
+use super::config::TrainConfig;
+pub use super::error::TrainError;
 use super::images::ImageSet;
+use super::objective::{optimizer_for, soft_cross_entropy};
 use super::resources::{check_batch_memory, device_for};
 use super::schedule::Schedule;
 use super::{EpochMetrics, write_metrics_csv};
 use crate::eval::evaluate;
 use crate::eval::pass::argmax_rows;
-use crate::model::{ModelError, Network, batch_to_tensor};
+use crate::model::{Network, batch_to_tensor};
 
 /// Images per inference batch during validation and evaluation.
 pub const EVAL_BATCH: usize = 128;
-
-/// Training failures.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// An invalid setting.
-    #[error("invalid training configuration: {0}")]
-    Config(String),
-    /// A split with no image.
-    #[error("the {0} split is empty: nothing to train or validate on")]
-    EmptySplit(&'static str),
-    /// The batch would not fit in memory.
-    #[error(
-        "batch size {batch_size} needs about {needed_mib} MiB for training activations, but only {available_mib} MiB of memory is available; use --batch-size {suggestion} or less"
-    )]
-    OutOfMemory {
-        /// Requested batch size.
-        batch_size: usize,
-        /// Estimated need.
-        needed_mib: u64,
-        /// Available memory.
-        available_mib: u64,
-        /// A batch size that fits.
-        suggestion: usize,
-    },
-    /// The backend is not compiled in.
-    #[error("backend {0} is not compiled in; rebuild with `--features {0}`")]
-    Backend(&'static str),
-    /// Model construction or inference failed.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// A checkpoint could not be written or read.
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    /// A metrics file could not be written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The loss became NaN or infinite.
-    #[error("training diverged at epoch {epoch}: loss {loss}; try a lower --lr")]
-    Diverged {
-        /// 1-based epoch.
-        epoch: usize,
-        /// The loss seen.
-        loss: f64,
-    },
-}
 
 /// What [`Trainer::fit`] ended with.
 #[derive(Debug)]
@@ -127,31 +76,6 @@ pub struct Trainer {
     pub state: CheckpointState,
     schedule: Schedule,
     best_model: Option<Network>,
-}
-
-/// A fresh optimiser of the configured kind.
-pub fn optimizer_for(config: &OptimizerConfig) -> ModuleOptimizer {
-    let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
-    match config.kind {
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-        OptimizerKind::AdamW => AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init(),
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_weight_decay(decay)
-            .with_momentum(Some(
-                MomentumConfig::new()
-                    .with_momentum(config.momentum)
-                    .with_dampening(0.0)
-                    .with_nesterov(true),
-            ))
-            .init(),
-    }
-}
-
-/// Mean cross-entropy of `logits` against target distributions (`[n, classes]`, rows summing
-/// to 1): `-sum(t * log_softmax(logits))` averaged over the batch. With one-hot targets this is
-/// the ordinary cross-entropy.
-pub fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
-    (targets * log_softmax(logits, 1)).sum_dim(1).mean().neg()
 }
 
 impl Trainer {

@@ -1,0 +1,35 @@
+//! What training minimises and how: the loss (cross-entropy against hard or soft targets) and
+//! the optimiser of the configured kind.
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::log_softmax;
+
+use super::config::{OptimizerConfig, OptimizerKind};
+
+/// A fresh optimiser of the configured kind.
+pub fn optimizer_for(config: &OptimizerConfig) -> ModuleOptimizer {
+    let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
+    match config.kind {
+        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+        OptimizerKind::AdamW => AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_weight_decay(decay)
+            .with_momentum(Some(
+                MomentumConfig::new()
+                    .with_momentum(config.momentum)
+                    .with_dampening(0.0)
+                    .with_nesterov(true),
+            ))
+            .init(),
+    }
+}
+
+/// Mean cross-entropy of `logits` against target distributions (`[n, classes]`, rows summing
+/// to 1): `-sum(t * log_softmax(logits))` averaged over the batch. With one-hot targets this is
+/// the ordinary cross-entropy.
+pub fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    (targets * log_softmax(logits, 1)).sum_dim(1).mean().neg()
+}
