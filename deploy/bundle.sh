@@ -4,7 +4,7 @@
 #
 #   deploy/bundle.sh [--target aarch64-unknown-linux-gnu] [--binary PATH] [--models DIR] [--out DIR]
 #
-# Without --binary it cross-builds `edge` with the `dist` profile (fat LTO, stripped) for
+# Without --binary it cross-builds `vigil-edge` (package `edge`) with the `dist` profile (fat LTO, stripped) for
 # --target (default aarch64-unknown-linux-gnu; see .cargo/config.toml for the linker).
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$binary" ]; then
     (cd "$repo" && cargo build --profile dist -p edge --target "$target" --features "$features")
-    binary="${CARGO_TARGET_DIR:-$repo/target}/$target/dist/edge"
+    binary="${CARGO_TARGET_DIR:-$repo/target}/$target/dist/vigil-edge"
 fi
 [ -x "$binary" ] || { echo "bundle.sh: no executable at $binary" >&2; exit 1; }
 ls "$models"/*.onnx >/dev/null 2>&1 || { echo "bundle.sh: no *.onnx model in $models" >&2; exit 1; }

@@ -14,7 +14,7 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check tensorflow-cpu numpy
 fi
 cargo build --release -p host --quiet
-host=${CARGO_TARGET_DIR:-target}/release/host
+host=${CARGO_TARGET_DIR:-target}/release/vigil-host
 value() { sed -n "s/^| $1 | \([0-9.]*\) |$/\1/p"; }
 burn_train=() burn_fwd=() keras_train=() keras_fwd=()
 for r in $(seq "$rounds"); do

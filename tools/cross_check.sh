@@ -16,8 +16,8 @@ tdir="${CARGO_TARGET_DIR:-target}"
 features="${VIGIL_EDGE_FEATURES:-gpio,v4l}"
 cargo build --release -p edge --target "$target" --features "$features"
 cargo build --release -p edge
-arm="$tdir/$target/release/edge"
-x86="$tdir/release/edge"
+arm="$tdir/$target/release/vigil-edge"
+x86="$tdir/release/vigil-edge"
 file "$arm" | grep -q "ARM aarch64" || { echo "not an aarch64 binary: $arm"; exit 1; }
 ls -l "$arm"
 

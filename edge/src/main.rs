@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
-    name = "edge",
+    name = "vigil-edge",
     version,
     about = "Driver-monitoring runtime: detect faces, classify emotions, raise alerts"
 )]

@@ -48,7 +48,7 @@ fn fake_tools(dir: &Path, tools: &[(&str, &str)]) -> PathBuf {
 }
 
 fn bundle(models: &Path, out: &Path) -> PathBuf {
-    bundle_with(env!("CARGO_BIN_EXE_edge"), models, out)
+    bundle_with(env!("CARGO_BIN_EXE_vigil-edge"), models, out)
 }
 
 fn bundle_with(binary: &str, models: &Path, out: &Path) -> PathBuf {
@@ -108,7 +108,7 @@ fn bundle_installs_into_a_staging_root() {
         .arg("--version")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&version.stdout).starts_with("edge "));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("vigil-edge "));
     // The unit's ExecStopPost command exists (no pins configured here: nothing to set).
     let safe = Command::new(root.join("usr/local/bin/vigil-edge"))
         .arg("safe-state")

@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
-    name = "host",
+    name = "vigil-host",
     version,
     about = "Train, evaluate and export the vigil emotion network"
 )]
