@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use host::train::checkpoint::{CheckpointState, FAILPOINT_BETWEEN_RENAMES, FAILPOINT_ENV, STATE_FILE};
 
 fn train(data: &Path, cache: &Path, out: &Path, extra: &[&str], failpoint: bool) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_host"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil-host"));
     cmd.arg("train")
         .arg("--data")
         .arg(data)
