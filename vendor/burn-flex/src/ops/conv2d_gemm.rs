@@ -350,7 +350,8 @@ fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>)
     }
 }
 
-/// Runs `f(image, out_chunk, scratch)` for every image's `chunk`-long slice of `out`, in
+/// Runs `f(image, out_chunk, scratch)` for every image's `chunk`-long slice of `out`, zeroed
+/// just before (so `out` may start uninitialised and is initialised when this returns), in
 /// parallel over images (each thread with its own `scratch` of `scratch_len`); with fewer
 /// images than threads the matrix products themselves run in parallel instead.
 fn per_image<T: NativeFloat>(

@@ -1,6 +1,6 @@
-//! What vigil's native kernels (`batch_norm.rs`, `conv2d_gemm.rs`) share: the float types
-//! they run in, the dispatch that runs `f32`/`f64` natively and the half types through
-//! `f32`, and fresh outputs zeroed part by part.
+//! What vigil's native kernels (`batch_norm.rs`, `conv2d_gemm.rs`, and the max-pool gradient
+//! in `pool.rs`) share: the float types they run in, the dispatch that runs `f32`/`f64`
+//! natively and the half types through `f32`, and fresh outputs initialised part by part.
 
 use core::mem::MaybeUninit;
 
@@ -43,21 +43,26 @@ native_float!(f32);
 native_float!(f64);
 
 /// A fresh output of `len` elements whose parts `fill` gets one at a time: `fill` hands each
-/// part to [`zeroed`] just before writing it, so the zeroing happens in cache instead of as a
+/// part to [`zeroed`] or [`filled`] just before writing it, so the zeroing happens in cache instead of as a
 /// `memset` of the whole buffer whose lines have left the cache by the time they are written.
 /// `fill` must initialise all `len` elements.
 pub(crate) fn fresh<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
     let mut out = Vec::with_capacity(len);
     fill(&mut out.spare_capacity_mut()[..len]);
     // SAFETY: `fill` initialised every element (its contract: each part went through
-    // `zeroed` or was written element by element).
+    // `zeroed` or `filled`, or was written element by element).
     unsafe { out.set_len(len) };
     out
 }
 
 /// `part` zeroed, as initialised elements.
 pub(crate) fn zeroed<T: NativeFloat>(part: &mut [MaybeUninit<T>]) -> &mut [T] {
-    part.fill(MaybeUninit::new(T::ZERO));
+    filled(part, T::ZERO)
+}
+
+/// `part` with every element set to `value`, as initialised elements.
+pub(crate) fn filled<T: Copy>(part: &mut [MaybeUninit<T>], value: T) -> &mut [T] {
+    part.fill(MaybeUninit::new(value));
     // SAFETY: every element was initialised just above, and `MaybeUninit<T>` has `T`'s layout.
     unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) }
 }

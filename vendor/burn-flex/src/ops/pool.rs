@@ -9,9 +9,12 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
+
 use burn_backend::{DType, Element};
 use burn_std::{Bytes, ElementAdd, Shape, bf16, f16};
 
+use super::native::{filled, fresh};
 use crate::{FlexTensor, Layout};
 
 // ============================================================================
@@ -261,8 +264,6 @@ fn max_pool_planes<T, const INDICES: bool>(
 where
     T: Copy + PartialOrd + Send + Sync + num_traits::Float,
 {
-    use core::mem::MaybeUninit;
-
     let spatial_out = g.range_h.len() * g.out_w;
     let len = planes * spatial_out;
     let mut output: Vec<T> = Vec::with_capacity(len);
@@ -1478,15 +1479,12 @@ where
     let bc_total = batch_size * channels;
     // vigil patch: each plane is zeroed just before its gradients are added into it, while
     // it is in cache, instead of the whole output up front.
-    let len = bc_total * spatial_in;
-    let mut output: Vec<T> = Vec::with_capacity(len);
-
-    if spatial_in > 0 && bc_total > 0 {
-        let run_plane = |bc: usize, out_slice: &mut [core::mem::MaybeUninit<T>]| {
-            out_slice.fill(core::mem::MaybeUninit::new(zero));
-            // SAFETY: every element was initialised just above.
-            let out_slice =
-                unsafe { &mut *(out_slice as *mut [core::mem::MaybeUninit<T>] as *mut [T]) };
+    let output = fresh(bc_total * spatial_in, |output| {
+        if spatial_in == 0 || bc_total == 0 {
+            return;
+        }
+        let run_plane = |bc: usize, out_slice: &mut [MaybeUninit<T>]| {
+            let out_slice = filled(out_slice, zero);
             let grad_offset = bc * spatial_out;
             for i in 0..spatial_out {
                 let idx = indices_data[grad_offset + i].elem::<i64>();
@@ -1497,26 +1495,23 @@ where
             }
         };
 
-        let planes = &mut output.spare_capacity_mut()[..len];
         #[cfg(feature = "rayon")]
-        if len >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
+        if output.len() >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
             use rayon::prelude::*;
-            planes
+            output
                 .par_chunks_mut(spatial_in)
                 .enumerate()
                 .for_each(|(bc, out_slice)| run_plane(bc, out_slice));
         } else {
-            for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+            for (bc, out_slice) in output.chunks_mut(spatial_in).enumerate() {
                 run_plane(bc, out_slice);
             }
         }
         #[cfg(not(feature = "rayon"))]
-        for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
+        for (bc, out_slice) in output.chunks_mut(spatial_in).enumerate() {
             run_plane(bc, out_slice);
         }
-    }
-    // SAFETY: every plane was initialised above (none when `len` is 0).
-    unsafe { output.set_len(len) };
+    });
 
     let out_shape = Shape::from(vec![batch_size, channels, in_d, in_h, in_w]);
     FlexTensor::new(
@@ -1675,17 +1670,10 @@ where
     let grad_data: &[T] = grad.storage();
 
     let bc_total = batch_size * channels;
-    // vigil patch: each plane is zeroed just before its gradients are added into it, while
-    // it is in cache, instead of the whole output up front.
-    let len = bc_total * spatial_in;
-    let mut output: Vec<T> = Vec::with_capacity(len);
+    let mut output = vec![zero; bc_total * spatial_in];
 
     if spatial_in > 0 && bc_total > 0 {
-        let run_plane = |bc: usize, out_slice: &mut [core::mem::MaybeUninit<T>]| {
-            out_slice.fill(core::mem::MaybeUninit::new(zero));
-            // SAFETY: every element was initialised just above.
-            let out_slice =
-                unsafe { &mut *(out_slice as *mut [core::mem::MaybeUninit<T>] as *mut [T]) };
+        let run_plane = |bc: usize, out_slice: &mut [T]| {
             let grad_offset = bc * spatial_out;
 
             for od in 0..out_d {
@@ -1756,26 +1744,25 @@ where
             }
         };
 
-        let planes = &mut output.spare_capacity_mut()[..len];
         #[cfg(feature = "rayon")]
-        if len >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
+        if output.len() >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
             use rayon::prelude::*;
-            planes
+            output
                 .par_chunks_mut(spatial_in)
                 .enumerate()
                 .for_each(|(bc, out_slice)| run_plane(bc, out_slice));
         } else {
-            for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
-                run_plane(bc, out_slice);
+            for bc in 0..bc_total {
+                let out_offset = bc * spatial_in;
+                run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
             }
         }
         #[cfg(not(feature = "rayon"))]
-        for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
-            run_plane(bc, out_slice);
+        for bc in 0..bc_total {
+            let out_offset = bc * spatial_in;
+            run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
         }
     }
-    // SAFETY: every plane was initialised above (none when `len` is 0).
-    unsafe { output.set_len(len) };
 
     let out_shape = Shape::from(vec![batch_size, channels, in_d, in_h, in_w]);
     FlexTensor::new(
@@ -1869,17 +1856,10 @@ where
     let grad_data: &[T] = grad.storage();
 
     let bc_total = batch_size * channels;
-    // vigil patch: each plane is zeroed just before its gradients are added into it, while
-    // it is in cache, instead of the whole output up front.
-    let len = bc_total * spatial_in;
-    let mut output: Vec<T> = Vec::with_capacity(len);
+    let mut output = vec![zero; bc_total * spatial_in];
 
     if spatial_in > 0 && bc_total > 0 {
-        let run_plane = |bc: usize, out_slice: &mut [core::mem::MaybeUninit<T>]| {
-            out_slice.fill(core::mem::MaybeUninit::new(zero));
-            // SAFETY: every element was initialised just above.
-            let out_slice =
-                unsafe { &mut *(out_slice as *mut [core::mem::MaybeUninit<T>] as *mut [T]) };
+        let run_plane = |bc: usize, out_slice: &mut [T]| {
             let grad_offset = bc * spatial_out;
 
             for od in 0..out_d {
@@ -1914,26 +1894,25 @@ where
             }
         };
 
-        let planes = &mut output.spare_capacity_mut()[..len];
         #[cfg(feature = "rayon")]
-        if len >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
+        if output.len() >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
             use rayon::prelude::*;
-            planes
+            output
                 .par_chunks_mut(spatial_in)
                 .enumerate()
                 .for_each(|(bc, out_slice)| run_plane(bc, out_slice));
         } else {
-            for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
-                run_plane(bc, out_slice);
+            for bc in 0..bc_total {
+                let out_offset = bc * spatial_in;
+                run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
             }
         }
         #[cfg(not(feature = "rayon"))]
-        for (bc, out_slice) in planes.chunks_mut(spatial_in).enumerate() {
-            run_plane(bc, out_slice);
+        for bc in 0..bc_total {
+            let out_offset = bc * spatial_in;
+            run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
         }
     }
-    // SAFETY: every plane was initialised above (none when `len` is 0).
-    unsafe { output.set_len(len) };
 
     let out_shape = Shape::from(vec![batch_size, channels, in_d, in_h, in_w]);
     FlexTensor::new(
