@@ -55,39 +55,9 @@ fn spatial(shape: Shape) -> Result<[usize; 3]> {
     }
 }
 
-/// Every max pool of `arch`, in order.
-pub fn pool_sites(arch: &Architecture) -> Result<Vec<PoolSite>> {
-    let mut sites = Vec::new();
-    let mut shape = arch.input;
-    for layer in &arch.layers {
-        let mut push = |name: String, spec: &PoolSpec| -> Result<()> {
-            let input = spatial(shape)?;
-            sites.push(PoolSite {
-                name,
-                input,
-                spec: *spec,
-            });
-            Ok(())
-        };
-        match &layer.kind {
-            LayerKind::MaxPool(spec) => push(layer.name.clone(), spec)?,
-            LayerKind::Inception(branches) => {
-                for (b, branch) in branches.iter().enumerate() {
-                    if let Some(pool) = &branch.pool {
-                        push(format!("{} b{}", layer.name, b + 1), pool)?;
-                    }
-                }
-            }
-            _ => {}
-        }
-        shape = layer.kind.infer(&layer.name, shape)?.0;
-    }
-    Ok(sites)
-}
-
-/// Every convolution of `arch`, in order.
-pub fn conv_sites(arch: &Architecture) -> Result<Vec<ConvSite>> {
-    let site = |name: String, input: Shape, spec: &ConvSpec| -> Result<(ConvSite, Shape)> {
+/// Every convolution and every max pool of `arch`, each in network order, from one walk.
+pub fn sites(arch: &Architecture) -> Result<(Vec<ConvSite>, Vec<PoolSite>)> {
+    let conv = |name: String, input: Shape, spec: &ConvSpec| -> Result<(ConvSite, Shape)> {
         let (out, _) = LayerKind::Conv(*spec).infer(&name, input)?;
         let [_, oh, ow] = spatial(out)?;
         let input = spatial(input)?;
@@ -101,20 +71,35 @@ pub fn conv_sites(arch: &Architecture) -> Result<Vec<ConvSite>> {
             out,
         ))
     };
-    let mut sites = Vec::new();
+    let pool = |name: String, input: Shape, spec: &PoolSpec| -> Result<(PoolSite, Shape)> {
+        let out = LayerKind::MaxPool(*spec).infer(&name, input)?.0;
+        let input = spatial(input)?;
+        Ok((
+            PoolSite {
+                name,
+                input,
+                spec: *spec,
+            },
+            out,
+        ))
+    };
+    let (mut convs, mut pools) = (Vec::new(), Vec::new());
     let mut shape = arch.input;
     for layer in &arch.layers {
         match &layer.kind {
-            LayerKind::Conv(spec) => sites.push(site(layer.name.clone(), shape, spec)?.0),
+            LayerKind::Conv(spec) => convs.push(conv(layer.name.clone(), shape, spec)?.0),
+            LayerKind::MaxPool(spec) => pools.push(pool(layer.name.clone(), shape, spec)?.0),
             LayerKind::Inception(branches) => {
                 for (b, branch) in branches.iter().enumerate() {
                     let mut s = shape;
-                    if let Some(pool) = &branch.pool {
-                        s = LayerKind::MaxPool(*pool).infer(&layer.name, s)?.0;
+                    if let Some(spec) = &branch.pool {
+                        let (site, out) = pool(format!("{} b{}", layer.name, b + 1), s, spec)?;
+                        pools.push(site);
+                        s = out;
                     }
                     for (i, spec) in branch.convs.iter().enumerate() {
-                        let (conv, out) = site(format!("{} b{}.{}", layer.name, b + 1, i + 1), s, spec)?;
-                        sites.push(conv);
+                        let (site, out) = conv(format!("{} b{}.{}", layer.name, b + 1, i + 1), s, spec)?;
+                        convs.push(site);
                         s = out;
                     }
                 }
@@ -123,7 +108,7 @@ pub fn conv_sites(arch: &Architecture) -> Result<Vec<ConvSite>> {
         }
         shape = layer.kind.infer(&layer.name, shape)?.0;
     }
-    Ok(sites)
+    Ok((convs, pools))
 }
 
 /// Milliseconds per batch of one convolution's passes.
@@ -195,7 +180,7 @@ pub fn time_pool(site: &PoolSite, batch: usize, repeats: usize) -> PoolTiming {
 /// Prints the per-convolution table and the share of a measured whole step (`step_ms`, ms
 /// per batch) that the convolutions explain.
 pub fn print_profile(arch: &Architecture, batch: usize, repeats: usize, step_ms: f64) -> Result<()> {
-    let sites = conv_sites(arch)?;
+    let (sites, pool_sites) = sites(arch)?;
     println!(
         "\n| convolution | input (CxHxW) | kernel / stride | forward ms | weight grad ms | input grad ms | total ms | GFLOP/s |"
     );
@@ -222,7 +207,7 @@ pub fn print_profile(arch: &Architecture, batch: usize, repeats: usize, step_ms:
         sum[0], sum[1], sum[2], convs
     );
     let mut pools = 0.0;
-    for site in pool_sites(arch)? {
+    for site in pool_sites {
         let t = time_pool(&site, batch, repeats);
         let [c, h, w] = site.input;
         let (k, s) = (site.spec.kernel, site.spec.stride);
@@ -252,7 +237,7 @@ mod tests {
     #[test]
     fn the_sites_cover_every_convolution_of_the_paper_network() {
         let arch = Architecture::paper(shared::NUM_CLASSES);
-        let sites = conv_sites(&arch).unwrap();
+        let (sites, _) = sites(&arch).unwrap();
         let conv_params: usize = sites.iter().map(|s| s.spec.params(s.input[0])).sum();
         let dense_params = arch.num_params().unwrap() - conv_params;
         // What remains are the three dense layers: 4608 -> 1024 -> 256 -> 7 (fc1 reads the
@@ -264,7 +249,7 @@ mod tests {
     #[test]
     fn the_pool_sites_are_the_two_pool_layers_and_the_inception_pool_branches() {
         let arch = Architecture::paper(shared::NUM_CLASSES);
-        let sites = pool_sites(&arch).unwrap();
+        let (_, sites) = sites(&arch).unwrap();
         let names: Vec<_> = sites.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["maxpool1", "inception_a b4", "inception_b b4", "maxpool2"]);
         assert_eq!(sites[0].input, [64, 48, 48]);
