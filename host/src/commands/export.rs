@@ -219,7 +219,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
 
     let c = &state.config;
     let recipe = format!(
-        "{} epochs ({} best), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, flip {}, augmentation {:?}, balance {}, {}",
+        "{} epochs ({} best), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}",
         c.epochs,
         state.best.map_or(state.epochs_done, |b| b.epoch),
         c.batch_size,
@@ -232,6 +232,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         c.flip,
         c.augment,
         if c.balance.is_on() { "on" } else { "off" },
+        c.repeat.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         c.init_from.as_ref().map_or_else(
             || "random init".to_string(),
             |p| format!("initialised from {}", p.display())

@@ -15,7 +15,7 @@ use crate::data::{self, BalanceConfig, DatasetKind, SplitName, SplitProtocol};
 use crate::eval;
 use crate::train::augment::Augmentation;
 use crate::train::checkpoint::{self, CheckpointState};
-use crate::train::config::{LabelMode, OptimizerConfig, OptimizerKind};
+use crate::train::config::{DatasetRepeat, LabelMode, OptimizerConfig, OptimizerKind};
 use crate::train::config::{PAPER_BATCH_SIZE, PAPER_EPOCHS, PAPER_LR};
 use crate::train::{BackendKind, ImageSet, ScheduleKind, TrainConfig, Trainer};
 
@@ -127,6 +127,10 @@ pub struct TrainArgs {
     /// random initialisation.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
+    /// Oversample datasets of the mix: DATASET=TIMES, comma-separated (e.g. ckplus=4,jaffe=8):
+    /// each of its training images appears TIMES times per epoch, augmented anew each time.
+    #[arg(long, value_delimiter = ',')]
+    pub repeat: Vec<DatasetRepeat>,
     /// Start a fresh run in --out even though it holds a previous run's checkpoints (they are
     /// replaced); without it such a run directory is refused.
     #[arg(long)]
@@ -174,6 +178,7 @@ impl TrainArgs {
             },
             warmup_epochs: self.warmup,
             init_from: self.init_from.clone(),
+            repeat: self.repeat.clone(),
         }
     }
 
@@ -298,9 +303,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             || resumed.augment != config.augment
             || resumed.labels != config.labels
             || resumed.optimizer != config.optimizer
+            || resumed.repeat != config.repeat
         {
             tracing::warn!(
-                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement, balancing, augmentation, targets and optimiser; differing options are ignored"
+                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement, balancing, augmentation, targets, optimiser and repeats; differing options are ignored"
             );
         }
         resumed.epochs = config.epochs;
@@ -329,7 +335,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let stop = install_ctrl_c();
     let trainer = Trainer::new(config.clone(), &arch, resume)?;
     tracing::info!(
-        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{})",
+        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{}{})",
         trainer.model.trainable_params(),
         config.backend.name(),
         config.epochs,
@@ -345,6 +351,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config.augment,
         config.labels,
         config.label_smoothing,
+        if config.repeat.is_empty() {
+            String::new()
+        } else {
+            let r: Vec<_> = config.repeat.iter().map(ToString::to_string).collect();
+            format!(", repeat {}", r.join(","))
+        },
         config
             .init_from
             .as_ref()

@@ -118,7 +118,16 @@ impl ImageSet {
 
     /// A shuffled order of all images.
     pub fn shuffled(&self, rng: &mut ChaCha8Rng) -> Vec<usize> {
+        self.shuffled_repeated(rng, |_| 1)
+    }
+
+    /// A shuffled order in which each image appears `times(its dataset)` times (at least
+    /// once). With every count 1 it is [`Self::shuffled`]'s order, draw for draw.
+    pub fn shuffled_repeated(&self, rng: &mut ChaCha8Rng, times: impl Fn(DatasetKind) -> usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len()).collect();
+        for (i, &dataset) in self.datasets.iter().enumerate() {
+            order.extend(std::iter::repeat_n(i, times(dataset).max(1) - 1));
+        }
         order.shuffle(rng);
         order
     }
@@ -197,5 +206,22 @@ mod tests {
         let mut order = set.shuffled(&mut rng);
         order.sort();
         assert_eq!(order, [0, 1, 2]);
+    }
+
+    #[test]
+    fn repeats_oversample_by_dataset_and_keep_the_plain_order_otherwise() {
+        let samples = [
+            sample(0, Emotion::Angry),
+            sample(1, Emotion::Happy),
+            sample(2, Emotion::Sad),
+        ];
+        let mut set = ImageSet::from_samples(&samples, Normalization::default(), 4);
+        set.datasets = vec![DatasetKind::FerPlus, DatasetKind::CkPlus, DatasetKind::FerPlus];
+        let plain = set.shuffled(&mut ChaCha8Rng::seed_from_u64(7));
+        assert_eq!(set.shuffled_repeated(&mut ChaCha8Rng::seed_from_u64(7), |_| 1), plain);
+        let times = |d| if d == DatasetKind::CkPlus { 3 } else { 0 };
+        let mut order = set.shuffled_repeated(&mut ChaCha8Rng::seed_from_u64(7), times);
+        order.sort();
+        assert_eq!(order, [0, 1, 1, 1, 2]);
     }
 }

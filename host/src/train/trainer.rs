@@ -195,7 +195,8 @@ impl Trainer {
         Ok((f64::from(loss_value), correct))
     }
 
-    /// Trains one epoch (1-based `epoch`) at `lr` over `train` in a seeded shuffled order.
+    /// Trains one epoch (1-based `epoch`) at `lr` over `train` in a seeded shuffled order (oversampled
+    /// datasets repeated).
     pub fn train_epoch(
         &mut self,
         train: &ImageSet,
@@ -206,7 +207,7 @@ impl Trainer {
         let seed = self.config.seed;
         self.device.seed(seed.wrapping_add(epoch as u64));
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let order = train.shuffled(&mut rng);
+        let order = train.shuffled_repeated(&mut rng, |d| self.config.times(d));
         let batches = order.len().div_ceil(self.config.batch_size);
         let bar = progress_bar(batches as u64, epoch, self.config.epochs);
         let started = Instant::now();
