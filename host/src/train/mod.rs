@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod images;
 pub mod objective;
+pub mod optim;
 pub mod resources;
 pub mod schedule;
 pub mod trainer;

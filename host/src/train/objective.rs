@@ -3,18 +3,19 @@
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{ModuleOptimizer, SgdConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::log_softmax;
 
 use super::config::{OptimizerConfig, OptimizerKind};
+use super::optim::FusedAdam;
 
-/// A fresh optimiser of the configured kind.
+/// A fresh optimiser of the configured kind (Adam and AdamW fused, [`super::optim`]).
 pub fn optimizer_for(config: &OptimizerConfig) -> ModuleOptimizer {
     let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
     match config.kind {
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-        OptimizerKind::AdamW => AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init(),
+        OptimizerKind::Adam => ModuleOptimizer::from(FusedAdam::adam(decay.map(|d| d.penalty))),
+        OptimizerKind::AdamW => ModuleOptimizer::from(FusedAdam::adamw(config.weight_decay as f32)),
         OptimizerKind::Sgd => SgdConfig::new()
             .with_weight_decay(decay)
             .with_momentum(Some(
