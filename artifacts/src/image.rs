@@ -37,13 +37,35 @@ pub enum ImageFileError {
         source: std::io::Error,
     },
     /// The bytes are not an image we can decode.
-    #[error("cannot decode {path}: {reason}")]
+    #[error("cannot decode {path}: {source}")]
     Decode {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        reason: String,
+        source: DecodeError,
     },
+}
+
+/// Why image bytes could not be decoded to grey.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// A palette TIFF that [`shared::tiff_palette`] refuses.
+    #[error(transparent)]
+    PaletteTiff(#[from] shared::tiff_palette::PaletteTiffError),
+    /// The `image` crate cannot decode the bytes.
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    /// Larger than [`MAX_PIXELS`].
+    #[error("{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")]
+    TooLarge {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// The decoded pixels do not make a grey image.
+    #[error(transparent)]
+    Pixels(#[from] shared::image::ImageError),
 }
 
 /// Reads and decodes an image file to 8-bit grey.
@@ -52,31 +74,30 @@ pub fn load(path: &Path) -> Result<GrayImage, ImageFileError> {
         path: path.to_path_buf(),
         source,
     })?;
-    decode(&bytes).map_err(|reason| ImageFileError::Decode {
+    decode(&bytes).map_err(|source| ImageFileError::Decode {
         path: path.to_path_buf(),
-        reason,
+        source,
     })
 }
 
 /// Decodes image bytes (any supported format, or a palette TIFF) to 8-bit grey.
-pub fn decode(bytes: &[u8]) -> Result<GrayImage, String> {
+pub fn decode(bytes: &[u8]) -> Result<GrayImage, DecodeError> {
     if shared::tiff_palette::is_palette_tiff(bytes) {
-        return shared::tiff_palette::decode_palette_tiff(bytes);
+        return Ok(shared::tiff_palette::decode_palette_tiff(bytes)?);
     }
     let img = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map_err(|e| e.to_string())?;
+        .map_err(image::ImageError::IoError)?
+        .decode()?;
     to_gray(img)
 }
 
 /// Converts a decoded image to grey: grey stays as it is (16-bit is scaled to 8), colour goes
 /// through OpenCV's luma weights, alpha is ignored.
-pub fn to_gray(img: DynamicImage) -> Result<GrayImage, String> {
+pub fn to_gray(img: DynamicImage) -> Result<GrayImage, DecodeError> {
     let (w, h) = (img.width(), img.height());
     if w as u64 * h as u64 > MAX_PIXELS {
-        return Err(format!("{w}x{h} exceeds the {MAX_PIXELS}-pixel limit"));
+        return Err(DecodeError::TooLarge { width: w, height: h });
     }
     let gray = match img {
         DynamicImage::ImageLuma8(g) => GrayImage::from_raw(w, h, g.into_raw()),
@@ -85,7 +106,7 @@ pub fn to_gray(img: DynamicImage) -> Result<GrayImage, String> {
         }
         other => GrayImage::from_rgb(w, h, other.to_rgb8().as_raw()),
     };
-    gray.map_err(|e| e.to_string())
+    Ok(gray?)
 }
 
 #[cfg(test)]
@@ -157,7 +178,11 @@ mod tests {
         assert_eq!(img.pixels(), &[0, luma(255, 0, 0), luma(0, 0, 255)]);
         // Truncated strip data is an error, not a panic.
         let short = encode_palette_tiff(3, 2, &[0, 1, 2], &map);
-        assert!(decode(&short).unwrap_err().contains("expected 6"));
+        let e = decode(&short).unwrap_err();
+        assert!(
+            matches!(e, DecodeError::PaletteTiff(_)) && e.to_string().contains("expected 6"),
+            "{e}"
+        );
     }
 
     #[test]

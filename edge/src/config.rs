@@ -88,6 +88,17 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// `[preprocessing]` is given and differs from the model manifest's recipe.
+    #[error(
+        "[preprocessing] in the config is {config:?} but the model's manifest says {manifest:?}; \
+         remove the table to use the manifest's"
+    )]
+    PreprocessingMismatch {
+        /// The config's `[preprocessing]`.
+        config: Preprocessing,
+        /// The manifest's.
+        manifest: Preprocessing,
+    },
 }
 
 /// `[source]`: where frames come from (the CLI picks which kind).
@@ -290,12 +301,12 @@ impl EdgeConfig {
     /// The preprocessing to run for a model whose manifest says `manifest`: the manifest's,
     /// or this config's when it is the same; a different one is an error naming both, since
     /// a model fed faces prepared another way classifies noise without any sign of it.
-    pub fn preprocessing_for(&self, manifest: &Preprocessing) -> Result<Preprocessing, String> {
+    pub fn preprocessing_for(&self, manifest: &Preprocessing) -> Result<Preprocessing, ConfigError> {
         match &self.preprocessing {
-            Some(own) if own != manifest => Err(format!(
-                "[preprocessing] in the config is {own:?} but the model's manifest says {manifest:?}; \
-                 remove the table to use the manifest's"
-            )),
+            Some(own) if own != manifest => Err(ConfigError::PreprocessingMismatch {
+                config: *own,
+                manifest: *manifest,
+            }),
             _ => Ok(*manifest),
         }
     }

@@ -20,16 +20,19 @@ use crate::train::EpochMetrics;
 /// Font family name the plots use (registered on first use).
 const FONT: &str = "sans-serif";
 
+/// What plotters reports when drawing into the bitmap fails.
+type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+
 /// Plot failures.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
     /// plotters failed to draw.
-    #[error("drawing {path}: {why}")]
+    #[error("drawing {path}: {source}")]
     Draw {
         /// Output file.
         path: String,
-        /// plotters' message.
-        why: String,
+        /// plotters' error.
+        source: DrawError,
     },
     /// The PNG could not be written.
     #[error("writing {path}: {why}")]
@@ -59,25 +62,20 @@ fn register_fonts() {
 fn render(
     path: &Path,
     (width, height): (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), DrawError>,
 ) -> Result<(), PlotError> {
     register_fonts();
     let shown = path.display().to_string();
     let mut buffer = vec![255u8; (width * height * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| PlotError::Draw {
+        let failed = |source| PlotError::Draw {
             path: shown.clone(),
-            why: e.to_string(),
-        })?;
-        draw(&root).map_err(|why| PlotError::Draw {
-            path: shown.clone(),
-            why,
-        })?;
-        root.present().map_err(|e| PlotError::Draw {
-            path: shown.clone(),
-            why: e.to_string(),
-        })?;
+            source,
+        };
+        root.fill(&WHITE).map_err(failed)?;
+        draw(&root).map_err(failed)?;
+        root.present().map_err(failed)?;
     }
     let image = image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| PlotError::Write {
         path: shown.clone(),
@@ -99,21 +97,17 @@ fn marked_line(
     color: RGBColor,
     points: &[(f64, f64)],
     dot: i32,
-) -> Result<(), String> {
-    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+) -> Result<(), DrawError> {
     chart
-        .draw_series(LineSeries::new(points.to_vec(), color.stroke_width(3)))
-        .map_err(e)?
+        .draw_series(LineSeries::new(points.to_vec(), color.stroke_width(3)))?
         .label(name)
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
-    chart
-        .draw_series(points.iter().map(|&p| Circle::new(p, dot, color.filled())))
-        .map_err(e)?;
+    chart.draw_series(points.iter().map(|&p| Circle::new(p, dot, color.filled())))?;
     Ok(())
 }
 
 /// The legend box, in the same style on every plot.
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<(), String> {
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
         .label_font((FONT, 15))
@@ -121,7 +115,6 @@ fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) 
         .border_style(BLACK)
         .position(position)
         .draw()
-        .map_err(|e| e.to_string())
 }
 
 /// Epoch axis labels: whole epochs only.
@@ -155,15 +148,13 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
     let (lo, hi) = range(history.iter().flat_map(|m| [m.val_loss, m.train_loss]));
     let lr_hi = history.iter().map(|m| m.lr).fold(0.0, f64::max).max(1e-12) * 1.1;
     render(path, (900, 560), |root| {
-        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 24))
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(64)
             .right_y_label_area_size(72)
-            .build_cartesian_2d(x.clone(), lo.max(0.0)..hi)
-            .map_err(e)?
+            .build_cartesian_2d(x.clone(), lo.max(0.0)..hi)?
             .set_secondary_coord(x, 0.0..lr_hi);
         chart
             .configure_mesh()
@@ -172,35 +163,28 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
             .y_desc("loss")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(e)?;
+            .draw()?;
         chart
             .configure_secondary_axes()
             .y_desc("learning rate")
             .y_label_formatter(&|v| format!("{v:.1e}"))
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(e)?;
+            .draw()?;
         let val: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, m.val_loss)).collect();
         let train: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, m.train_loss)).collect();
         let lr: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, m.lr)).collect();
         chart
-            .draw_series(LineSeries::new(val.clone(), RED.stroke_width(3)))
-            .map_err(e)?
+            .draw_series(LineSeries::new(val.clone(), RED.stroke_width(3)))?
             .label("validation loss")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], RED.stroke_width(3)));
+        chart.draw_series(val.iter().map(|&p| Circle::new(p, 3, RED.filled())))?;
         chart
-            .draw_series(val.iter().map(|&p| Circle::new(p, 3, RED.filled())))
-            .map_err(e)?;
-        chart
-            .draw_series(LineSeries::new(train, RGBColor(120, 120, 120).stroke_width(2)))
-            .map_err(e)?
+            .draw_series(LineSeries::new(train, RGBColor(120, 120, 120).stroke_width(2)))?
             .label("training loss")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], RGBColor(120, 120, 120).stroke_width(2)));
         chart
-            .draw_secondary_series(LineSeries::new(lr, BLUE.stroke_width(2)))
-            .map_err(e)?
+            .draw_secondary_series(LineSeries::new(lr, BLUE.stroke_width(2)))?
             .label("learning rate (right axis)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLUE.stroke_width(2)));
         chart
@@ -209,8 +193,7 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(e)?;
+            .draw()?;
         Ok(())
     })
 }
@@ -223,14 +206,12 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
     let last = history.last().map_or(1, |m| m.epoch) as f64;
     let first = history.first().map_or(1, |m| m.epoch) as f64;
     render(path, (900, 560), |root| {
-        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 24))
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(64)
-            .build_cartesian_2d((first - 0.5)..(last + 0.5), 0.0..100.0)
-            .map_err(e)?;
+            .build_cartesian_2d((first - 0.5)..(last + 0.5), 0.0..100.0)?;
         chart
             .configure_mesh()
             .x_desc("epoch")
@@ -238,8 +219,7 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
             .y_desc("accuracy (%)")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(e)?;
+            .draw()?;
         let series = [
             (
                 "training accuracy",
@@ -269,28 +249,23 @@ pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(
     let totals = matrix.row_totals();
     let (width, height) = (820u32, 760u32);
     render(path, (width, height), |root| {
-        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
         let (left, top, cell) = (150i32, 70i32, 88i32);
-        root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 22).into_font()))
-            .map_err(e)?;
+        root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 22).into_font()))?;
         root.draw(&Text::new(
             "predicted",
             (left + cell * 3, top - 26),
             (FONT, 16).into_font(),
-        ))
-        .map_err(e)?;
+        ))?;
         for (i, emotion) in Emotion::ALL.iter().enumerate() {
             let y = top + cell * i as i32;
             let label = format!("{} ({})", emotion.name(), totals[i]);
-            root.draw(&Text::new(label, (8, y + cell / 2 - 8), (FONT, 14).into_font()))
-                .map_err(e)?;
+            root.draw(&Text::new(label, (8, y + cell / 2 - 8), (FONT, 14).into_font()))?;
             let x = left + cell * i as i32;
             root.draw(&Text::new(
                 emotion.name().to_string(),
                 (x + 6, top + cell * NUM_CLASSES as i32 + 8),
                 (FONT, 14).into_font(),
-            ))
-            .map_err(e)?;
+            ))?;
             for j in 0..NUM_CLASSES {
                 let x = left + cell * j as i32;
                 let (fill, text) = match rows[i] {
@@ -301,16 +276,13 @@ pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(
                     }
                     None => (RGBColor(225, 225, 225), None),
                 };
-                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], fill.filled()))
-                    .map_err(e)?;
-                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], BLACK.stroke_width(1)))
-                    .map_err(e)?;
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], fill.filled()))?;
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], BLACK.stroke_width(1)))?;
                 if let Some(text) = text {
                     let dark = rows[i].is_some_and(|r| r[j] > 0.55);
                     let color = if dark { WHITE } else { BLACK };
                     let style = TextStyle::from((FONT, 18).into_font()).color(&color);
-                    root.draw(&Text::new(text, (x + 18, y + cell / 2 - 9), style))
-                        .map_err(e)?;
+                    root.draw(&Text::new(text, (x + 18, y + cell / 2 - 9), style))?;
                 }
             }
         }
@@ -318,8 +290,7 @@ pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(
             "rows: true class (images), row-normalised %",
             (left, top + cell * NUM_CLASSES as i32 + 36),
             (FONT, 14).into_font(),
-        ))
-        .map_err(e)?;
+        ))?;
         Ok(())
     })
 }
@@ -337,28 +308,24 @@ pub fn reliability(
         return Err(PlotError::Empty);
     }
     render(path, (760, 700), |root| {
-        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 22))
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(e)?;
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
         chart
             .configure_mesh()
             .x_desc("confidence (top score)")
             .y_desc("accuracy")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(e)?;
+            .draw()?;
         chart
             .draw_series(LineSeries::new(
                 [(0.0, 0.0), (1.0, 1.0)],
                 BLACK.mix(0.5).stroke_width(1),
-            ))
-            .map_err(e)?
+            ))?
             .label("perfect calibration")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.mix(0.5).stroke_width(1)));
         for (name, color, bins) in [

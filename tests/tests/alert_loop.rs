@@ -141,7 +141,7 @@ fn replay_ka<C: Classifier + 'static>(
     let seen = current.clone();
     let loader: ImageLoader = Box::new(move |p: &Path| {
         *seen.lock().unwrap() = label(p);
-        artifacts::image::load(p).map_err(|e| e.to_string())
+        Ok(artifacts::image::load(p)?)
     });
     let mut source = ReplaySource::new(tmp.path(), 10.0, false, loader).unwrap();
     let cascade = data.join("haarcascades/haarcascade_frontalface_default.xml");

@@ -18,7 +18,7 @@ use crate::inference;
 use crate::monitor::{EndReason, Monitor, MonitorConfig};
 use crate::output::wire::{boot_id, open_serial};
 use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
-use crate::source::replay::ReplaySource;
+use crate::source::replay::{ImageLoader, ReplaySource};
 use crate::source::stdin::RawGreySource;
 use crate::source::{FrameSource, parse_size};
 use artifacts::shipped;
@@ -69,7 +69,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         inference::load_with_manifest(&model).with_context(|| format!("loading model {}", model.display()))?;
     let preprocessing = config
         .preprocessing_for(&manifest.preprocessing)
-        .map_err(anyhow::Error::msg)
         .with_context(|| format!("model {}", model.display()))?;
     let cascade = match args.cascade.clone().or_else(|| config.detection.cascade.clone()) {
         Some(cascade) => cascade,
@@ -154,7 +153,8 @@ fn open_source(args: &RunArgs, config: &EdgeConfig) -> Result<Opened> {
         // ReplaySource::new refuses a rate outside source::replay::FPS_RANGE.
         let fps = args.fps.unwrap_or(config.source.fps);
         let pace = config.source.pace && !args.no_pace;
-        let source = ReplaySource::new(dir, fps, pace, Box::new(load_image))?;
+        let load: ImageLoader = Box::new(|path: &Path| Ok(artifacts::image::load(path)?));
+        let source = ReplaySource::new(dir, fps, pace, load)?;
         return Ok((Box::new(source), None));
     }
     if let Some((w, h)) = args.stdin {
@@ -167,11 +167,6 @@ fn open_source(args: &RunArgs, config: &EdgeConfig) -> Result<Opened> {
         bail!("no frame source: pass --replay DIR, --stdin WxH or --camera DEVICE (or set source.camera)");
     };
     camera(device, config)
-}
-
-/// Decodes an image file to grey for replays.
-fn load_image(path: &Path) -> Result<shared::GrayImage, String> {
-    artifacts::image::load(path).map_err(|e| e.to_string())
 }
 
 #[cfg(all(feature = "v4l", target_os = "linux"))]

@@ -102,12 +102,12 @@ fn out_of_range_numbers_are_refused_with_their_key() {
 #[test]
 fn the_manifest_decides_the_preprocessing() {
     let manifest = Preprocessing::default();
-    assert_eq!(EdgeConfig::default().preprocessing_for(&manifest), Ok(manifest));
+    assert_eq!(EdgeConfig::default().preprocessing_for(&manifest).unwrap(), manifest);
     let same = EdgeConfig {
         preprocessing: Some(manifest),
         ..EdgeConfig::default()
     };
-    assert_eq!(same.preprocessing_for(&manifest), Ok(manifest));
+    assert_eq!(same.preprocessing_for(&manifest).unwrap(), manifest);
     let mut other = manifest;
     other.margin = 0.2;
     let differs = EdgeConfig {
@@ -115,5 +115,8 @@ fn the_manifest_decides_the_preprocessing() {
         ..EdgeConfig::default()
     };
     let err = differs.preprocessing_for(&manifest).unwrap_err();
+    assert!(matches!(err, ConfigError::PreprocessingMismatch { .. }), "{err}");
+    let err = err.to_string();
     assert!(err.contains("margin: 0.2") && err.contains("margin: 0.0"), "{err}");
+    assert!(err.starts_with("[preprocessing] in the config is "), "{err}");
 }

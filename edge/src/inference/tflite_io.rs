@@ -62,6 +62,45 @@ impl QuantType {
     }
 }
 
+/// Quantisation parameters a tensor cannot be read with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QuantParamsError {
+    /// A scale that is zero, negative or not finite.
+    #[error("quantisation scale {0} is not a positive number")]
+    Scale(f32),
+    /// A zero point outside the element type's range.
+    #[error("zero point {zero_point} is outside the {ty:?} range {lo}..={hi}")]
+    ZeroPoint {
+        /// The zero point.
+        zero_point: i32,
+        /// The element type.
+        ty: QuantType,
+        /// Its smallest value.
+        lo: i32,
+        /// Its largest value.
+        hi: i32,
+    },
+}
+
+/// A model output that cannot be turned into probabilities.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutputValuesError {
+    /// Not one value per class.
+    #[error("model produced {0} values, expected {NUM_CLASSES}")]
+    Count(usize),
+    /// A NaN or infinite value.
+    #[error("model produced the non-finite value {value} in {values:?}")]
+    NonFinite {
+        /// The first such value.
+        value: f32,
+        /// All of them.
+        values: [f32; NUM_CLASSES],
+    },
+    /// A quantised softmax output with a negative value or nothing above zero.
+    #[error("quantised softmax output {0:?} is not a distribution")]
+    NotADistribution([f32; NUM_CLASSES]),
+}
+
 /// Per-tensor affine quantisation of an int8 or uint8 tensor: `real = scale * (q - zero_point)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Affine {
@@ -73,15 +112,13 @@ pub struct Affine {
 impl Affine {
     /// Checks a tensor's parameters: the scale must be finite and positive and the zero
     /// point representable in the element type.
-    pub fn new(ty: QuantType, scale: f32, zero_point: i32) -> Result<Self, String> {
+    pub fn new(ty: QuantType, scale: f32, zero_point: i32) -> Result<Self, QuantParamsError> {
         if !(scale.is_finite() && scale > 0.0) {
-            return Err(format!("quantisation scale {scale} is not a positive number"));
+            return Err(QuantParamsError::Scale(scale));
         }
         let (lo, hi) = ty.range();
         if !(lo..=hi).contains(&zero_point) {
-            return Err(format!(
-                "zero point {zero_point} is outside the {ty:?} range {lo}..={hi}"
-            ));
+            return Err(QuantParamsError::ZeroPoint { zero_point, ty, lo, hi });
         }
         Ok(Affine { ty, scale, zero_point })
     }
@@ -144,17 +181,15 @@ impl Affine {
 
 /// Turns one output (already dequantised) into probabilities, following the module's rules.
 /// `softmax_quantized` is [`Affine::is_softmax_output`] of a quantised output, else false.
-pub fn output_probabilities(values: &[f32], softmax_quantized: bool) -> Result<[f32; NUM_CLASSES], String> {
-    let values: [f32; NUM_CLASSES] = values
-        .try_into()
-        .map_err(|_| format!("model produced {} values, expected {NUM_CLASSES}", values.len()))?;
-    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-        return Err(format!("model produced the non-finite value {v} in {values:?}"));
+pub fn output_probabilities(values: &[f32], softmax_quantized: bool) -> Result<[f32; NUM_CLASSES], OutputValuesError> {
+    let values: [f32; NUM_CLASSES] = values.try_into().map_err(|_| OutputValuesError::Count(values.len()))?;
+    if let Some(&value) = values.iter().find(|v| !v.is_finite()) {
+        return Err(OutputValuesError::NonFinite { value, values });
     }
     if softmax_quantized {
         let sum: f32 = values.iter().sum();
         if values.iter().any(|&v| v < 0.0) || sum <= 0.0 {
-            return Err(format!("quantised softmax output {values:?} is not a distribution"));
+            return Err(OutputValuesError::NotADistribution(values));
         }
         return Ok(values.map(|v| v / sum));
     }
@@ -189,6 +224,14 @@ mod tests {
         assert!(Affine::new(QuantType::Int8, f32::NAN, 0).is_err());
         assert!(Affine::new(QuantType::Int8, -0.1, 0).is_err());
         assert!(Affine::new(QuantType::Int8, 0.1, 128).is_err());
+        assert_eq!(
+            Affine::new(QuantType::Int8, 0.0, 0).unwrap_err().to_string(),
+            "quantisation scale 0 is not a positive number"
+        );
+        assert_eq!(
+            Affine::new(QuantType::Int8, 0.1, 128).unwrap_err().to_string(),
+            "zero point 128 is outside the Int8 range -128..=127"
+        );
         assert!(Affine::new(QuantType::UInt8, 0.1, -1).is_err());
         assert!(Affine::new(QuantType::UInt8, 0.1, 255).is_ok());
     }
@@ -247,7 +290,10 @@ mod tests {
         check_probabilities(&p).unwrap();
         assert!((p[0] - 200.0 / 250.0).abs() < 1e-6);
         assert_eq!(p[6], 0.0);
-        assert!(output_probabilities(&[0.0; 7], true).is_err());
+        assert_eq!(
+            output_probabilities(&[0.0; 7], true),
+            Err(OutputValuesError::NotADistribution([0.0; 7]))
+        );
     }
 
     #[test]
@@ -265,9 +311,13 @@ mod tests {
 
     #[test]
     fn bad_outputs_are_errors() {
-        assert!(output_probabilities(&[0.1; 6], false).unwrap_err().contains("6 values"));
+        let e = output_probabilities(&[0.1; 6], false).unwrap_err();
+        assert_eq!(e, OutputValuesError::Count(6));
+        assert!(e.to_string().contains("6 values"), "{e}");
         let mut v = [0.0; 7];
         v[2] = f32::INFINITY;
-        assert!(output_probabilities(&v, false).unwrap_err().contains("non-finite"));
+        let e = output_probabilities(&v, false).unwrap_err();
+        assert!(matches!(e, OutputValuesError::NonFinite { .. }), "{e}");
+        assert!(e.to_string().contains("non-finite value inf"), "{e}");
     }
 }

@@ -63,17 +63,26 @@ impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
     }
 }
 
+/// A frame size that [`parse_size`] refuses; holds the text given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// Not two numbers around an `x`.
+    #[error("size {0:?} is not WIDTHxHEIGHT, e.g. 640x480")]
+    Format(String),
+    /// A side that is not a whole number in `1..=16384`.
+    #[error("size {0:?}: width and height must be whole numbers in 1..=16384")]
+    Range(String),
+}
+
 /// Parses a `WIDTHxHEIGHT` size such as `640x480`.
-pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+pub fn parse_size(s: &str) -> Result<(u32, u32), SizeError> {
     let (w, h) = s
         .split_once(['x', 'X'])
-        .ok_or_else(|| format!("size {s:?} is not WIDTHxHEIGHT, e.g. 640x480"))?;
+        .ok_or_else(|| SizeError::Format(s.to_string()))?;
     let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|&v| (1..=16_384).contains(&v));
     match (parse(w), parse(h)) {
         (Some(w), Some(h)) => Ok((w, h)),
-        _ => Err(format!(
-            "size {s:?}: width and height must be whole numbers in 1..=16384"
-        )),
+        _ => Err(SizeError::Range(s.to_string())),
     }
 }
 
@@ -85,9 +94,13 @@ mod tests {
     fn sizes() {
         assert_eq!(parse_size("640x480"), Ok((640, 480)));
         assert_eq!(parse_size("48X48"), Ok((48, 48)));
-        assert!(parse_size("640").is_err());
-        assert!(parse_size("0x480").is_err());
-        assert!(parse_size("ax480").is_err());
-        assert!(parse_size("99999x1").is_err());
+        assert_eq!(parse_size("640"), Err(SizeError::Format("640".into())));
+        assert!(matches!(parse_size("0x480"), Err(SizeError::Range(_))));
+        assert!(matches!(parse_size("ax480"), Err(SizeError::Range(_))));
+        let e = parse_size("99999x1").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            r#"size "99999x1": width and height must be whole numbers in 1..=16384"#
+        );
     }
 }

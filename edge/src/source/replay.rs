@@ -13,8 +13,9 @@ use shared::GrayImage;
 
 use super::{Frame, FrameSource, SourceError};
 
-/// Decodes one image file to grey.
-pub type ImageLoader = Box<dyn FnMut(&Path) -> Result<GrayImage, String> + Send>;
+/// Decodes one image file to grey (`edge run` uses [`artifacts::image::load`]; tests plug in
+/// their own). Any error makes the frame a [`SourceError::BadFrame`] with its message.
+pub type ImageLoader = Box<dyn FnMut(&Path) -> Result<GrayImage, Box<dyn std::error::Error + Send + Sync>> + Send>;
 
 /// Replay rates accepted, frames per second. Frame times are `i * 1000 / fps` ms, so a rate
 /// near zero would put them past any clock; above 1000 fps two frames share a millisecond.
@@ -120,11 +121,15 @@ mod tests {
     /// Test loader: the file's bytes must be `W H pixels...` (a tiny raw format).
     fn raw_loader() -> ImageLoader {
         Box::new(|p: &Path| {
-            let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(p)?;
             if bytes.len() < 2 {
                 return Err("too short".into());
             }
-            GrayImage::from_raw(bytes[0] as u32, bytes[1] as u32, bytes[2..].to_vec()).map_err(|e| e.to_string())
+            Ok(GrayImage::from_raw(
+                bytes[0] as u32,
+                bytes[1] as u32,
+                bytes[2..].to_vec(),
+            )?)
         })
     }
 

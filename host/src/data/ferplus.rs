@@ -39,29 +39,42 @@ pub fn is_ferplus(dir: &Path) -> bool {
     })
 }
 
+/// Why a `label.csv` line was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LineError {
+    #[error("no comma")]
+    NoComma,
+    #[error("unterminated face box")]
+    UnterminatedBox,
+    #[error("no votes after the face box")]
+    NoVotes,
+    #[error("{0} vote columns, expected {cols}", cols = FERPLUS_COLUMNS.len())]
+    VoteColumns(usize),
+    #[error("vote {0:?} is not a count")]
+    Vote(String),
+    #[error("bad file name {0:?}")]
+    FileName(String),
+}
+
 /// Parses one `label.csv` line: the file name and the ten votes.
-pub fn parse_line(line: &str) -> Result<(String, FerPlusVotes), String> {
+fn parse_line(line: &str) -> Result<(String, FerPlusVotes), LineError> {
     // The box field is quoted and holds commas: `fer0000000.png,"(0, 0, 48, 48)",4,0,...`.
-    let (name, rest) = line.split_once(',').ok_or("no comma")?;
+    let (name, rest) = line.split_once(',').ok_or(LineError::NoComma)?;
     let votes_text = match rest.strip_prefix('"') {
-        Some(quoted) => quoted.split_once("\",").ok_or("unterminated face box")?.1,
-        None => rest.split_once(',').ok_or("no votes after the face box")?.1,
+        Some(quoted) => quoted.split_once("\",").ok_or(LineError::UnterminatedBox)?.1,
+        None => rest.split_once(',').ok_or(LineError::NoVotes)?.1,
     };
     let fields: Vec<&str> = votes_text.split(',').map(str::trim).collect();
     if fields.len() != FERPLUS_COLUMNS.len() {
-        return Err(format!(
-            "{} vote columns, expected {}",
-            fields.len(),
-            FERPLUS_COLUMNS.len()
-        ));
+        return Err(LineError::VoteColumns(fields.len()));
     }
     let mut votes = [0u8; 10];
     for (v, f) in votes.iter_mut().zip(&fields) {
-        *v = f.parse().map_err(|_| format!("vote {f:?} is not a count"))?;
+        *v = f.parse().map_err(|_| LineError::Vote(f.to_string()))?;
     }
     let name = name.trim();
     if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
-        return Err(format!("bad file name {name:?}"));
+        return Err(LineError::FileName(name.to_string()));
     }
     Ok((name.to_string(), FerPlusVotes(votes)))
 }
@@ -100,7 +113,7 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
             let (name, votes) = match parse_line(line) {
                 Ok(parsed) => parsed,
                 Err(why) => {
-                    listing.skip(display, SkipReason::WrongSize, why);
+                    listing.skip(display, SkipReason::WrongSize, why.to_string());
                     continue;
                 }
             };
@@ -153,10 +166,18 @@ mod tests {
         let (name, votes) = parse_line(r#"fer0000000.png,"(0, 0, 48, 48)",4,0,0,1,3,2,0,0,0,0"#).unwrap();
         assert_eq!(name, "fer0000000.png");
         assert_eq!(votes.0, [4, 0, 0, 1, 3, 2, 0, 0, 0, 0]);
-        assert!(parse_line(r#"a.png,"(0, 0, 48, 48)",4,0,0"#).is_err());
-        assert!(parse_line(r#"a.png,"(0, 0, 48, 48)",4,0,0,1,3,2,0,0,0,x"#).is_err());
-        assert!(parse_line(r#"../a.png,"(0, 0, 48, 48)",4,0,0,1,3,2,0,0,0,0"#).is_err());
-        assert!(parse_line("no-commas").is_err());
+        let short = parse_line(r#"a.png,"(0, 0, 48, 48)",4,0,0"#).unwrap_err();
+        assert_eq!(short, LineError::VoteColumns(3));
+        assert_eq!(short.to_string(), "3 vote columns, expected 10");
+        let vote = parse_line(r#"a.png,"(0, 0, 48, 48)",4,0,0,1,3,2,0,0,0,x"#).unwrap_err();
+        assert_eq!(vote.to_string(), r#"vote "x" is not a count"#);
+        assert_eq!(
+            parse_line(r#"../a.png,"(0, 0, 48, 48)",4,0,0,1,3,2,0,0,0,0"#),
+            Err(LineError::FileName("../a.png".into()))
+        );
+        assert_eq!(parse_line("no-commas"), Err(LineError::NoComma));
+        assert_eq!(parse_line(r#"a.png,"(0, 0"#), Err(LineError::UnterminatedBox));
+        assert_eq!(parse_line("a.png,box"), Err(LineError::NoVotes));
     }
 
     #[test]

@@ -215,14 +215,23 @@ fn official_counts(listing: &Listing) -> Option<[[usize; NUM_CLASSES]; 2]> {
     Some(counts)
 }
 
+/// Why an entry could not be decoded (the entry is then skipped as unreadable).
+#[derive(Debug, thiserror::Error)]
+enum DecodeError {
+    /// Pixels from a CSV row that do not make the declared image.
+    #[error(transparent)]
+    Pixels(#[from] shared::image::ImageError),
+    /// An image file that cannot be read or decoded (the message names the file).
+    #[error(transparent)]
+    File(#[from] artifacts::image::ImageFileError),
+}
+
 /// Decodes an entry to 8-bit grey ([`artifacts::image`] for files).
-pub fn decode(origin: &Origin) -> Result<GrayImage, String> {
-    match origin {
-        Origin::Pixels { width, height, pixels } => {
-            GrayImage::from_raw(*width, *height, pixels.clone()).map_err(|e| e.to_string())
-        }
-        Origin::File(path) => artifacts::image::load(path).map_err(|e| e.to_string()),
-    }
+fn decode(origin: &Origin) -> Result<GrayImage, DecodeError> {
+    Ok(match origin {
+        Origin::Pixels { width, height, pixels } => GrayImage::from_raw(*width, *height, pixels.clone())?,
+        Origin::File(path) => artifacts::image::load(path)?,
+    })
 }
 
 /// Decode, find the face, preprocess: the 48x48 pixels or why the entry was skipped.
@@ -232,7 +241,7 @@ fn process(
     config: &PrepareConfig,
     enhancer: &dyn FaceEnhancer,
 ) -> Result<Vec<u8>, (SkipReason, String)> {
-    let frame = decode(&entry.origin).map_err(|e| (SkipReason::Unreadable, e))?;
+    let frame = decode(&entry.origin).map_err(|e| (SkipReason::Unreadable, e.to_string()))?;
     let face = finder.find(&frame).ok_or((
         SkipReason::NoFace,
         format!("{}x{} frame", frame.width(), frame.height()),

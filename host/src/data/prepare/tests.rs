@@ -298,6 +298,20 @@ fn palette_and_colour_images_become_luma() {
     assert!(g.pixels().iter().all(|&p| p == shared::image::luma(255, 0, 0)));
     let bad = tmp.path().join("bad.png");
     write_truncated_png(&bad);
-    assert!(decode(&Origin::File(bad)).is_err());
-    assert!(decode(&Origin::File(tmp.path().join("missing.png"))).is_err());
+    let e = decode(&Origin::File(bad)).unwrap_err();
+    assert!(
+        e.to_string().contains("cannot decode") && e.to_string().contains("bad.png"),
+        "{e}"
+    );
+    let e = decode(&Origin::File(tmp.path().join("missing.png"))).unwrap_err();
+    assert!(
+        e.to_string().contains("cannot read") && e.to_string().contains("missing.png"),
+        "{e}"
+    );
+    let short = Origin::Pixels {
+        width: 2,
+        height: 2,
+        pixels: vec![0; 3],
+    };
+    assert!(matches!(decode(&short), Err(DecodeError::Pixels(_))));
 }
