@@ -3,8 +3,10 @@
 
 pub mod commands;
 pub mod data;
+pub mod enhance;
 pub mod eval;
 pub mod export;
 pub mod model;
 pub mod plot;
+pub mod progress;
 pub mod train;

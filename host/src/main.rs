@@ -17,8 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the Table-1 network: layer shapes, parameters, total and ratio to Inception V3.
-    Arch,
+    /// Print the Table-1 network (layer shapes, parameters, ratio to Inception V3), or with
+    /// --enhancer the face enhancer's parts.
+    Arch(host::commands::arch::ArchArgs),
     /// Prepare datasets: 48x48 faces, cleaning, splits, noise balancing, cache + summary.
     Prepare(host::commands::prepare::PrepareArgs),
     /// Train the network (paper regime by default): checkpoints, metrics.csv, report and plots.
@@ -27,6 +28,8 @@ enum Command {
     Eval(host::commands::eval::EvalArgs),
     /// Measure training and forward throughput (ms/image) on the current backend.
     BenchTrain(host::commands::bench_train::BenchTrainArgs),
+    /// Train the FFA-style face enhancer on degraded faces and compare it with CLAHE.
+    TrainEnhancer(host::commands::train_enhancer::TrainEnhancerArgs),
     /// Export a run to int8 (and optionally fp32) ONNX with manifests, checking int8 vs fp32.
     Export(host::commands::export::ExportArgs),
 }
@@ -38,15 +41,13 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Arch => print!(
-            "{}",
-            host::commands::arch::render(&shared::arch::Architecture::paper(shared::NUM_CLASSES))?
-        ),
+        Command::Arch(args) => host::commands::arch::run(&args)?,
         Command::Prepare(args) => host::commands::prepare::run(&args)?,
         Command::Train(args) => host::commands::train::run(&args)?,
         Command::Eval(args) => host::commands::eval::run(&args)?,
         Command::BenchTrain(args) => host::commands::bench_train::run(&args)?,
         Command::Export(args) => host::commands::export::run(&args)?,
+        Command::TrainEnhancer(args) => host::commands::train_enhancer::run(&args)?,
     }
     Ok(())
 }

@@ -242,6 +242,42 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
     })
 }
 
+/// Named series over epochs on one axis (`y_desc`), each a line with dots.
+pub fn epoch_lines(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<(), PlotError> {
+    let points = || series.iter().flat_map(|(_, p)| p.iter());
+    if points().next().is_none() {
+        return Err(PlotError::Empty);
+    }
+    let (first, last) = range(points().map(|p| p.0));
+    let (lo, hi) = range(points().map(|p| p.1));
+    let colors = [RED, BLUE, RGBColor(120, 120, 120), RGBColor(0, 140, 70)];
+    render(path, (900, 560), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 24))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(first.floor() - 0.5..last.ceil() + 0.5, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_label_formatter(&epoch_label)
+            .y_desc(y_desc)
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            marked_line(&mut chart, name, colors[i % colors.len()], points, 3)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })
+}
+
 /// Row-normalised confusion matrix as a heat map with percentages in the cells; rows are the
 /// true class, columns the prediction, in the paper's label order. Absent classes are grey.
 pub fn confusion(path: &Path, matrix: &ConfusionMatrix, title: &str) -> Result<(), PlotError> {

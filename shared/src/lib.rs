@@ -21,6 +21,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+pub mod enhancer;
 pub mod haar;
 
 pub mod image;

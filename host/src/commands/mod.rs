@@ -7,3 +7,4 @@ pub mod eval;
 pub mod export;
 pub mod prepare;
 pub mod train;
+pub mod train_enhancer;

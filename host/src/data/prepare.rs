@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -251,23 +250,13 @@ fn process(
     Ok(face.into_pixels())
 }
 
-fn progress(len: usize, kind: DatasetKind) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    let style = ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(kind.name());
-    bar
-}
-
 /// Runs [`process`] over all entries on worker threads, keeping the entries' order.
 fn process_all(
     entries: &[Entry],
     finder: &dyn FaceFinder,
     config: &PrepareConfig,
     enhancer: &dyn FaceEnhancer,
-    bar: &ProgressBar,
+    bar: &indicatif::ProgressBar,
 ) -> Vec<Result<Vec<u8>, (SkipReason, String)>> {
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -312,7 +301,7 @@ fn prepare_dataset(
     let finder = faces::finder_for(kind, config)?;
     tracing::info!(dataset = %kind, images = listing.entries.len(), finder = %finder.id(), enhancer = %enhancer.id(), "preprocessing");
 
-    let bar = progress(listing.entries.len(), kind);
+    let bar = crate::progress::bar(listing.entries.len() as u64, kind.name());
     let results = process_all(&listing.entries, finder.as_ref(), config, enhancer, &bar);
     bar.finish_and_clear();
 

@@ -13,7 +13,6 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::arch::Architecture;
@@ -209,7 +208,7 @@ impl Trainer {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let order = train.shuffled_repeated(&mut rng, |d| self.config.times(d));
         let batches = order.len().div_ceil(self.config.batch_size);
-        let bar = progress_bar(batches as u64, epoch, self.config.epochs);
+        let bar = crate::progress::bar(batches as u64, format!("epoch {epoch}/{}", self.config.epochs));
         let started = Instant::now();
         let (mut xs, mut ys, mut ts, mut scratch) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (row, height) = match self.model.arch().input {
@@ -395,14 +394,4 @@ impl Trainer {
             stopped_early,
         })
     }
-}
-
-fn progress_bar(batches: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::new(batches);
-    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
-    bar
 }

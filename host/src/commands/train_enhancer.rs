@@ -1,0 +1,169 @@
+//! `host train-enhancer`: trains the FFA-style face enhancer on degraded copies of the clean
+//! (unenhanced) training faces, then compares it with CLAHE and with no enhancement on the
+//! held-out validation and test faces: `report.md`, `samples.png`, curves.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use shared::enhancer::FfaSpec;
+use shared::preprocess::{Enhancement, Preprocessing};
+
+use crate::data::{self, BalanceConfig, DatasetKind, PrepareConfig, SplitProtocol};
+use crate::enhance::train::{self, EnhancerConfig, EvalSet};
+
+/// Options of `host train-enhancer`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainEnhancerArgs {
+    /// Directory with the datasets (default: $VIGIL_DATA, else ../shared/data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Datasets whose clean faces are degraded and restored.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![DatasetKind::FerPlus, DatasetKind::CkPlus, DatasetKind::Jaffe])]
+    pub dataset: Vec<DatasetKind>,
+    /// Split protocol (its train part trains, val picks the checkpoint, test is reported).
+    #[arg(long, value_enum, default_value_t = SplitProtocol::Subject)]
+    pub protocol: SplitProtocol,
+    /// Prepared-data cache (faces without enhancement; made here when missing).
+    #[arg(long, default_value = "prepared-clean")]
+    pub cache: PathBuf,
+    /// Trust complete cache files without listing the dataset directories.
+    #[arg(long)]
+    pub cache_only: bool,
+    /// Feature maps inside the network.
+    #[arg(long, default_value_t = FfaSpec::default().channels)]
+    pub channels: usize,
+    /// Groups of FA blocks.
+    #[arg(long, default_value_t = FfaSpec::default().groups)]
+    pub groups: usize,
+    /// FA blocks per group.
+    #[arg(long, default_value_t = FfaSpec::default().blocks)]
+    pub blocks: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = EnhancerConfig::default().epochs)]
+    pub epochs: usize,
+    /// Faces per step.
+    #[arg(long, default_value_t = EnhancerConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// Peak learning rate (Adam, cosine to 0).
+    #[arg(long, default_value_t = EnhancerConfig::default().lr)]
+    pub lr: f64,
+    /// Seed of the split, initialisation, order and degradations.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use at most this many training faces (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub max_train: usize,
+    /// Validate on at most this many faces each epoch (0: all; the final report uses all).
+    #[arg(long, default_value_t = EnhancerConfig::default().max_val)]
+    pub max_val: usize,
+    /// Run directory (checkpoints, metrics, report).
+    #[arg(long, default_value = "runs/enhancer")]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl TrainEnhancerArgs {
+    fn prepare_config(&self) -> PrepareConfig {
+        let defaults = PrepareConfig::default();
+        PrepareConfig {
+            data_root: self.data.clone().unwrap_or(defaults.data_root.clone()),
+            datasets: self.dataset.clone(),
+            protocol: self.protocol,
+            seed: self.seed,
+            preprocessing: Preprocessing {
+                enhancement: Enhancement::None,
+                ..Preprocessing::default()
+            },
+            balance: BalanceConfig::off(),
+            cache_dir: self.cache.clone(),
+            verify_sources: !self.cache_only,
+            ..defaults
+        }
+    }
+
+    fn config(&self) -> EnhancerConfig {
+        EnhancerConfig {
+            spec: FfaSpec {
+                channels: self.channels,
+                groups: self.groups,
+                blocks: self.blocks,
+                ..FfaSpec::default()
+            },
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            seed: self.seed,
+            max_train: self.max_train,
+            max_val: self.max_val,
+        }
+    }
+}
+
+/// Runs `host train-enhancer`.
+pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
+    let splits = data::load_splits(&args.prepare_config()).context("loading the clean faces")?;
+    let faces = |part: &[data::Sample]| part.iter().map(|s| s.pixels.clone()).collect::<Vec<_>>();
+    let (train_faces, val, test) = (
+        faces(&splits.train),
+        EvalSet::new(&faces(&splits.val), args.seed),
+        EvalSet::new(&faces(&splits.test), args.seed),
+    );
+    let config = args.config();
+    tracing::info!(
+        "enhancer {:?}: {} parameters, {:.1} M multiply-adds per face; {} training faces, {} validation, {} test",
+        config.spec,
+        config.spec.num_params(),
+        config.spec.macs(shared::INPUT_SIZE, shared::INPUT_SIZE) as f64 / 1e6,
+        train_faces.len(),
+        val.clean.len(),
+        test.clean.len()
+    );
+    let stop = super::train::install_ctrl_c();
+    let state = train::fit(
+        &config,
+        &train_faces,
+        &val.truncated(config.max_val),
+        &args.out,
+        args.resume,
+        &stop,
+    )?;
+    if state.epochs_done < state.config.epochs {
+        println!(
+            "stopped after {} of {} epochs; continue with the same command and --resume",
+            state.epochs_done, state.config.epochs
+        );
+        return Ok(());
+    }
+    let best = train::best_dir(&args.out);
+    let best_state = train::load_state(&best)?;
+    let device = burn::tensor::Device::flex();
+    let net = train::load_net(&best, &best_state, &device)?;
+    let epoch = best_state.best_epoch.unwrap_or(best_state.epochs_done);
+    let mut report = format!(
+        "# Enhancer run `{}`\n\n{:?}: {} parameters, {:.1} M multiply-adds per 48x48 face. {} epochs, batch {}, Adam lr {} cosine, seed {}; checkpoint of epoch {epoch} (best validation PSNR on {} faces).\n\nFaces: {} ({:?} protocol), no enhancement, degraded by `host::enhance::degrade` (one or two kinds each; validation and test faces once, with a fixed draw). PSNR (dB, identical faces count 100) and SSIM against the clean face; \"CLAHE vs CLAHE(clean)\" compares in CLAHE's own domain.\n\n",
+        args.out.display(),
+        config.spec,
+        config.spec.num_params(),
+        config.spec.macs(shared::INPUT_SIZE, shared::INPUT_SIZE) as f64 / 1e6,
+        state.config.epochs,
+        config.batch_size,
+        config.lr,
+        config.seed,
+        val.truncated(config.max_val).clean.len(),
+        args.dataset.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
+        args.protocol,
+    );
+    for (name, set) in [("Validation", &val), ("Test", &test)] {
+        let rows = train::compare(&net, set, &device);
+        report += &format!("## {name} faces\n\n{}\n", train::comparison_table(&rows));
+    }
+    report += "`samples.png`: degraded, CLAHE, enhancer, clean (validation faces).\n";
+    let path = args.out.join("report.md");
+    std::fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
+    train::sample_grid(&args.out.join("samples.png"), &net, &val, 12, &device)?;
+    print!("{report}");
+    Ok(())
+}
