@@ -68,8 +68,9 @@ pub fn measure(arch: &Architecture, batch_size: usize, steps: usize, backend: Ba
     let train_secs = started.elapsed().as_secs_f64();
     let images = (steps.max(1) * batch_size) as f64;
 
-    use burn::module::Module;
-    let model = trainer.model.valid();
+    // Inference as evaluation runs it: BatchNorm folded into the convolutions (Keras' graph
+    // optimiser folds it the same way in the peer's `tf.function`).
+    let model = trainer.model.folded();
     let device = model.device();
     let forward = || -> Result<()> {
         let x = batch_to_tensor(arch, &inputs, batch_size, &device)?;

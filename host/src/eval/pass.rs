@@ -1,7 +1,6 @@
 //! One inference pass of a network over an image set: mean loss, confusion matrix and
 //! predictions. The trainer's per-epoch validation and every report go through it.
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -35,9 +34,10 @@ pub(crate) fn argmax_rows(logits: Tensor<2>) -> Vec<u8> {
     logits.argmax(1).into_data().iter::<i64>().map(|v| v as u8).collect()
 }
 
-/// Evaluates `model` (inference mode) on `set` in batches of `batch`.
+/// Evaluates `model` (inference mode, BatchNorm folded: [`Network::folded`]) on `set` in
+/// batches of `batch`.
 pub fn evaluate(model: &Network, set: &ImageSet, batch: usize) -> Result<Evaluation, TrainError> {
-    let model = model.valid();
+    let model = model.folded();
     let device = model.device();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut predictions = Vec::with_capacity(set.len());

@@ -149,6 +149,14 @@ fn inference_matches_the_exported_weights_reference() {
     }
     // Inference is deterministic (no dropout) and independent of the training mode.
     assert_eq!(trainer.model.logits(&test, 3).unwrap(), logits);
+    // BatchNorm folded into burn's convolutions computes the same function.
+    let folded_net = trainer.model.folded();
+    let folded_logits = folded_net.logits(&test, 3).unwrap();
+    // Each of the 17 BatchNorm channels trades gamma and beta for one bias.
+    assert_eq!(folded_net.trainable_params() + 17, trainer.model.trainable_params());
+    for (a, b) in folded_logits.iter().zip(&logits) {
+        assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "folded {a} vs {b}");
+    }
 }
 
 #[test]

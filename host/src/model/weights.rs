@@ -6,7 +6,7 @@
 //! into the exporter's BatchNorm-folded [`FoldedNetwork`].
 
 use burn::module::{Module, Param};
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 use shared::arch::{ConvSpec, PoolSpec};
 
 use super::network::{Block, ConvBnRelu, Network};
@@ -126,6 +126,46 @@ fn conv_weights(c: &ConvBnRelu, spec: &ConvSpec, in_channels: usize) -> ConvWeig
         weight: param(&c.conv.weight),
         bias: c.conv.bias.as_ref().map(param),
         batch_norm,
+    }
+}
+
+impl Network {
+    /// The inference network with every BatchNorm folded into its convolution (weights
+    /// `w * s`, bias `beta - mean * s`, `s = gamma / sqrt(var + eps)`, as the exporter folds
+    /// them): the function of [`Module::valid`] up to float rounding, without a BatchNorm
+    /// pass after each convolution. For inference only: its convolutions are what training
+    /// would have to learn through the BatchNorm.
+    pub fn folded(&self) -> Network {
+        let mut model = self.valid();
+        let device = model.device();
+        let fold = |c: &mut ConvBnRelu| {
+            let Some(bn) = c.bn.take() else { return };
+            let dims = c.conv.weight.lazy_shape().dims::<4>();
+            let (weight, bias) = fold_batch_norm(
+                &param(&c.conv.weight),
+                c.conv.bias.as_ref().map(param).as_deref(),
+                &BatchNormParams {
+                    gamma: &param(&bn.gamma),
+                    beta: &param(&bn.beta),
+                    mean: &values(bn.running_mean.value()),
+                    var: &values(bn.running_var.value()),
+                    epsilon: bn.epsilon as f32,
+                },
+            );
+            c.conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, dims), &device));
+            c.conv.bias = Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias, [dims[0]]),
+                &device,
+            )));
+        };
+        for layer in &mut model.layers {
+            match &mut layer.block {
+                Block::Conv(c) => fold(c),
+                Block::Inception(i) => i.branches.iter_mut().flat_map(|b| &mut b.convs).for_each(fold),
+                Block::MaxPool(_) | Block::Flatten(_) | Block::Dense(_) => {}
+            }
+        }
+        model
     }
 }
 
