@@ -330,7 +330,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         None
     };
-    config.validate().map_err(anyhow::Error::msg)?;
+    config.validate()?;
     let data = load_data(&config, &arch, !args.cache_only)?;
     let stop = install_ctrl_c();
     let trainer = Trainer::new(config.clone(), &arch, resume)?;

@@ -48,6 +48,31 @@ impl Default for Augmentation {
     }
 }
 
+/// An augmentation setting out of range.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum AugmentError {
+    /// `crop` outside 0.3..=1.
+    #[error("crop {0} must lie in 0.3..=1")]
+    Crop(f32),
+    /// `shift` outside 0..=0.5.
+    #[error("shift {0} must lie in 0..=0.5")]
+    Shift(f32),
+    /// `rotate` outside 0..=90 degrees.
+    #[error("rotation {0} must lie in 0..=90 degrees")]
+    Rotate(f32),
+    /// Brightness or contrast outside 0..=1.
+    #[error("brightness {brightness} and contrast {contrast} must lie in 0..=1")]
+    Photometric {
+        /// Brightness jitter.
+        brightness: f32,
+        /// Contrast jitter.
+        contrast: f32,
+    },
+    /// Erase probability outside 0..=1.
+    #[error("erase probability {0} must lie in 0..=1")]
+    Erase(f32),
+}
+
 impl Augmentation {
     /// Nothing.
     pub const OFF: Augmentation = Augmentation {
@@ -84,25 +109,25 @@ impl Augmentation {
     }
 
     /// Checks the ranges.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AugmentError> {
         let ok = |v: f32, lo: f32, hi: f32| v.is_finite() && (lo..=hi).contains(&v);
         if !ok(self.crop, 0.3, 1.0) {
-            return Err(format!("crop {} must lie in 0.3..=1", self.crop));
+            return Err(AugmentError::Crop(self.crop));
         }
         if !ok(self.shift, 0.0, 0.5) {
-            return Err(format!("shift {} must lie in 0..=0.5", self.shift));
+            return Err(AugmentError::Shift(self.shift));
         }
         if !ok(self.rotate, 0.0, 90.0) {
-            return Err(format!("rotation {} must lie in 0..=90 degrees", self.rotate));
+            return Err(AugmentError::Rotate(self.rotate));
         }
         if !ok(self.brightness, 0.0, 1.0) || !ok(self.contrast, 0.0, 1.0) {
-            return Err(format!(
-                "brightness {} and contrast {} must lie in 0..=1",
-                self.brightness, self.contrast
-            ));
+            return Err(AugmentError::Photometric {
+                brightness: self.brightness,
+                contrast: self.contrast,
+            });
         }
         if !ok(self.erase, 0.0, 1.0) {
-            return Err(format!("erase probability {} must lie in 0..=1", self.erase));
+            return Err(AugmentError::Erase(self.erase));
         }
         Ok(())
     }

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use shared::preprocess::Preprocessing;
 
-use super::augment::Augmentation;
+use super::augment::{AugmentError, Augmentation};
 use super::schedule::{Schedule, ScheduleKind};
-use crate::data::{BalanceConfig, DatasetKind, PrepareConfig, SplitProtocol};
+use crate::data::{BalanceConfig, DataError, DatasetKind, PrepareConfig, SplitProtocol};
 
 /// The paper's batch size (Table 2).
 pub const PAPER_BATCH_SIZE: usize = 64;
@@ -104,6 +104,59 @@ pub struct DatasetRepeat {
     pub dataset: DatasetKind,
     /// Appearances per epoch (1: no oversampling).
     pub times: u32,
+}
+
+/// A training setting that cannot work, naming the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No dataset to train on.
+    #[error("no dataset selected")]
+    NoDataset,
+    /// No epoch or an empty batch.
+    #[error("epochs ({epochs}) and batch size ({batch_size}) must be at least 1")]
+    Zero {
+        /// Epochs asked for.
+        epochs: usize,
+        /// Batch size asked for.
+        batch_size: usize,
+    },
+    /// A learning rate that is not a positive number.
+    #[error("learning rate {0} must be positive")]
+    LearningRate(f64),
+    /// An augmentation setting out of range.
+    #[error(transparent)]
+    Augment(#[from] AugmentError),
+    /// Label smoothing outside 0..1.
+    #[error("label smoothing {0} must lie in 0..1")]
+    LabelSmoothing(f32),
+    /// Negative weight decay or momentum outside 0..1.
+    #[error("weight decay {weight_decay} must be >= 0 and momentum {momentum} in 0..1")]
+    Optimizer {
+        /// Weight decay.
+        weight_decay: f64,
+        /// Momentum.
+        momentum: f64,
+    },
+    /// Warm-up as long as the run.
+    #[error("{warmup} warm-up epoch(s) leave none of the {epochs} epochs for the schedule")]
+    Warmup {
+        /// Warm-up epochs.
+        warmup: usize,
+        /// All epochs.
+        epochs: usize,
+    },
+    /// `--repeat` of a dataset not trained on.
+    #[error("--repeat {0}: {ds} is not one of the datasets trained on", ds = .0.dataset)]
+    RepeatNotTrained(DatasetRepeat),
+    /// `--repeat` with a count out of range.
+    #[error("--repeat {0}: times must lie in 1..={MAX_REPEAT}")]
+    RepeatTimes(DatasetRepeat),
+    /// `--repeat` naming a dataset twice.
+    #[error("--repeat names {0} twice")]
+    RepeatTwice(DatasetKind),
+    /// The data settings (preprocessing, balance) the pipeline refuses.
+    #[error(transparent)]
+    Data(#[from] DataError),
 }
 
 /// The most appearances per epoch `--repeat` accepts.
@@ -256,22 +309,22 @@ impl TrainConfig {
     }
 
     /// Checks the numbers.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.datasets.is_empty() {
-            return Err("no dataset selected".into());
+            return Err(ConfigError::NoDataset);
         }
-        if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
-        }
-        if self.batch_size == 0 {
-            return Err("batch size must be at least 1".into());
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err(ConfigError::Zero {
+                epochs: self.epochs,
+                batch_size: self.batch_size,
+            });
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("learning rate {} must be positive", self.lr));
+            return Err(ConfigError::LearningRate(self.lr));
         }
         self.augment.validate()?;
         if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
-            return Err(format!("label smoothing {} must lie in 0..1", self.label_smoothing));
+            return Err(ConfigError::LabelSmoothing(self.label_smoothing));
         }
         let o = &self.optimizer;
         if !(o.weight_decay.is_finite()
@@ -279,33 +332,30 @@ impl TrainConfig {
             && o.momentum.is_finite()
             && (0.0..1.0).contains(&o.momentum))
         {
-            return Err(format!(
-                "weight decay {} must be >= 0 and momentum {} in 0..1",
-                o.weight_decay, o.momentum
-            ));
+            return Err(ConfigError::Optimizer {
+                weight_decay: o.weight_decay,
+                momentum: o.momentum,
+            });
         }
         if self.warmup_epochs >= self.epochs {
-            return Err(format!(
-                "{} warm-up epoch(s) leave none of the {} epochs for the schedule",
-                self.warmup_epochs, self.epochs
-            ));
+            return Err(ConfigError::Warmup {
+                warmup: self.warmup_epochs,
+                epochs: self.epochs,
+            });
         }
-        for (i, r) in self.repeat.iter().enumerate() {
+        for (i, &r) in self.repeat.iter().enumerate() {
             if !self.datasets.contains(&r.dataset) {
-                return Err(format!(
-                    "--repeat {r}: {} is not one of the datasets trained on",
-                    r.dataset
-                ));
+                return Err(ConfigError::RepeatNotTrained(r));
             }
             if !(1..=MAX_REPEAT).contains(&r.times) {
-                return Err(format!("--repeat {r}: times must lie in 1..={MAX_REPEAT}"));
+                return Err(ConfigError::RepeatTimes(r));
             }
             if self.repeat[..i].iter().any(|o| o.dataset == r.dataset) {
-                return Err(format!("--repeat names {} twice", r.dataset));
+                return Err(ConfigError::RepeatTwice(r.dataset));
             }
         }
         // Balance and preprocessing are checked where the data pipeline checks them.
-        self.prepare_config().validate().map_err(|e| e.to_string())
+        Ok(self.prepare_config().validate()?)
     }
 }
 
@@ -353,7 +403,7 @@ mod tests {
             },
             ..TrainConfig::default()
         };
-        assert!(nan.validate().unwrap_err().contains("balance"));
+        assert!(nan.validate().unwrap_err().to_string().contains("balance"));
         let wrong_size = TrainConfig {
             preprocessing: Preprocessing {
                 size: 64,
@@ -361,7 +411,7 @@ mod tests {
             },
             ..TrainConfig::default()
         };
-        assert!(wrong_size.validate().unwrap_err().contains("size"));
+        assert!(wrong_size.validate().unwrap_err().to_string().contains("size"));
     }
 
     #[test]
@@ -382,12 +432,25 @@ mod tests {
         assert!(config(&["jaffe=8"]).validate().is_ok());
         assert_eq!(config(&["jaffe=8"]).times(DatasetKind::Jaffe), 8);
         assert_eq!(config(&["jaffe=8"]).times(DatasetKind::FerPlus), 1);
-        assert!(config(&["ckplus=2"]).validate().unwrap_err().contains("not one of"));
-        assert!(config(&["jaffe=0"]).validate().unwrap_err().contains("1..="));
+        assert!(
+            config(&["ckplus=2"])
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not one of")
+        );
+        assert!(
+            config(&["jaffe=0"])
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("1..=")
+        );
         assert!(
             config(&["jaffe=2", "jaffe=3"])
                 .validate()
                 .unwrap_err()
+                .to_string()
                 .contains("twice")
         );
     }

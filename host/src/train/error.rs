@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::checkpoint::CheckpointError;
+use super::config::ConfigError;
 use crate::model::ModelError;
 
 /// Training failures.
@@ -11,7 +12,17 @@ use crate::model::ModelError;
 pub enum TrainError {
     /// An invalid setting.
     #[error("invalid training configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    /// Targets that do not match the batch.
+    #[error("{values} target values for {images} images of {classes} classes")]
+    Targets {
+        /// Values given.
+        values: usize,
+        /// Images in the batch.
+        images: usize,
+        /// Classes of the network.
+        classes: usize,
+    },
     /// A split with no image.
     #[error("the {0} split is empty: nothing to train or validate on")]
     EmptySplit(&'static str),

@@ -81,7 +81,7 @@ impl Trainer {
     /// A fresh model (seeded initialisation) or, with `resume`, the checkpoint in that
     /// directory (which must hold `arch`).
     pub fn new(config: TrainConfig, arch: &Architecture, resume: Option<&Path>) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Config)?;
+        config.validate()?;
         check_batch_memory(arch, config.batch_size, config.backend)?;
         let inner = device_for(config.backend)?;
         inner.seed(config.seed);
@@ -174,10 +174,11 @@ impl Trainer {
         let x = batch_to_tensor(self.model.arch(), inputs, n, &self.device)?;
         let classes = self.model.num_classes();
         if targets.len() != n * classes {
-            return Err(TrainError::Config(format!(
-                "{} target values for {n} images of {classes} classes",
-                targets.len()
-            )));
+            return Err(TrainError::Targets {
+                values: targets.len(),
+                images: n,
+                classes,
+            });
         }
         let t = Tensor::<2>::from_data(TensorData::new(targets.to_vec(), [n, classes]), &self.device);
         let logits = self.model.forward(x);
