@@ -161,9 +161,35 @@ pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
         report += &format!("## {name} faces\n\n{}\n", train::comparison_table(&rows));
     }
     report += "`samples.png`: degraded, CLAHE, enhancer, clean (validation faces).\n";
+    let onnx = crate::enhance::export::onnx(&net, shared::INPUT_SIZE);
+    let onnx_path = args.out.join("enhancer.onnx");
+    std::fs::write(&onnx_path, &onnx).with_context(|| format!("writing {}", onnx_path.display()))?;
+    let ms = tract_ms_per_face(&onnx, &val)?;
+    report += &format!(
+        "\n`enhancer.onnx` (fp32, {} bytes): tract on this machine, one face at a time, {ms:.3} ms per face (median of 200).\n",
+        onnx.len()
+    );
     let path = args.out.join("report.md");
     std::fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
     train::sample_grid(&args.out.join("samples.png"), &net, &val, 12, &device)?;
     print!("{report}");
     Ok(())
+}
+
+/// Median wall time of tract running the exported graph on one face.
+fn tract_ms_per_face(onnx: &[u8], set: &EvalSet) -> Result<f64> {
+    use tract_onnx::prelude::{IntoTensor, tract_ndarray, tvec};
+    let side = shared::INPUT_SIZE;
+    let plan = artifacts::onnx::load_plan(onnx, [1, side, side]).map_err(|e| anyhow::anyhow!("tract: {e}"))?;
+    let mut times = Vec::with_capacity(200);
+    for face in set.degraded.iter().cycle().take(200) {
+        let x: Vec<f32> = face.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let input = tract_ndarray::Array4::from_shape_vec((1, 1, side, side), x)?.into_tensor();
+        let started = std::time::Instant::now();
+        plan.run(tvec!(input.into()))
+            .map_err(|e| anyhow::anyhow!("tract: {e}"))?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }

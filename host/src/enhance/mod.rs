@@ -8,6 +8,7 @@
 //! [`degrade`], and measured against CLAHE and against doing nothing on faces it never saw.
 
 pub mod degrade;
+pub mod export;
 pub mod network;
 pub mod quality;
 pub mod train;
