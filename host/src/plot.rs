@@ -200,81 +200,79 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
 
 /// Training and validation accuracy (%) per epoch.
 pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<(), PlotError> {
-    if history.is_empty() {
-        return Err(PlotError::Empty);
-    }
-    let last = history.last().map_or(1, |m| m.epoch) as f64;
-    let first = history.first().map_or(1, |m| m.epoch) as f64;
-    render(path, (900, 560), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 24))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d((first - 0.5)..(last + 0.5), 0.0..100.0)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .x_label_formatter(&epoch_label)
-            .y_desc("accuracy (%)")
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()?;
-        let series = [
-            (
-                "training accuracy",
-                RGBColor(120, 120, 120),
-                history
-                    .iter()
-                    .map(|m| (m.epoch as f64, 100.0 * m.train_acc))
-                    .collect::<Vec<_>>(),
-            ),
-            (
-                "validation accuracy",
-                RED,
-                history.iter().map(|m| (m.epoch as f64, 100.0 * m.val_acc)).collect(),
-            ),
-        ];
-        for (name, color, points) in series {
-            marked_line(&mut chart, name, color, &points, 3)?;
-        }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
-    })
+    let series = [
+        (
+            "training accuracy",
+            RGBColor(120, 120, 120),
+            history.iter().map(|m| (m.epoch as f64, 100.0 * m.train_acc)).collect(),
+        ),
+        (
+            "validation accuracy",
+            RED,
+            history.iter().map(|m| (m.epoch as f64, 100.0 * m.val_acc)).collect(),
+        ),
+    ];
+    let axis = EpochAxis {
+        y_desc: "accuracy (%)",
+        y_range: Some(0.0..100.0),
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    epoch_plot(path, title, axis, &series)
 }
 
-/// Named series over epochs on one axis (`y_desc`), each a line with dots.
-pub fn epoch_lines(
-    path: &Path,
-    title: &str,
-    y_desc: &str,
-    series: &[(&str, Vec<(f64, f64)>)],
-) -> Result<(), PlotError> {
-    let points = || series.iter().flat_map(|(_, p)| p.iter());
+/// Named series over epochs on one axis (`y_desc`, fitted to the values), each a line with
+/// dots in its colour.
+pub fn epoch_lines(path: &Path, title: &str, y_desc: &str, series: &[Series<'_>]) -> Result<(), PlotError> {
+    let axis = EpochAxis {
+        y_desc,
+        y_range: None,
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    epoch_plot(path, title, axis, series)
+}
+
+/// A named line in its colour: `(epoch, value)` points.
+pub type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+/// The y axis and legend of a per-epoch plot.
+struct EpochAxis<'a> {
+    y_desc: &'a str,
+    /// Fixed range, or `None` to fit the values.
+    y_range: Option<std::ops::Range<f64>>,
+    legend: SeriesLabelPosition,
+}
+
+fn epoch_plot(path: &Path, title: &str, axis: EpochAxis<'_>, series: &[Series<'_>]) -> Result<(), PlotError> {
+    let points = || series.iter().flat_map(|(_, _, p)| p.iter());
     if points().next().is_none() {
         return Err(PlotError::Empty);
     }
-    let (first, last) = range(points().map(|p| p.0));
-    let (lo, hi) = range(points().map(|p| p.1));
-    let colors = [RED, BLUE, RGBColor(120, 120, 120), RGBColor(0, 140, 70)];
+    let (first, last) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+        (lo.min(p.0), hi.max(p.0))
+    });
+    let y = axis.y_range.clone().unwrap_or_else(|| {
+        let (lo, hi) = range(points().map(|p| p.1));
+        lo..hi
+    });
     render(path, (900, 560), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 24))
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(64)
-            .build_cartesian_2d(first.floor() - 0.5..last.ceil() + 0.5, lo..hi)?;
+            .build_cartesian_2d((first - 0.5)..(last + 0.5), y)?;
         chart
             .configure_mesh()
             .x_desc("epoch")
             .x_label_formatter(&epoch_label)
-            .y_desc(y_desc)
+            .y_desc(axis.y_desc)
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .draw()?;
-        for (i, (name, points)) in series.iter().enumerate() {
-            marked_line(&mut chart, name, colors[i % colors.len()], points, 3)?;
+        for (name, color, points) in series {
+            marked_line(&mut chart, name, *color, points, 3)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        legend(&mut chart, axis.legend)
     })
 }
 

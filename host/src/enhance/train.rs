@@ -416,6 +416,7 @@ pub fn fit(
 }
 
 fn write_metrics(out: &Path, state: &EnhancerState) -> Result<(), EnhancerError> {
+    use plotters::style::{RED, RGBColor};
     let mut csv = String::from("epoch,train_l1,val_l1,val_psnr,val_ssim,lr,seconds\n");
     for h in &state.history {
         csv += &format!(
@@ -430,15 +431,15 @@ fn write_metrics(out: &Path, state: &EnhancerState) -> Result<(), EnhancerError>
         &out.join("curves.png"),
         "Enhancer: validation PSNR of restored faces",
         "PSNR (dB)",
-        &[("validation PSNR", pick(|h| h.val_psnr))],
+        &[("validation PSNR", RED, pick(|h| h.val_psnr))],
     )?;
     crate::plot::epoch_lines(
         &out.join("loss.png"),
         "Enhancer: L1 loss",
         "mean absolute error (0..1)",
         &[
-            ("training L1", pick(|h| h.train_l1)),
-            ("validation L1", pick(|h| h.val_l1)),
+            ("training L1", RGBColor(120, 120, 120), pick(|h| h.train_l1)),
+            ("validation L1", RED, pick(|h| h.val_l1)),
         ],
     )?;
     Ok(())
