@@ -122,14 +122,8 @@ pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
         test.clean.len()
     );
     let stop = super::train::install_ctrl_c();
-    let state = train::fit(
-        &config,
-        &train_faces,
-        &val.truncated(config.max_val),
-        &args.out,
-        args.resume,
-        &stop,
-    )?;
+    let val_each_epoch = val.truncated(config.max_val);
+    let state = train::fit(&config, &train_faces, &val_each_epoch, &args.out, args.resume, &stop)?;
     if state.epochs_done < state.config.epochs {
         println!(
             "stopped after {} of {} epochs; continue with the same command and --resume",
@@ -137,11 +131,13 @@ pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let best = train::best_dir(&args.out);
+    let best = crate::train::checkpoint::best_dir(&args.out);
     let best_state = train::load_state(&best)?;
     let device = burn::tensor::Device::flex();
     let net = train::load_net(&best, &best_state, &device)?;
     let epoch = best_state.best_epoch.unwrap_or(best_state.epochs_done);
+    // The run as it was trained (a resumed run keeps its first settings).
+    let config = &state.config;
     let mut report = format!(
         "# Enhancer run `{}`\n\n{:?}: {} parameters, {:.1} M multiply-adds per 48x48 face. {} epochs, batch {}, Adam lr {} cosine, seed {}; checkpoint of epoch {epoch} (best validation PSNR on {} faces).\n\nFaces: {} ({:?} protocol), no enhancement, degraded by `host::enhance::degrade` (one or two kinds each; validation and test faces once, with a fixed draw). PSNR (dB, identical faces count 100) and SSIM against the clean face; \"CLAHE vs CLAHE(clean)\" compares in CLAHE's own domain.\n\n",
         args.out.display(),
@@ -152,7 +148,7 @@ pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
         config.batch_size,
         config.lr,
         config.seed,
-        val.truncated(config.max_val).clean.len(),
+        val_each_epoch.clean.len(),
         args.dataset.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
         args.protocol,
     );
@@ -183,7 +179,7 @@ fn tract_ms_per_face(onnx: &[u8], set: &EvalSet) -> Result<f64> {
     let plan = artifacts::onnx::load_plan(onnx, [1, side, side]).map_err(|e| anyhow::anyhow!("tract: {e}"))?;
     let mut times = Vec::with_capacity(200);
     for face in set.degraded.iter().cycle().take(200) {
-        let x: Vec<f32> = face.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let x: Vec<f32> = face.iter().map(|&p| crate::enhance::to_unit(p)).collect();
         let input = tract_ndarray::Array4::from_shape_vec((1, 1, side, side), x)?.into_tensor();
         let started = std::time::Instant::now();
         plan.run(tvec!(input.into()))

@@ -25,6 +25,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::{to_u8, to_unit};
+
 /// One kind of degradation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Degradation {
@@ -94,7 +96,7 @@ pub fn degrade(clean: &[u8], w: usize, h: usize, rng: &mut impl Rng) -> (Vec<u8>
 /// Applies `kinds` (in the given order) with parameters drawn from `rng`.
 pub fn apply(clean: &[u8], w: usize, h: usize, kinds: &[Degradation], rng: &mut impl Rng) -> Vec<u8> {
     assert_eq!(clean.len(), w * h, "a {w}x{h} face needs {} pixels", w * h);
-    let mut img: Vec<f32> = clean.iter().map(|&p| f32::from(p) / 255.0).collect();
+    let mut img: Vec<f32> = clean.iter().map(|&p| to_unit(p)).collect();
     for &kind in kinds {
         match kind {
             Degradation::UnevenLight => uneven_light(&mut img, w, h, rng),
@@ -115,18 +117,15 @@ pub fn apply(clean: &[u8], w: usize, h: usize, kinds: &[Degradation], rng: &mut 
             Degradation::LowLight => low_light(&mut img, rng),
             Degradation::Jpeg => {
                 let quality = rng.random_range(10..=40u8);
-                img = jpeg(&to_u8(&img), w, h, quality)
-                    .iter()
-                    .map(|&p| f32::from(p) / 255.0)
-                    .collect();
+                img = jpeg(&quantise(&img), w, h, quality).into_iter().map(to_unit).collect();
             }
         }
     }
-    to_u8(&img)
+    quantise(&img)
 }
 
-fn to_u8(img: &[f32]) -> Vec<u8> {
-    img.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+fn quantise(img: &[f32]) -> Vec<u8> {
+    img.iter().map(|&v| to_u8(v)).collect()
 }
 
 fn uneven_light(img: &mut [f32], w: usize, h: usize, rng: &mut impl Rng) {

@@ -61,22 +61,24 @@ impl Writer {
         self.g.node(op, &name, inputs, &name, Vec::new())
     }
 
-    /// `x * sigmoid(up(relu(down(GlobalAveragePool(x)))))`.
-    fn channel_attention(&mut self, x: &str, ca: &ChannelAttention) -> String {
-        let pooled = self.op("GlobalAveragePool", &[x]);
-        let down = self.conv(&pooled, &ca.down);
-        let relu = self.op("Relu", &[&down]);
-        let up = self.conv(&relu, &ca.up);
-        let w = self.op("Sigmoid", &[&up]);
+    /// An attention gate: `x * sigmoid(up(relu(down(source))))`.
+    fn gate(&mut self, x: &str, source: &str, down: &Conv2d, up: &Conv2d) -> String {
+        let d = self.conv(source, down);
+        let relu = self.op("Relu", &[&d]);
+        let u = self.conv(&relu, up);
+        let w = self.op("Sigmoid", &[&u]);
         self.op("Mul", &[x, &w])
     }
 
+    /// Channel attention: the gate of `x`'s channel means.
+    fn channel_attention(&mut self, x: &str, ca: &ChannelAttention) -> String {
+        let pooled = self.op("GlobalAveragePool", &[x]);
+        self.gate(x, &pooled, &ca.down, &ca.up)
+    }
+
+    /// Pixel attention: the gate of `x` itself.
     fn pixel_attention(&mut self, x: &str, pa: &PixelAttention) -> String {
-        let down = self.conv(x, &pa.down);
-        let relu = self.op("Relu", &[&down]);
-        let up = self.conv(&relu, &pa.up);
-        let w = self.op("Sigmoid", &[&up]);
-        self.op("Mul", &[x, &w])
+        self.gate(x, x, &pa.down, &pa.up)
     }
 
     fn block(&mut self, x: &str, b: &FaBlock) -> String {
@@ -194,7 +196,7 @@ mod tests {
         net.tail2.weight = Param::from_tensor(Tensor::from_data(TensorData::new(noise(4 * 9), [1, 4, 3, 3]), &device));
         let side = 16;
         let face: Vec<u8> = (0..side * side).map(|i| (i * 37 % 256) as u8).collect();
-        let x: Vec<f32> = face.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let x: Vec<f32> = face.iter().map(|&p| crate::enhance::to_unit(p)).collect();
         let burn_out: Vec<f32> = net
             .forward(Tensor::from_data(
                 TensorData::new(x.clone(), [1, 1, side, side]),
@@ -217,7 +219,7 @@ mod tests {
         let changed = burn_out
             .iter()
             .zip(&face)
-            .filter(|(o, f)| ((**o * 255.0).round() as u8) != **f)
+            .filter(|(o, f)| crate::enhance::to_u8(**o) != **f)
             .count();
         assert!(changed > side * side / 2, "the test network should not be the identity");
     }

@@ -10,6 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::enhancer::FfaSpec;
 
+use super::{to_u8, to_unit};
+
 /// A same-size convolution with a bias (`k` 1 or 3), weights and bias uniform in
 /// `±sqrt(1 / fan_in)` (burn's default distribution) drawn from `rng`: the process-wide device
 /// RNG would make the initial weights depend on whatever else draws from it concurrently.
@@ -195,11 +197,16 @@ impl FfaNet {
     /// Restores `n` 8-bit faces of `h x w` (row-major, one after another): the network's
     /// output clamped to 0..1 and rounded back to 8 bits.
     pub fn restore(&self, faces: &[u8], n: usize, h: usize, w: usize, device: &Device) -> Vec<u8> {
-        let x: Vec<f32> = faces.iter().map(|&p| f32::from(p) / 255.0).collect();
-        let x = Tensor::<4>::from_data(TensorData::new(x, [n, 1, h, w]), device);
-        let y = self.forward(x).clamp(0.0, 1.0).into_data();
-        y.iter::<f32>().map(|v| (v * 255.0).round() as u8).collect()
+        let x = faces_tensor(faces, n, h, w, device);
+        self.forward(x).into_data().iter::<f32>().map(to_u8).collect()
     }
+}
+
+/// `n` 8-bit `h x w` grey faces (row-major, one after another) as the network's `[n, 1, h, w]`
+/// input on the 0..1 scale.
+pub fn faces_tensor(faces: &[u8], n: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+    let x: Vec<f32> = faces.iter().map(|&p| to_unit(p)).collect();
+    Tensor::from_data(TensorData::new(x, [n, 1, h, w]), device)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -23,8 +23,9 @@ use shared::enhancer::FfaSpec;
 use shared::preprocess::{Enhancement, enhance};
 
 use super::degrade::{self, Degradation};
-use super::network::FfaNet;
+use super::network::{FfaNet, faces_tensor};
 use super::quality::{psnr_capped, ssim};
+use crate::train::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, best_dir, last_dir};
 use crate::train::optim::FusedAdam;
 use crate::train::{Schedule, ScheduleKind};
 
@@ -93,6 +94,9 @@ pub enum EnhancerError {
     /// The loss became NaN or infinite.
     #[error("enhancer training diverged at epoch {0}; try a lower --lr")]
     Diverged(usize),
+    /// A checkpoint directory could not be staged, swapped in or restored.
+    #[error(transparent)]
+    Files(#[from] crate::train::CheckpointError),
     /// A plot failed.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
@@ -197,12 +201,31 @@ pub fn clahe(face: &[u8]) -> Vec<u8> {
     enhance(&img, Enhancement::default()).pixels().to_vec()
 }
 
+/// PSNR and SSIM of each output against its target.
+fn face_quality(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> Vec<Quality> {
+    outputs
+        .iter()
+        .zip(targets)
+        .map(|(o, t)| Quality {
+            psnr: psnr_capped(o, t),
+            ssim: ssim(o, t, SIDE, SIDE),
+        })
+        .collect()
+}
+
+/// The mean of the faces `idx` of `scores`.
+fn mean_over(scores: &[Quality], idx: impl ExactSizeIterator<Item = usize>) -> Quality {
+    let n = idx.len().max(1) as f64;
+    let (p, s) = idx.fold((0.0, 0.0), |(p, s), i| (p + scores[i].psnr, s + scores[i].ssim));
+    Quality {
+        psnr: p / n,
+        ssim: s / n,
+    }
+}
+
 /// Mean PSNR and SSIM of `outputs` against `targets`.
-pub fn mean_quality(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> (f64, f64) {
-    let n = outputs.len().max(1) as f64;
-    let p: f64 = outputs.iter().zip(targets).map(|(o, t)| psnr_capped(o, t)).sum();
-    let s: f64 = outputs.iter().zip(targets).map(|(o, t)| ssim(o, t, SIDE, SIDE)).sum();
-    (p / n, s / n)
+pub fn mean_quality(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> Quality {
+    mean_over(&face_quality(outputs, targets), 0..outputs.len())
 }
 
 fn l1(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> f64 {
@@ -214,23 +237,6 @@ fn l1(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> f64 {
     total as f64 / 255.0 / (outputs.len() * SIDE * SIDE).max(1) as f64
 }
 
-fn batch_tensor(faces: &[&[u8]], device: &Device) -> Tensor<4> {
-    let data: Vec<f32> = faces
-        .iter()
-        .flat_map(|f| f.iter().map(|&p| f32::from(p) / 255.0))
-        .collect();
-    Tensor::from_data(TensorData::new(data, [faces.len(), 1, SIDE, SIDE]), device)
-}
-
-fn last_dir(run: &Path) -> PathBuf {
-    run.join("checkpoints").join("last")
-}
-
-/// `<run>/checkpoints/best`.
-pub fn best_dir(run: &Path) -> PathBuf {
-    run.join("checkpoints").join("best")
-}
-
 fn record_err(path: &Path) -> impl FnOnce(burn::store::RecordError) -> EnhancerError + '_ {
     move |e| EnhancerError::Checkpoint {
         path: path.to_path_buf(),
@@ -238,29 +244,26 @@ fn record_err(path: &Path) -> impl FnOnce(burn::store::RecordError) -> EnhancerE
     }
 }
 
-/// Writes a checkpoint into a temporary sibling and renames it into place.
+/// Writes a checkpoint with the classifier's crash-safe swap ([`checkpoint::stage`],
+/// [`checkpoint::swap_in`]) and its file names.
 fn save(dir: &Path, net: &FfaNet, optimizer: &ModuleOptimizer, state: &EnhancerState) -> Result<(), EnhancerError> {
-    let tmp = dir.with_extension("tmp");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let model = tmp.join("model.bpk");
+    let tmp = checkpoint::stage(dir)?;
+    let model = tmp.join(MODEL_FILE);
     net.clone().save_file(&model).map_err(record_err(&model))?;
-    let opt = tmp.join("optimizer.bpk");
+    let opt = tmp.join(OPTIMIZER_FILE);
     optimizer.save(&opt).map_err(record_err(&opt))?;
     let json = serde_json::to_vec_pretty(state).expect("the state serialises");
-    let state_path = tmp.join("state.json");
+    let state_path = tmp.join(STATE_FILE);
     std::fs::write(&state_path, json).map_err(io(&state_path))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(io(dir))
+    Ok(checkpoint::swap_in(&tmp, dir)?)
 }
 
 /// Reads a checkpoint's state.
 pub fn load_state(dir: &Path) -> Result<EnhancerState, EnhancerError> {
-    let path = dir.join("state.json");
+    let path = dir.join(STATE_FILE);
+    if !path.is_file() {
+        checkpoint::restore_aside(dir, &[STATE_FILE, MODEL_FILE])?;
+    }
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     let state: EnhancerState = serde_json::from_slice(&bytes).map_err(|e| EnhancerError::Checkpoint {
         path: path.clone(),
@@ -277,7 +280,7 @@ pub fn load_state(dir: &Path) -> Result<EnhancerState, EnhancerError> {
 
 /// Loads a checkpoint's network.
 pub fn load_net(dir: &Path, state: &EnhancerState, device: &Device) -> Result<FfaNet, EnhancerError> {
-    let path = dir.join("model.bpk");
+    let path = dir.join(MODEL_FILE);
     FfaNet::new(&state.config.spec, device, state.config.seed)
         .try_load_file(&path)
         .map_err(record_err(&path))
@@ -315,7 +318,7 @@ pub fn fit(
         let dir = last_dir(out);
         let mut state = load_state(&dir)?;
         let net = load_net(&dir, &state, &device)?;
-        let path = dir.join("optimizer.bpk");
+        let path = dir.join(OPTIMIZER_FILE);
         let optimizer = optimizer.load(&path).map_err(record_err(&path))?;
         tracing::info!("resuming {} after {} epoch(s)", out.display(), state.epochs_done);
         state.config.epochs = config.epochs;
@@ -361,8 +364,10 @@ pub fn fit(
                     degrade::degrade(&train[i], SIDE, SIDE, &mut rng).0
                 })
                 .collect();
-            let x = batch_tensor(&degraded.iter().map(Vec::as_slice).collect::<Vec<_>>(), &device);
-            let target = batch_tensor(&chunk.iter().map(|&i| train[i].as_slice()).collect::<Vec<_>>(), &device);
+            let n = chunk.len();
+            let x = faces_tensor(&degraded.concat(), n, SIDE, SIDE, &device);
+            let clean: Vec<u8> = chunk.iter().flat_map(|&i| train[i].iter().copied()).collect();
+            let target = faces_tensor(&clean, n, SIDE, SIDE, &device);
             let loss = (net.forward(x) - target).abs().mean();
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
@@ -381,7 +386,10 @@ pub fn fit(
         }
         let valid = net.valid();
         let restored = restore_all(&valid, &val.degraded, &inner);
-        let (val_psnr, val_ssim) = mean_quality(&restored, &val.clean);
+        let Quality {
+            psnr: val_psnr,
+            ssim: val_ssim,
+        } = mean_quality(&restored, &val.clean);
         let metrics = EnhancerEpoch {
             epoch,
             train_l1: loss_sum / batches.max(1) as f64,
@@ -476,20 +484,21 @@ pub fn compare(net: &FfaNet, set: &EvalSet, device: &Device) -> Vec<Comparison> 
     let restored = restore_all(net, &set.degraded, device);
     let clahe_degraded: Vec<Vec<u8>> = set.degraded.iter().map(|f| clahe(f)).collect();
     let clahe_clean: Vec<Vec<u8>> = set.clean.iter().map(|f| clahe(f)).collect();
+    // Every face is scored once per method; the rows average subsets of those scores.
+    let none = face_quality(&set.degraded, &set.clean);
+    let clahe_scores = face_quality(&clahe_degraded, &set.clean);
+    let clahe_vs_clahe = face_quality(&clahe_degraded, &clahe_clean);
+    let ffa = face_quality(&restored, &set.clean);
     let measure = |name: &str, keep: &dyn Fn(usize) -> bool| {
         let idx: Vec<usize> = (0..set.clean.len()).filter(|&i| keep(i)).collect();
-        let pick = |v: &[Vec<u8>]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-        let q = |a: &[Vec<u8>], b: &[Vec<u8>]| {
-            let (psnr, ssim) = mean_quality(&pick(a), &pick(b));
-            Quality { psnr, ssim }
-        };
+        let q = |scores: &[Quality]| mean_over(scores, idx.iter().copied());
         Comparison {
             name: name.to_string(),
             faces: idx.len(),
-            none: q(&set.degraded, &set.clean),
-            clahe: q(&clahe_degraded, &set.clean),
-            clahe_vs_clahe: q(&clahe_degraded, &clahe_clean),
-            ffa: q(&restored, &set.clean),
+            none: q(&none),
+            clahe: q(&clahe_scores),
+            clahe_vs_clahe: q(&clahe_vs_clahe),
+            ffa: q(&ffa),
         }
     };
     let mut rows = vec![measure("all", &|_| true)];

@@ -6,6 +6,7 @@
 //! into the exporter's BatchNorm-folded [`FoldedNetwork`].
 
 use burn::module::{Module, Param};
+use burn::nn::BatchNorm;
 use burn::tensor::{Tensor, TensorData};
 use shared::arch::{ConvSpec, PoolSpec};
 
@@ -112,14 +113,31 @@ fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
     values(p.val())
 }
 
-fn conv_weights(c: &ConvBnRelu, spec: &ConvSpec, in_channels: usize) -> ConvWeights {
-    let batch_norm = c.bn.as_ref().map(|bn| BatchNormWeights {
+fn batch_norm_weights(bn: &BatchNorm) -> BatchNormWeights {
+    BatchNormWeights {
         gamma: param(&bn.gamma),
         beta: param(&bn.beta),
         running_mean: values(bn.running_mean.value()),
         running_var: values(bn.running_var.value()),
         epsilon: bn.epsilon as f32,
-    });
+    }
+}
+
+impl BatchNormWeights {
+    /// The form [`fold_batch_norm`] takes.
+    fn params(&self) -> BatchNormParams<'_> {
+        BatchNormParams {
+            gamma: &self.gamma,
+            beta: &self.beta,
+            mean: &self.running_mean,
+            var: &self.running_var,
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+fn conv_weights(c: &ConvBnRelu, spec: &ConvSpec, in_channels: usize) -> ConvWeights {
+    let batch_norm = c.bn.as_ref().map(batch_norm_weights);
     ConvWeights {
         spec: *spec,
         in_channels,
@@ -144,13 +162,7 @@ impl Network {
             let (weight, bias) = fold_batch_norm(
                 &param(&c.conv.weight),
                 c.conv.bias.as_ref().map(param).as_deref(),
-                &BatchNormParams {
-                    gamma: &param(&bn.gamma),
-                    beta: &param(&bn.beta),
-                    mean: &values(bn.running_mean.value()),
-                    var: &values(bn.running_var.value()),
-                    epsilon: bn.epsilon as f32,
-                },
+                &batch_norm_weights(&bn).params(),
             );
             c.conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, dims), &device));
             c.conv.bias = Some(Param::from_tensor(Tensor::from_data(
@@ -235,17 +247,7 @@ impl Network {
 
 fn fold_conv(c: &ConvWeights) -> FoldedConv {
     let (weight, bias) = match &c.batch_norm {
-        Some(bn) => fold_batch_norm(
-            &c.weight,
-            c.bias.as_deref(),
-            &BatchNormParams {
-                gamma: &bn.gamma,
-                beta: &bn.beta,
-                mean: &bn.running_mean,
-                var: &bn.running_var,
-                epsilon: bn.epsilon,
-            },
-        ),
+        Some(bn) => fold_batch_norm(&c.weight, c.bias.as_deref(), &bn.params()),
         None => (
             c.weight.clone(),
             c.bias.clone().unwrap_or_else(|| vec![0.0; c.spec.out_channels]),

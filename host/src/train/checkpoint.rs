@@ -143,22 +143,81 @@ fn record_err(path: &Path) -> impl FnOnce(burn::store::RecordError) -> Checkpoin
     }
 }
 
-/// Writes a checkpoint directory atomically: model, optionally the optimizer, and state.
+/// `.<name>.<suffix>` beside `dir`.
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// An empty staging directory beside `dir` (`.<name>.tmp`) to write a checkpoint's files
+/// into before [`swap_in`] puts it in place.
+pub fn stage(dir: &Path) -> Result<PathBuf, CheckpointError> {
+    let tmp = sibling(dir, "tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    Ok(tmp)
+}
+
+/// Syncs every file in the staging directory `tmp` and puts it in place of `dir`. The previous
+/// checkpoint stays complete until the new one is: it is moved aside (`.<name>.old`), the new
+/// one renamed in, and only then removed. A crash between the two renames leaves the old one
+/// aside, which [`restore_aside`] puts back.
+pub fn swap_in(tmp: &Path, dir: &Path) -> Result<(), CheckpointError> {
+    for entry in std::fs::read_dir(tmp).map_err(io(tmp))? {
+        let path = entry.map_err(io(tmp))?.path();
+        if path.is_file() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&path))?;
+        }
+    }
+    let old = sibling(dir, "old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+        if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == FAILPOINT_BETWEEN_RENAMES) {
+            // The crash test's way to die at the worst moment (host/tests/crash_resume.rs).
+            std::process::abort();
+        }
+    }
+    std::fs::rename(tmp, dir).map_err(io(dir))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// Puts back the checkpoint a save interrupted between its two renames left aside: when `dir`
+/// is missing and `.<name>.old` holds every file of `required`.
+pub fn restore_aside(dir: &Path, required: &[&str]) -> Result<(), CheckpointError> {
+    let old = sibling(dir, "old");
+    if !dir.exists() && required.iter().all(|f| old.join(f).is_file()) {
+        tracing::warn!(
+            "{} is missing; restoring the previous checkpoint {}",
+            dir.display(),
+            old.display()
+        );
+        std::fs::rename(&old, dir).map_err(io(dir))?;
+    }
+    Ok(())
+}
+
+/// Writes a checkpoint directory atomically ([`stage`], [`swap_in`]): model, optionally the
+/// optimizer, and state.
 pub fn save(
     dir: &Path,
     model: &Network,
     optimizer: Option<&ModuleOptimizer>,
     state: &CheckpointState,
 ) -> Result<(), CheckpointError> {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.with_file_name(format!(".{name}.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let tmp = stage(dir)?;
     let model_path = tmp.join(MODEL_FILE);
     model.clone().save_file(&model_path).map_err(record_err(&model_path))?;
     if let Some(optimizer) = optimizer {
@@ -171,33 +230,7 @@ pub fn save(
         why: e.to_string(),
     })?;
     std::fs::write(&state_path, json).map_err(io(&state_path))?;
-    for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
-        let path = tmp.join(file);
-        if path.is_file() {
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(io(&path))?;
-        }
-    }
-    // The previous checkpoint stays complete until the new one is: it is moved aside, the
-    // new one renamed in, and only then removed. A crash between the two renames leaves
-    // `.<name>.old`, which `load_state` falls back to.
-    let old = dir.with_file_name(format!(".{name}.old"));
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    }
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-        if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == FAILPOINT_BETWEEN_RENAMES) {
-            // The crash test's way to die at the worst moment (host/tests/crash_resume.rs).
-            std::process::abort();
-        }
-    }
-    std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    }
-    Ok(())
+    swap_in(&tmp, dir)
 }
 
 /// The first difference between two architectures, in words.
@@ -222,19 +255,8 @@ pub fn describe_difference(found: &Architecture, wanted: &Architecture) -> Optio
 /// Reads and checks a checkpoint's state against the architecture it must hold.
 pub fn load_state(dir: &Path, wanted: Option<&Architecture>) -> Result<CheckpointState, CheckpointError> {
     let path = dir.join(STATE_FILE);
-    if !path.is_file()
-        && let Some(name) = dir.file_name()
-    {
-        // A save interrupted between its two renames left the previous checkpoint aside.
-        let old = dir.with_file_name(format!(".{}.old", name.to_string_lossy()));
-        if old.join(STATE_FILE).is_file() && old.join(MODEL_FILE).is_file() && !dir.exists() {
-            tracing::warn!(
-                "{} is missing; restoring the previous checkpoint {}",
-                dir.display(),
-                old.display()
-            );
-            std::fs::rename(&old, dir).map_err(io(dir))?;
-        }
+    if !path.is_file() {
+        restore_aside(dir, &[STATE_FILE, MODEL_FILE])?;
     }
     if !path.is_file() || !dir.join(MODEL_FILE).is_file() {
         return Err(CheckpointError::Missing(dir.to_path_buf()));
