@@ -5,6 +5,7 @@
 //!   TIFFs, a size guard, the file extensions taken as images);
 //! - [`manifest`]: the JSON manifest beside each model (its path, SHA-256, writing the pair,
 //!   reading and checking it);
+//! - [`enhancer`]: the learned face enhancer's ONNX model and manifest, checked and run;
 //! - [`cascade`]: Haar cascade files (OpenCV XML or postcard) with their SHA-256;
 //! - [`onnx`]: ONNX models into tract, the one load path of exporter and runtime;
 //! - [`files`]: atomic writes;
@@ -16,6 +17,7 @@
 
 pub mod cascade;
 pub mod data;
+pub mod enhancer;
 pub mod files;
 pub mod image;
 pub mod manifest;

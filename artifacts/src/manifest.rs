@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use shared::wire::ModelManifest;
 use shared::{Emotion, INPUT_SIZE};
@@ -34,7 +36,7 @@ pub enum ManifestError {
     },
 }
 
-fn refused(model: &Path, reason: impl Into<String>) -> ManifestError {
+pub(crate) fn refused(model: &Path, reason: impl Into<String>) -> ManifestError {
     ManifestError::Refused {
         model: model.to_path_buf(),
         reason: reason.into(),
@@ -63,34 +65,52 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// renames the new model sits beside the old manifest, whose hash the edge then refuses.
 pub fn write_model(model: &Path, bytes: &[u8], mut manifest: ModelManifest) -> Result<ModelManifest, ManifestError> {
     manifest.sha256 = sha256_hex(bytes);
-    crate::files::write_atomically(model, bytes).map_err(io(model))?;
-    let path = manifest_path(model);
-    let json = serde_json::to_string_pretty(&manifest).map_err(|e| refused(model, e.to_string()))?;
-    crate::files::write_atomically(&path, (json + "\n").as_bytes()).map_err(io(&path))?;
+    write_pair(model, bytes, &manifest)?;
     Ok(manifest)
 }
 
-/// Reads a model and its manifest and checks one against the other.
-pub fn load_verified(model: &Path) -> Result<(Vec<u8>, ModelManifest), ManifestError> {
+/// Writes a model file and then its JSON manifest, each atomically (see [`write_model`]).
+pub(crate) fn write_pair(model: &Path, bytes: &[u8], manifest: &impl Serialize) -> Result<(), ManifestError> {
+    crate::files::write_atomically(model, bytes).map_err(io(model))?;
+    let path = manifest_path(model);
+    let json = serde_json::to_string_pretty(manifest).map_err(|e| refused(model, e.to_string()))?;
+    crate::files::write_atomically(&path, (json + "\n").as_bytes()).map_err(io(&path))
+}
+
+/// Reads a model file and its JSON manifest, unchecked.
+pub(crate) fn read_pair<M: DeserializeOwned>(model: &Path) -> Result<(Vec<u8>, M), ManifestError> {
     let bytes = std::fs::read(model).map_err(io(model))?;
     let path = manifest_path(model);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| refused(model, format!("cannot read its manifest {}: {e}", path.display())))?;
-    let manifest: ModelManifest = serde_json::from_str(&text)
+    let manifest = serde_json::from_str(&text)
         .map_err(|e| refused(model, format!("manifest {} is not valid: {e}", path.display())))?;
+    Ok((bytes, manifest))
+}
+
+/// Refuses bytes whose SHA-256 is not `expected`.
+pub(crate) fn check_hash(model: &Path, bytes: &[u8], expected: &str, whose: &str) -> Result<(), ManifestError> {
+    let actual = sha256_hex(bytes);
+    if actual.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(refused(
+            model,
+            format!("sha256 {actual} does not match {whose} {expected}"),
+        ))
+    }
+}
+
+/// Reads a model and its manifest and checks one against the other.
+pub fn load_verified(model: &Path) -> Result<(Vec<u8>, ModelManifest), ManifestError> {
+    let (bytes, manifest) = read_pair(model)?;
     verify(model, &bytes, &manifest)?;
     Ok((bytes, manifest))
 }
 
 /// Checks the hash, then everything [`check`] checks.
 pub fn verify(model: &Path, bytes: &[u8], manifest: &ModelManifest) -> Result<(), ManifestError> {
-    let actual = sha256_hex(bytes);
-    if !actual.eq_ignore_ascii_case(&manifest.sha256) {
-        return Err(refused(
-            model,
-            format!("sha256 {actual} does not match the manifest's {}", manifest.sha256),
-        ));
-    }
+    check_hash(model, bytes, &manifest.sha256, "the manifest's")?;
     check(model, manifest)
 }
 
@@ -145,6 +165,7 @@ pub fn for_tests() -> ModelManifest {
         sha256: String::new(),
         temperature: 1.0,
         recipe: String::new(),
+        enhancer: None,
     }
 }
 

@@ -27,6 +27,18 @@ use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
 
+/// An 8-bit grey value on the 0..1 scale the enhancer reads and writes.
+pub fn to_unit(p: u8) -> f32 {
+    f32::from(p) / 255.0
+}
+
+/// A 0..1 value back to 8 bits: clamped, then rounded (NaN gives 0).
+pub fn to_u8(v: f32) -> u8 {
+    // `round` is std-only; adding 0.5 before the truncating cast rounds half up the same way
+    // for the non-negative values left after the clamp.
+    (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8
+}
+
 /// Widths of an FFA-style enhancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FfaSpec {

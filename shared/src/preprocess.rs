@@ -169,9 +169,14 @@ impl Preprocessing {
 
     /// Crop, resize and enhance: the 48x48 grey face the network sees (before scaling).
     pub fn face(&self, frame: &GrayImage, face: FaceBox) -> Result<GrayImage, PreprocessError> {
+        Ok(enhance(&self.cropped(frame, face)?, self.enhancement))
+    }
+
+    /// Crop and resize only: the face a learned enhancer restores before [`enhance`] runs.
+    pub fn cropped(&self, frame: &GrayImage, face: FaceBox) -> Result<GrayImage, PreprocessError> {
         let crop = crop(frame, face, self.margin)?;
         let size = self.size.max(1);
-        Ok(enhance(&resize(&crop, size, size), self.enhancement))
+        Ok(resize(&crop, size, size))
     }
 
     /// Writes the scaled network input of an already-prepared face into `out`.

@@ -21,7 +21,7 @@ use crate::labels::Emotion;
 use crate::preprocess::Preprocessing;
 
 /// Version of the message layout, carried in heartbeats and manifests.
-pub const WIRE_VERSION: u16 = 3;
+pub const WIRE_VERSION: u16 = 4;
 
 /// Wire encoding errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -254,6 +254,41 @@ pub struct ModelManifest {
     /// epochs), for people reading the manifest; empty in older manifests.
     #[serde(default)]
     pub recipe: String,
+    /// The learned face enhancer the model was trained behind, if any: every crop goes through
+    /// it before the recipe's classical enhancement. The runtime refuses the model unless the
+    /// named file sits beside it with this hash.
+    #[serde(default)]
+    pub enhancer: Option<EnhancerRef>,
+}
+
+/// The learned enhancer a classifier expects, as its manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnhancerRef {
+    /// File name of the enhancer's ONNX model, in the classifier's directory.
+    pub file: String,
+    /// Lower-case hex SHA-256 of that file.
+    pub sha256: String,
+}
+
+/// The manifest beside an exported enhancer (`x.onnx` -> `x.manifest.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnhancerManifest {
+    /// [`WIRE_VERSION`] of the writer.
+    pub format_version: u16,
+    /// Model name (file stem).
+    pub name: String,
+    /// The network's widths.
+    pub spec: crate::enhancer::FfaSpec,
+    /// Input and output side (one grey channel, pixels on the 0..1 scale).
+    pub side: u32,
+    /// Number format.
+    pub quantization: Quantization,
+    /// Restoration figures on held-out degraded faces, e.g. ("test psnr db", 21.9).
+    pub metrics: Vec<Metric>,
+    /// How it was trained, in words.
+    pub recipe: String,
+    /// Lower-case hex SHA-256 of the model file.
+    pub sha256: String,
 }
 
 fn unit_temperature() -> f32 {

@@ -17,6 +17,7 @@ use shared::haar::{DetectParams, largest};
 use shared::{Emotion, FaceBox};
 
 use crate::inference::Classifier;
+use crate::inference::face::FacePipeline;
 use crate::inference::tract::TractClassifier;
 
 /// How the face region is chosen.
@@ -73,7 +74,9 @@ impl Line {
 /// Runs the command, writing JSON lines to `out`.
 pub fn run_to(args: &ClassifyArgs, out: &mut impl Write) -> Result<()> {
     let mut classifier = TractClassifier::load(&args.model)?;
-    let preprocessing = classifier.manifest().preprocessing;
+    let manifest = classifier.manifest().clone();
+    let faces = FacePipeline::for_model(&args.model, &manifest, manifest.preprocessing)
+        .with_context(|| format!("loading the enhancer of model {}", args.model.display()))?;
     let cascade = match args.crop {
         Crop::None => None,
         Crop::Face => {
@@ -105,9 +108,8 @@ pub fn run_to(args: &ClassifyArgs, out: &mut impl Write) -> Result<()> {
         let line = match face {
             None => Line::error(file, "no face found".into()),
             Some(face) => {
-                let input = preprocessing
-                    .face(&frame, face)
-                    .map(|f| preprocessing.normalize(&f))
+                let input = faces
+                    .input(&frame, face)
                     .with_context(|| format!("preprocessing {file}"))?;
                 let probs = classifier
                     .classify(&input)

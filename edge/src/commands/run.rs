@@ -15,6 +15,7 @@ use clap::Args;
 use crate::config::EdgeConfig;
 use crate::detect::haar::HaarDetector;
 use crate::inference;
+use crate::inference::face::FacePipeline;
 use crate::monitor::{EndReason, Monitor, MonitorConfig};
 use crate::output::wire::{boot_id, open_serial};
 use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
@@ -70,6 +71,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     let preprocessing = config
         .preprocessing_for(&manifest.preprocessing)
         .with_context(|| format!("model {}", model.display()))?;
+    let faces = FacePipeline::for_model(&model, &manifest, preprocessing)
+        .with_context(|| format!("loading the enhancer of model {}", model.display()))?;
+    if let Some(enhancer) = faces.enhancer() {
+        tracing::info!(enhancer = %enhancer.path().display(), "faces go through the model's learned enhancer");
+    }
     let cascade = match args.cascade.clone().or_else(|| config.detection.cascade.clone()) {
         Some(cascade) => cascade,
         None => shipped::find(
@@ -107,7 +113,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         notify.ready()?;
     }
     sinks.extend(notify.map(|n| Box::new(n) as Box<dyn Sink>));
-    let mut monitor = Monitor::new(monitor_config, detector, classifier, sinks)?;
+    let mut monitor = Monitor::new(monitor_config, detector, classifier, sinks)?.with_faces(faces);
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -5,6 +5,7 @@
 //! whichever backend the board has. [`load`] picks the backend for a model file; a model it
 //! cannot serve is an error, never a made-up result.
 
+pub mod face;
 #[cfg(feature = "tflite")]
 pub mod tflite;
 pub mod tflite_io;

@@ -34,6 +34,7 @@ use shared::preprocess::Preprocessing;
 use shared::wire::{AlertEvent, AlertKind, AlertPhase, EmotionScores, Heartbeat, WIRE_VERSION};
 
 use crate::detect::{FaceDetector, FaceSource, FaceTracker};
+use crate::inference::face::FacePipeline;
 use crate::inference::{Classifier, check_probabilities};
 use crate::output::{Sink, Tick};
 use crate::source::{Frame, FrameSource, SourceError};
@@ -62,7 +63,7 @@ pub struct MonitorConfig {
 pub struct Monitor<D, C> {
     tracker: FaceTracker<D>,
     classifier: C,
-    preprocessing: Preprocessing,
+    faces: FacePipeline,
     policy: Policy,
     sinks: Vec<Box<dyn Sink>>,
     frame_size: Option<(u32, u32)>,
@@ -113,7 +114,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
         Ok(Monitor {
             tracker: FaceTracker::new(detector, config.detect_every, config.smooth_box),
             classifier,
-            preprocessing: config.preprocessing,
+            faces: FacePipeline::new(config.preprocessing),
             policy: Policy::new(config.policy)?,
             sinks,
             frame_size: config.frame_size,
@@ -132,6 +133,13 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
             started_ms: 0,
             last_frame: None,
         })
+    }
+
+    /// Prepares faces with `faces` instead of the config's classical preprocessing: the
+    /// pipeline of a model trained behind a learned enhancer ([`FacePipeline::for_model`]).
+    pub fn with_faces(mut self, faces: FacePipeline) -> Self {
+        self.faces = faces;
+        self
     }
 
     /// Times turns without a frame on `clock` instead of the system's monotonic clock.
@@ -207,10 +215,7 @@ impl<D: FaceDetector, C: Classifier> Monitor<D, C> {
                 events,
             };
         };
-        let prepared = self
-            .preprocessing
-            .face(&frame.image, face)
-            .and_then(|crop| self.preprocessing.normalize_into(&crop, &mut self.input));
+        let prepared = self.faces.input_into(&frame.image, face, &mut self.input);
         let preprocessed = Instant::now();
         self.preprocess_us += preprocessed.duration_since(detected).as_micros() as u64;
         if let Err(e) = prepared {

@@ -3,6 +3,9 @@
 //! Loads the run's best (or last) checkpoint, folds BatchNorm, calibrates the int8
 //! activation ranges on training images, checks int8 against fp32 on the run's test split
 //! (accuracy and top-1 agreement go into the manifests), and writes the models.
+//!
+//! With `--enhancer` the run is a face-enhancer run (`host train-enhancer`): its checkpoint is
+//! written as fp32 ONNX with an [`shared::wire::EnhancerManifest`] (`<name>-enhancer.onnx`).
 
 use std::path::PathBuf;
 
@@ -72,6 +75,10 @@ pub struct ExportArgs {
     /// Prepared-data cache directory, likewise.
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// The run is a face-enhancer run (`host train-enhancer`): writes `<name>-enhancer.onnx`
+    /// (fp32) and its manifest. Calibration options do not apply.
+    #[arg(long)]
+    pub enhancer: bool,
 }
 
 fn inputs(samples: &[&Sample], norm: Normalization) -> Vec<Vec<f32>> {
@@ -83,6 +90,9 @@ fn inputs(samples: &[&Sample], norm: Normalization) -> Vec<Vec<f32>> {
 
 /// Runs the export; prints the parity table and the written paths.
 pub fn run(args: &ExportArgs) -> Result<()> {
+    if args.enhancer {
+        return export_enhancer(args);
+    }
     let options = ExportOptions {
         out_dir: args.out.clone(),
         name: args.name.clone(),
@@ -252,11 +262,71 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         sha256: String::new(),
         temperature,
         recipe,
+        enhancer: None,
     };
     let report = write_models(&fp32, &int8, calibration.len(), &options, &template)?;
     if let Some((path, m)) = &report.fp32 {
         println!("wrote {} (sha256 {})", path.display(), m.sha256);
     }
     println!("wrote {} (sha256 {})", report.int8.0.display(), report.int8.1.sha256);
+    Ok(())
+}
+
+/// `host export --enhancer`: the enhancer run's checkpoint as fp32 ONNX with its manifest.
+fn export_enhancer(args: &ExportArgs) -> Result<()> {
+    use crate::enhance::train as enhancer;
+    let path = args.out.join(format!("{}-enhancer.onnx", args.name));
+    for p in [artifacts::manifest::manifest_path(&path), path.clone()] {
+        if p.exists() && !args.force {
+            anyhow::bail!("{} exists; pass --force to replace it", p.display());
+        }
+    }
+    let dir = match args.checkpoint {
+        Which::Best => checkpoint::best_dir(&args.run),
+        Which::Last => checkpoint::last_dir(&args.run),
+    };
+    let state = enhancer::load_state(&dir).with_context(|| format!("{} is not an enhancer run", args.run.display()))?;
+    let device = burn::tensor::Device::flex();
+    let net = enhancer::load_net(&dir, &state, &device)?;
+    let epoch = match args.checkpoint {
+        Which::Best => state.best_epoch.unwrap_or(state.epochs_done),
+        Which::Last => state.epochs_done,
+    };
+    let figures = state.history.iter().find(|e| e.epoch == epoch);
+    let metrics = figures
+        .map(|e| {
+            vec![
+                Metric {
+                    name: "validation psnr db (degraded faces)".into(),
+                    value: e.val_psnr as f32,
+                },
+                Metric {
+                    name: "validation ssim (degraded faces)".into(),
+                    value: e.val_ssim as f32,
+                },
+            ]
+        })
+        .unwrap_or_default();
+    let c = &state.config;
+    let manifest = shared::wire::EnhancerManifest {
+        format_version: WIRE_VERSION,
+        name: format!("{}-enhancer", args.name),
+        spec: c.spec,
+        side: INPUT_SIZE as u32,
+        quantization: shared::wire::Quantization::Float32,
+        metrics,
+        recipe: format!(
+            "restores faces degraded by host::enhance::degrade (uneven light, haze, defocus, motion blur, low light with noise, JPEG); L1 loss, Adam lr {} cosine, batch {}, {} of {} epochs, seed {}; checkpoint of epoch {epoch}",
+            c.lr, c.batch_size, state.epochs_done, c.epochs, c.seed
+        ),
+        sha256: String::new(),
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let onnx = crate::enhance::export::onnx(&net, INPUT_SIZE);
+    let named = artifacts::enhancer::write(&path, &onnx, manifest)?;
+    // What was written must load and run as the edge will run it.
+    let check = artifacts::enhancer::Enhancer::load(&path)?;
+    check.enhance(&shared::GrayImage::filled(INPUT_SIZE as u32, INPUT_SIZE as u32, 128))?;
+    println!("wrote {} (sha256 {})", path.display(), named.sha256);
     Ok(())
 }

@@ -156,11 +156,7 @@ pub fn preprocess(
     preprocessing: &Preprocessing,
     enhancer: &dyn FaceEnhancer,
 ) -> Result<GrayImage, PreprocessError> {
-    let plain = Preprocessing {
-        enhancement: Enhancement::None,
-        ..*preprocessing
-    };
-    Ok(enhancer.enhance(&plain.face(frame, face)?))
+    Ok(enhancer.enhance(&preprocessing.cropped(frame, face)?))
 }
 
 #[cfg(test)]

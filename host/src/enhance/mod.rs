@@ -16,12 +16,4 @@ pub mod train;
 pub use degrade::Degradation;
 pub use network::FfaNet;
 
-/// An 8-bit grey value on the 0..1 scale the degradations and the enhancer work on.
-pub fn to_unit(p: u8) -> f32 {
-    f32::from(p) / 255.0
-}
-
-/// A 0..1 value back to 8 bits: clamped, then rounded (NaN gives 0).
-pub fn to_u8(v: f32) -> u8 {
-    (v.clamp(0.0, 1.0) * 255.0).round() as u8
-}
+pub use shared::enhancer::{to_u8, to_unit};

@@ -297,6 +297,7 @@ mod tests {
             sha256: String::new(),
             temperature: 1.0,
             recipe: String::new(),
+            enhancer: None,
         }
     }
 

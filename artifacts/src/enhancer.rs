@@ -1,0 +1,179 @@
+//! The learned face enhancer's files and runtime: the exported ONNX graph with its manifest
+//! (`x.onnx` + `x.manifest.json`, [`shared::wire::EnhancerManifest`]), checked and run in
+//! tract. One module for the exporter (which writes the pair), the trainer (which prepares
+//! faces through it) and the edge (which runs it before the classifier), so all three read
+//! the same bytes the same way.
+//!
+//! A classifier trained behind an enhancer names it in its manifest
+//! ([`shared::wire::EnhancerRef`]: file and SHA-256); [`Enhancer::load_for`] finds the file
+//! beside the classifier and refuses it unless the hash matches both manifests, so a
+//! classifier never runs behind an enhancer it was not trained with, nor without its own.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use shared::enhancer::{to_u8, to_unit};
+use shared::wire::{EnhancerManifest, EnhancerRef};
+use shared::{GrayImage, INPUT_SIZE};
+use tract_onnx::prelude::*;
+
+use crate::manifest::{ManifestError, check_hash, read_pair, refused, sha256_hex, write_pair};
+
+/// An enhancer that cannot run on a face.
+#[derive(Debug, thiserror::Error)]
+pub enum EnhanceError {
+    /// The face is not the enhancer's size.
+    #[error("face is {width}x{height}, the enhancer takes {side}x{side}")]
+    Size {
+        /// Face width.
+        width: u32,
+        /// Face height.
+        height: u32,
+        /// The enhancer's side.
+        side: u32,
+    },
+    /// tract failed while running the graph.
+    #[error("enhancer: {0}")]
+    Backend(String),
+}
+
+/// A verified enhancer, optimised for one `1x1xSxS` face at a time.
+pub struct Enhancer {
+    plan: Arc<TypedRunnableModel>,
+    manifest: EnhancerManifest,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Enhancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enhancer")
+            .field("path", &self.path)
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enhancer {
+    /// Loads an enhancer after checking it against its own manifest: hash, a valid spec and
+    /// the network's input side.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let (bytes, manifest): (Vec<u8>, EnhancerManifest) = read_pair(path)?;
+        check_hash(path, &bytes, &manifest.sha256, "the manifest's")?;
+        if manifest.side as usize != INPUT_SIZE {
+            return Err(refused(
+                path,
+                format!(
+                    "enhancer side {}, this runtime crops {INPUT_SIZE}x{INPUT_SIZE} faces",
+                    manifest.side
+                ),
+            ));
+        }
+        if let Err(e) = manifest.spec.validate() {
+            return Err(refused(path, format!("enhancer manifest: {e}")));
+        }
+        let plan = crate::onnx::load_plan(&bytes, [1, INPUT_SIZE, INPUT_SIZE]).map_err(|e| {
+            refused(
+                path,
+                format!("not a usable enhancer graph for 1x1x{INPUT_SIZE}x{INPUT_SIZE}: {e:#}"),
+            )
+        })?;
+        Ok(Enhancer {
+            plan,
+            manifest,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Loads the enhancer a classifier's manifest names: the file beside `classifier`, whose
+    /// hash must be the one the classifier recorded as well as its own manifest's.
+    pub fn load_for(classifier: &Path, named: &EnhancerRef) -> Result<Self, ManifestError> {
+        let file = Path::new(&named.file);
+        if file.file_name() != Some(file.as_os_str()) {
+            return Err(refused(
+                classifier,
+                format!(
+                    "manifest names enhancer {:?}: expected a file name beside the model",
+                    named.file
+                ),
+            ));
+        }
+        let path = classifier.parent().unwrap_or(Path::new("")).join(file);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            refused(
+                classifier,
+                format!(
+                    "it was trained behind the enhancer {}, which cannot be read: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        check_hash(
+            &path,
+            &bytes,
+            &named.sha256,
+            &format!("the one {} was trained behind:", classifier.display()),
+        )?;
+        Self::load(&path)
+    }
+
+    /// The manifest the enhancer was loaded with.
+    pub fn manifest(&self) -> &EnhancerManifest {
+        &self.manifest
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The enhanced face: same size, pixels rounded back to 8 bits.
+    pub fn enhance(&self, face: &GrayImage) -> Result<GrayImage, EnhanceError> {
+        let side = INPUT_SIZE as u32;
+        if face.width() != side || face.height() != side {
+            return Err(EnhanceError::Size {
+                width: face.width(),
+                height: face.height(),
+                side,
+            });
+        }
+        let input: Vec<f32> = face.pixels().iter().map(|&p| to_unit(p)).collect();
+        let tensor = Tensor::from_shape(&[1, 1, INPUT_SIZE, INPUT_SIZE], &input).map_err(backend)?;
+        let outputs = self.plan.run(tvec!(tensor.into())).map_err(backend)?;
+        let out = outputs[0]
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>())
+            .map_err(backend)?;
+        if out.len() != input.len() {
+            return Err(EnhanceError::Backend(format!(
+                "{} output values for {} pixels",
+                out.len(),
+                input.len()
+            )));
+        }
+        let pixels = out.iter().map(|&v| to_u8(v)).collect();
+        GrayImage::from_raw(side, side, pixels).map_err(backend)
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> EnhanceError {
+    EnhanceError::Backend(format!("{e:#}"))
+}
+
+/// Writes an enhancer and then its manifest (hash filled in), each atomically, and returns
+/// the reference a classifier's manifest records.
+pub fn write(path: &Path, bytes: &[u8], mut manifest: EnhancerManifest) -> Result<EnhancerRef, ManifestError> {
+    manifest.sha256 = sha256_hex(bytes);
+    write_pair(path, bytes, &manifest)?;
+    Ok(reference(path, &manifest.sha256))
+}
+
+/// The reference to an enhancer file a classifier's manifest records.
+pub fn reference(path: &Path, sha256: &str) -> EnhancerRef {
+    EnhancerRef {
+        file: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        sha256: sha256.to_string(),
+    }
+}
