@@ -18,15 +18,17 @@ use shared::enhancer::FfaSpec;
 use shared::wire::{EnhancerManifest, ModelManifest, Quantization};
 use shared::{FaceBox, GrayImage, INPUT_SIZE};
 
+/// The test enhancer's widths: small, every part present.
+const SPEC: FfaSpec = FfaSpec {
+    channels: 4,
+    groups: 2,
+    blocks: 1,
+    reduction: 2,
+};
+
 fn enhancer_onnx() -> Vec<u8> {
     let device = Device::flex();
-    let spec = FfaSpec {
-        channels: 4,
-        groups: 2,
-        blocks: 1,
-        reduction: 2,
-    };
-    let mut net = FfaNet::new(&spec, &device, 5);
+    let mut net = FfaNet::new(&SPEC, &device, 5);
     // The last convolution starts at zero (the identity); a fixed ramp makes it restore
     // something.
     let weights: Vec<f32> = (0..4 * 9).map(|i| (i as f32 - 18.0) / 60.0).collect();
@@ -38,12 +40,7 @@ fn enhancer_manifest() -> EnhancerManifest {
     EnhancerManifest {
         format_version: shared::wire::WIRE_VERSION,
         name: "test-enhancer".into(),
-        spec: FfaSpec {
-            channels: 4,
-            groups: 2,
-            blocks: 1,
-            reduction: 2,
-        },
+        spec: SPEC,
         side: INPUT_SIZE as u32,
         quantization: Quantization::Float32,
         metrics: vec![],
