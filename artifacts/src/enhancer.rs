@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shared::enhancer::{to_u8, to_unit};
+use shared::preprocess::{Enhancement, PreprocessError, enhance};
 use shared::wire::{EnhancerManifest, EnhancerRef};
 use shared::{GrayImage, INPUT_SIZE};
 use tract_onnx::prelude::*;
@@ -35,6 +36,17 @@ pub enum EnhanceError {
     /// tract failed while running the graph.
     #[error("enhancer: {0}")]
     Backend(String),
+}
+
+/// A face that could not be prepared for the classifier.
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    /// Cropping, resizing or scaling failed.
+    #[error(transparent)]
+    Preprocess(#[from] PreprocessError),
+    /// The learned enhancer failed.
+    #[error(transparent)]
+    Enhance(#[from] EnhanceError),
 }
 
 /// A verified enhancer, optimised for one `1x1xSxS` face at a time.
@@ -124,6 +136,13 @@ impl Enhancer {
     /// The file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What a classifier trained behind this enhancer sees of a cropped 48x48 face: the
+    /// enhancer's restoration, then the recipe's classical enhancement (`then`). The one
+    /// definition of that order, for the trainer's data and the edge.
+    pub fn prepare(&self, cropped: &GrayImage, then: Enhancement) -> Result<GrayImage, EnhanceError> {
+        Ok(enhance(&self.enhance(cropped)?, then))
     }
 
     /// The enhanced face: same size, pixels rounded back to 8 bits.

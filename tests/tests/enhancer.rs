@@ -143,3 +143,45 @@ fn the_edge_runs_the_named_enhancer_and_refuses_any_other() {
     let small = GrayImage::filled(10, 10, 9);
     assert!(enhancer.enhance(&small).is_err());
 }
+
+/// `host prepare --enhancer` makes the training faces the edge will make for a model trained
+/// on them: the same pixels, and a cache identity that names the enhancer.
+#[test]
+fn training_faces_behind_the_enhancer_are_the_edges_faces() {
+    let dir = tempfile::tempdir().unwrap();
+    let enhancer_path = dir.path().join("test-enhancer.onnx");
+    let named = artifacts::enhancer::write(&enhancer_path, &enhancer_onnx(), enhancer_manifest()).unwrap();
+    let model = classifier_behind(dir.path(), Some(named.clone()));
+    let (_, manifest) = artifacts::manifest::load_verified(&model).unwrap();
+    let edge = FacePipeline::for_model(&model, &manifest, manifest.preprocessing).unwrap();
+
+    let config = host::data::PrepareConfig {
+        preprocessing: manifest.preprocessing,
+        enhancer: Some(enhancer_path.clone()),
+        ..host::data::PrepareConfig::default()
+    };
+    let learned = host::data::faces::enhancer_for(&config).unwrap();
+    assert!(learned.id().contains(&named.sha256), "{}", learned.id());
+    let classical = host::data::faces::enhancer_for(&host::data::PrepareConfig {
+        enhancer: None,
+        ..config.clone()
+    })
+    .unwrap();
+    assert_ne!(learned.id(), classical.id());
+
+    let frame = artifacts::image::load(&card(dir.path())).unwrap();
+    let whole = FaceBox::whole(frame.width(), frame.height());
+    let host_face = host::data::faces::preprocess(&frame, whole, &manifest.preprocessing, learned.as_ref()).unwrap();
+    assert_eq!(host_face, edge.face(&frame, whole).unwrap());
+    let plain = host::data::faces::preprocess(&frame, whole, &manifest.preprocessing, classical.as_ref()).unwrap();
+    assert_ne!(host_face, plain);
+
+    let missing = host::data::PrepareConfig {
+        enhancer: Some(dir.path().join("absent.onnx")),
+        ..config
+    };
+    let err = host::data::faces::enhancer_for(&missing)
+        .err()
+        .expect("a missing enhancer is refused");
+    assert!(err.to_string().contains("absent.onnx"), "{err}");
+}

@@ -5,23 +5,13 @@
 
 use std::path::Path;
 
-use artifacts::enhancer::{EnhanceError, Enhancer};
-use shared::preprocess::{PreprocessError, Preprocessing, enhance};
+use artifacts::enhancer::Enhancer;
+pub use artifacts::enhancer::FaceError;
+use shared::preprocess::Preprocessing;
 use shared::wire::ModelManifest;
 use shared::{FaceBox, GrayImage};
 
 use super::InferenceError;
-
-/// A face that could not be prepared.
-#[derive(Debug, thiserror::Error)]
-pub enum FaceError {
-    /// Cropping, resizing or scaling failed.
-    #[error(transparent)]
-    Preprocess(#[from] PreprocessError),
-    /// The learned enhancer failed.
-    #[error(transparent)]
-    Enhance(#[from] EnhanceError),
-}
 
 /// The preparation of faces for one model.
 #[derive(Debug)]
@@ -71,10 +61,10 @@ impl FacePipeline {
     pub fn face(&self, frame: &GrayImage, face: FaceBox) -> Result<GrayImage, FaceError> {
         match &self.enhancer {
             None => Ok(self.preprocessing.face(frame, face)?),
-            Some(enhancer) => {
-                let restored = enhancer.enhance(&self.preprocessing.cropped(frame, face)?)?;
-                Ok(enhance(&restored, self.preprocessing.enhancement))
-            }
+            Some(enhancer) => Ok(enhancer.prepare(
+                &self.preprocessing.cropped(frame, face)?,
+                self.preprocessing.enhancement,
+            )?),
         }
     }
 

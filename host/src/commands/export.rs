@@ -248,6 +248,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             |p| format!("initialised from {}", p.display())
         )
     );
+    let enhancer = match &data.enhancer {
+        None => None,
+        Some(path) => Some(place_enhancer(path, &args.out, args.force)?),
+    };
     let template = ModelManifest {
         format_version: WIRE_VERSION,
         name: args.name.clone(),
@@ -262,7 +266,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         sha256: String::new(),
         temperature,
         recipe,
-        enhancer: None,
+        enhancer,
     };
     let report = write_models(&fp32, &int8, calibration.len(), &options, &template)?;
     if let Some((path, m)) = &report.fp32 {
@@ -329,4 +333,31 @@ fn export_enhancer(args: &ExportArgs) -> Result<()> {
     check.enhance(&shared::GrayImage::filled(INPUT_SIZE as u32, INPUT_SIZE as u32, 128))?;
     println!("wrote {} (sha256 {})", path.display(), named.sha256);
     Ok(())
+}
+
+/// Puts the enhancer a run was trained behind into `out` (beside the model, with its
+/// manifest) unless the same file is already there, and returns the reference the model's
+/// manifest records. A different file under the same name is kept unless `force`.
+fn place_enhancer(path: &std::path::Path, out: &std::path::Path, force: bool) -> Result<shared::wire::EnhancerRef> {
+    let loaded = artifacts::enhancer::Enhancer::load(path)
+        .with_context(|| format!("the run was trained behind the enhancer {}", path.display()))?;
+    let manifest = loaded.manifest().clone();
+    let name = path.file_name().context("enhancer path without a file name")?;
+    let target = out.join(name);
+    let present = artifacts::enhancer::Enhancer::load(&target)
+        .map(|e| e.manifest().sha256 == manifest.sha256)
+        .unwrap_or(false);
+    if !present {
+        if target.exists() && !force {
+            anyhow::bail!(
+                "{} exists and is not the enhancer the run was trained behind; pass --force to replace it",
+                target.display()
+            );
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        artifacts::enhancer::write(&target, &bytes, manifest.clone())?;
+        println!("wrote {} (the run's enhancer)", target.display());
+    }
+    Ok(artifacts::enhancer::reference(&target, &manifest.sha256))
 }

@@ -74,6 +74,10 @@ pub struct PrepareArgs {
     /// haarcascades/).
     #[arg(long)]
     pub cascade: Option<PathBuf>,
+    /// A learned face enhancer (`host export --enhancer`) run on every crop before
+    /// --enhancement, as the edge will for a model trained on these faces.
+    #[arg(long)]
+    pub enhancer: Option<PathBuf>,
     /// Output directory for the cache files and summaries.
     #[arg(long, default_value = "prepared")]
     pub out: PathBuf,
@@ -104,6 +108,7 @@ impl PrepareArgs {
                 ContemptArg::Fold => ContemptPolicy::FoldIntoDisgust,
             },
             cascade: self.cascade.clone(),
+            enhancer: self.enhancer.clone(),
             cache_dir: self.out.clone(),
             threads: self.threads,
             ..defaults
@@ -123,11 +128,11 @@ impl PrepareArgs {
 pub fn run(args: &PrepareArgs) -> Result<()> {
     let config = args.config()?;
     let start = Instant::now();
-    let report =
-        data::prepare(&config).with_context(|| format!("preparing data from {}", config.data_root.display()))?;
-    let enhancer = data::ClassicalEnhancer(config.preprocessing.enhancement);
+    let enhancer = data::faces::enhancer_for(&config)?;
+    let report = data::prepare_with(&config, enhancer.as_ref())
+        .with_context(|| format!("preparing data from {}", config.data_root.display()))?;
     for d in &report.datasets {
-        println!("{}", data::prepare::render_summary(d, &config, &enhancer));
+        println!("{}", data::prepare::render_summary(d, &config, enhancer.as_ref()));
         println!(
             "written: {} ({:.1} s)\n",
             d.summary_file.display(),

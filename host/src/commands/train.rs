@@ -131,6 +131,10 @@ pub struct TrainArgs {
     /// each of its training images appears TIMES times per epoch, augmented anew each time.
     #[arg(long, value_delimiter = ',')]
     pub repeat: Vec<DatasetRepeat>,
+    /// Train on faces restored by this learned enhancer (`host export --enhancer`) before
+    /// --enhancement; the export puts it beside the model and names it in the manifest.
+    #[arg(long)]
+    pub enhancer: Option<PathBuf>,
     /// Start a fresh run in --out even though it holds a previous run's checkpoints (they are
     /// replaced); without it such a run directory is refused.
     #[arg(long)]
@@ -179,6 +183,7 @@ impl TrainArgs {
             warmup_epochs: self.warmup,
             init_from: self.init_from.clone(),
             repeat: self.repeat.clone(),
+            enhancer: self.enhancer.clone(),
         }
     }
 
@@ -335,7 +340,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let stop = install_ctrl_c();
     let trainer = Trainer::new(config.clone(), &arch, resume)?;
     tracing::info!(
-        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{}{})",
+        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{}{}{})",
         trainer.model.trainable_params(),
         config.backend.name(),
         config.epochs,
@@ -361,6 +366,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .init_from
             .as_ref()
             .map(|p| format!(", init from {}", p.display()))
+            .unwrap_or_default(),
+        config
+            .enhancer
+            .as_ref()
+            .map(|p| format!(", faces restored by {} first", p.display()))
             .unwrap_or_default()
     );
     let outcome = trainer.fit(&data.train, &data.val, &stop)?;

@@ -73,6 +73,9 @@ pub struct PrepareConfig {
     /// of `models/haarcascade_frontalface_default.xml` (beside the workspace) and
     /// `<data_root>/haarcascades/haarcascade_frontalface_default.xml` that exists.
     pub cascade: Option<PathBuf>,
+    /// A learned face enhancer (`host export --enhancer`: ONNX with its manifest beside it)
+    /// run on every 48x48 crop before `preprocessing.enhancement`; `None`: classical only.
+    pub enhancer: Option<PathBuf>,
     /// Where the prepared files and summaries go.
     pub cache_dir: PathBuf,
     /// Worker threads for decoding and preprocessing (0: all cores).
@@ -98,6 +101,7 @@ impl Default for PrepareConfig {
             test_fraction: 0.2,
             val_fraction: 0.1,
             cascade: None,
+            enhancer: None,
             cache_dir: PathBuf::from("prepared"),
             threads: 0,
             verify_sources: true,

@@ -10,8 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
+use artifacts::enhancer::{EnhanceError, Enhancer, FaceError};
 use shared::haar::{Cascade, DetectParams};
-use shared::preprocess::{Enhancement, PreprocessError, Preprocessing, enhance};
+use shared::preprocess::{Enhancement, Preprocessing, enhance};
 use shared::{FaceBox, GrayImage};
 
 use super::{DataError, DatasetKind, PrepareConfig};
@@ -124,7 +125,7 @@ pub trait FaceEnhancer: Send + Sync {
     /// Identifies the enhancer and its settings (recorded in the cache header).
     fn id(&self) -> String;
     /// The enhanced face, same size.
-    fn enhance(&self, face: &GrayImage) -> GrayImage;
+    fn enhance(&self, face: &GrayImage) -> Result<GrayImage, EnhanceError>;
 }
 
 /// The classical stand-in: the shared histogram equalisation / CLAHE, exactly as the edge
@@ -143,9 +144,49 @@ impl FaceEnhancer for ClassicalEnhancer {
         }
     }
 
-    fn enhance(&self, face: &GrayImage) -> GrayImage {
-        enhance(face, self.0)
+    fn enhance(&self, face: &GrayImage) -> Result<GrayImage, EnhanceError> {
+        Ok(enhance(face, self.0))
     }
+}
+
+/// The learned enhancer (`host export --enhancer`) followed by the recipe's classical
+/// enhancement, in the order the edge runs them for a model whose manifest names the enhancer
+/// ([`Enhancer::prepare`]).
+pub struct LearnedEnhancer {
+    enhancer: Enhancer,
+    then: Enhancement,
+}
+
+impl LearnedEnhancer {
+    /// Loads and verifies the enhancer at `path` (its manifest beside it).
+    pub fn load(path: &Path, then: Enhancement) -> Result<Self, DataError> {
+        let enhancer = Enhancer::load(path).map_err(|e| DataError::Config(format!("face enhancer: {e}")))?;
+        Ok(LearnedEnhancer { enhancer, then })
+    }
+}
+
+impl FaceEnhancer for LearnedEnhancer {
+    fn id(&self) -> String {
+        format!(
+            "ffa(sha256={})+{}",
+            self.enhancer.manifest().sha256,
+            ClassicalEnhancer(self.then).id()
+        )
+    }
+
+    fn enhance(&self, face: &GrayImage) -> Result<GrayImage, EnhanceError> {
+        self.enhancer.prepare(face, self.then)
+    }
+}
+
+/// The enhancer `config` asks for: its learned enhancer followed by the recipe's classical
+/// enhancement when it names one, else the classical enhancement alone.
+pub fn enhancer_for(config: &PrepareConfig) -> Result<Box<dyn FaceEnhancer>, DataError> {
+    let classical = config.preprocessing.enhancement;
+    Ok(match &config.enhancer {
+        None => Box::new(ClassicalEnhancer(classical)),
+        Some(path) => Box::new(LearnedEnhancer::load(path, classical)?),
+    })
 }
 
 /// Crop + resize with the shared preprocessing, then the enhancer. With
@@ -155,8 +196,8 @@ pub fn preprocess(
     face: FaceBox,
     preprocessing: &Preprocessing,
     enhancer: &dyn FaceEnhancer,
-) -> Result<GrayImage, PreprocessError> {
-    Ok(enhancer.enhance(&preprocessing.cropped(frame, face)?))
+) -> Result<GrayImage, FaceError> {
+    Ok(enhancer.enhance(&preprocessing.cropped(frame, face)?)?)
 }
 
 #[cfg(test)]

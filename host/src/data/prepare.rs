@@ -17,7 +17,7 @@ use shared::{Emotion, GrayImage, NUM_CLASSES};
 
 use super::balance::balance;
 use super::cache::{self, CacheHeader};
-use super::faces::{self, ClassicalEnhancer, FaceEnhancer, FaceFinder};
+use super::faces::{self, FaceEnhancer, FaceFinder};
 use super::split::{Candidate, Fractions, split};
 use super::{
     DataError, DatasetKind, Entry, Listing, Origin, PrepareConfig, Sample, SkipReason, Skipped, SplitName, Splits,
@@ -70,10 +70,11 @@ pub struct PrepareReport {
     pub splits: Splits,
 }
 
-/// Prepares every configured dataset with the classical enhancer of
-/// `config.preprocessing.enhancement`, overwriting its cache files.
+/// Prepares every configured dataset with the enhancer `config` names ([`faces::enhancer_for`]:
+/// the learned one, then `config.preprocessing.enhancement`; or the latter alone),
+/// overwriting its cache files.
 pub fn prepare(config: &PrepareConfig) -> Result<PrepareReport, DataError> {
-    prepare_with(config, &ClassicalEnhancer(config.preprocessing.enhancement))
+    prepare_with(config, faces::enhancer_for(config)?.as_ref())
 }
 
 /// [`prepare`] with another enhancer (the seam for a learned, FFA-Net-style one).
@@ -95,7 +96,7 @@ pub fn prepare_with(config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> Resu
 /// first if any of its files is missing. A cache written by another format version or with
 /// other settings is refused with [`DataError::CacheMismatch`].
 pub fn load_splits(config: &PrepareConfig) -> Result<Splits, DataError> {
-    load_splits_with(config, &ClassicalEnhancer(config.preprocessing.enhancement))
+    load_splits_with(config, faces::enhancer_for(config)?.as_ref())
 }
 
 /// [`load_splits`] for caches made with another enhancer (see [`prepare_with`]).

@@ -248,6 +248,11 @@ pub struct TrainConfig {
     /// Datasets oversampled in each epoch (none listed: every image once).
     #[serde(default)]
     pub repeat: Vec<DatasetRepeat>,
+    /// A learned face enhancer (`host export --enhancer`) every crop went through before
+    /// `preprocessing.enhancement`; `host export` names it in the model's manifest and puts
+    /// it beside the model. `None` (and in older checkpoints): classical only.
+    #[serde(default)]
+    pub enhancer: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -276,6 +281,7 @@ impl Default for TrainConfig {
             warmup_epochs: 0,
             init_from: None,
             repeat: Vec::new(),
+            enhancer: None,
         }
     }
 }
@@ -291,6 +297,7 @@ impl TrainConfig {
             cache_dir: self.cache_dir.clone(),
             preprocessing: self.preprocessing,
             balance: self.balance,
+            enhancer: self.enhancer.clone(),
             ..PrepareConfig::default()
         }
     }

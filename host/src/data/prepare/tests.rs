@@ -249,9 +249,9 @@ impl FaceEnhancer for Invert {
         "invert-test".into()
     }
 
-    fn enhance(&self, face: &GrayImage) -> GrayImage {
+    fn enhance(&self, face: &GrayImage) -> Result<GrayImage, artifacts::enhancer::EnhanceError> {
         let pixels = face.pixels().iter().map(|&p| 255 - p).collect();
-        GrayImage::from_raw(face.width(), face.height(), pixels).unwrap()
+        Ok(GrayImage::from_raw(face.width(), face.height(), pixels).unwrap())
     }
 }
 
