@@ -69,31 +69,8 @@ impl Enhancer {
     /// Loads an enhancer after checking it against its own manifest: hash, a valid spec and
     /// the network's input side.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let (bytes, manifest): (Vec<u8>, EnhancerManifest) = read_pair(path)?;
-        check_hash(path, &bytes, &manifest.sha256, "the manifest's")?;
-        if manifest.side as usize != INPUT_SIZE {
-            return Err(refused(
-                path,
-                format!(
-                    "enhancer side {}, this runtime crops {INPUT_SIZE}x{INPUT_SIZE} faces",
-                    manifest.side
-                ),
-            ));
-        }
-        if let Err(e) = manifest.spec.validate() {
-            return Err(refused(path, format!("enhancer manifest: {e}")));
-        }
-        let plan = crate::onnx::load_plan(&bytes, [1, INPUT_SIZE, INPUT_SIZE]).map_err(|e| {
-            refused(
-                path,
-                format!("not a usable enhancer graph for 1x1x{INPUT_SIZE}x{INPUT_SIZE}: {e:#}"),
-            )
-        })?;
-        Ok(Enhancer {
-            plan,
-            manifest,
-            path: path.to_path_buf(),
-        })
+        let (bytes, manifest) = read_pair(path)?;
+        Self::verified(path, &bytes, manifest)
     }
 
     /// Loads the enhancer a classifier's manifest names: the file beside `classifier`, whose
@@ -110,7 +87,7 @@ impl Enhancer {
             ));
         }
         let path = classifier.parent().unwrap_or(Path::new("")).join(file);
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let (bytes, manifest) = read_pair(&path).map_err(|e| {
             refused(
                 classifier,
                 format!(
@@ -125,7 +102,35 @@ impl Enhancer {
             &named.sha256,
             &format!("the one {} was trained behind:", classifier.display()),
         )?;
-        Self::load(&path)
+        Self::verified(&path, &bytes, manifest)
+    }
+
+    /// Checks `bytes` against their own manifest (hash, spec, side) and optimises the graph.
+    fn verified(path: &Path, bytes: &[u8], manifest: EnhancerManifest) -> Result<Self, ManifestError> {
+        check_hash(path, bytes, &manifest.sha256, "the manifest's")?;
+        if manifest.side as usize != INPUT_SIZE {
+            return Err(refused(
+                path,
+                format!(
+                    "enhancer side {}, this runtime crops {INPUT_SIZE}x{INPUT_SIZE} faces",
+                    manifest.side
+                ),
+            ));
+        }
+        if let Err(e) = manifest.spec.validate() {
+            return Err(refused(path, format!("enhancer manifest: {e}")));
+        }
+        let plan = crate::onnx::load_plan(bytes, [1, INPUT_SIZE, INPUT_SIZE]).map_err(|e| {
+            refused(
+                path,
+                format!("not a usable enhancer graph for 1x1x{INPUT_SIZE}x{INPUT_SIZE}: {e:#}"),
+            )
+        })?;
+        Ok(Enhancer {
+            plan,
+            manifest,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The manifest the enhancer was loaded with.

@@ -52,11 +52,6 @@ impl FacePipeline {
         self.enhancer.as_ref()
     }
 
-    /// The classical preprocessing.
-    pub fn preprocessing(&self) -> &Preprocessing {
-        &self.preprocessing
-    }
-
     /// The prepared 48x48 grey face (before scaling).
     pub fn face(&self, frame: &GrayImage, face: FaceBox) -> Result<GrayImage, FaceError> {
         match &self.enhancer {

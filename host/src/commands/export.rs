@@ -32,6 +32,16 @@ pub enum Which {
     Last,
 }
 
+impl Which {
+    /// This checkpoint's directory in `run`.
+    fn dir(self, run: &std::path::Path) -> PathBuf {
+        match self {
+            Which::Best => checkpoint::best_dir(run),
+            Which::Last => checkpoint::last_dir(run),
+        }
+    }
+}
+
 /// Options of `host export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
@@ -102,10 +112,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         overwrite: args.force,
     };
     options.check_outputs()?;
-    let dir = match args.checkpoint {
-        Which::Best => checkpoint::best_dir(&args.run),
-        Which::Last => checkpoint::last_dir(&args.run),
-    };
+    let dir = args.checkpoint.dir(&args.run);
     let arch = Architecture::paper(shared::NUM_CLASSES);
     let state =
         checkpoint::load_state(&dir, Some(&arch)).with_context(|| format!("reading checkpoint {}", dir.display()))?;
@@ -285,10 +292,7 @@ fn export_enhancer(args: &ExportArgs) -> Result<()> {
             anyhow::bail!("{} exists; pass --force to replace it", p.display());
         }
     }
-    let dir = match args.checkpoint {
-        Which::Best => checkpoint::best_dir(&args.run),
-        Which::Last => checkpoint::last_dir(&args.run),
-    };
+    let dir = args.checkpoint.dir(&args.run);
     let state = enhancer::load_state(&dir).with_context(|| format!("{} is not an enhancer run", args.run.display()))?;
     let device = burn::tensor::Device::flex();
     let net = enhancer::load_net(&dir, &state, &device)?;
