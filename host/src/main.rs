@@ -30,6 +30,9 @@ enum Command {
     BenchTrain(host::commands::bench_train::BenchTrainArgs),
     /// Train the FFA-style face enhancer on degraded faces and compare it with CLAHE.
     TrainEnhancer(host::commands::train_enhancer::TrainEnhancerArgs),
+    /// An exported classifier's accuracy on clean and degraded faces, with or without a
+    /// learned enhancer in front (the enhancer's ablation).
+    Robustness(host::commands::robustness::RobustnessArgs),
     /// Export a run to int8 (and optionally fp32) ONNX with manifests, checking int8 vs fp32.
     Export(host::commands::export::ExportArgs),
 }
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
         Command::BenchTrain(args) => host::commands::bench_train::run(&args)?,
         Command::Export(args) => host::commands::export::run(&args)?,
         Command::TrainEnhancer(args) => host::commands::train_enhancer::run(&args)?,
+        Command::Robustness(args) => host::commands::robustness::run(&args)?,
     }
     Ok(())
 }

@@ -6,5 +6,6 @@ pub mod bench_train;
 pub mod eval;
 pub mod export;
 pub mod prepare;
+pub mod robustness;
 pub mod train;
 pub mod train_enhancer;

@@ -138,7 +138,7 @@ impl FromStr for SplitProtocol {
 }
 
 /// The three parts of a split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 pub enum SplitName {
     /// Training images (and, after balancing, their noisy copies).
     Train,

@@ -10,6 +10,7 @@ pub mod calibration;
 pub mod metrics;
 pub mod pass;
 pub mod report;
+pub mod robustness;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,122 @@
+//! `host robustness --model FILE`: an exported classifier's accuracy on clean and degraded
+//! test faces, through the preparation its manifest names and, with `--add-enhancer`, with a
+//! learned enhancer put in front of it (the ablation of the face enhancer).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use artifacts::enhancer::Enhancer;
+use clap::Args;
+
+use crate::data::{self, DatasetKind, PrepareConfig, SplitName};
+use crate::enhance::train::EvalSet;
+use crate::eval::robustness::{self, Preparation};
+use crate::export::TractRunner;
+
+/// Options of `host robustness`.
+#[derive(Debug, Clone, Args)]
+pub struct RobustnessArgs {
+    /// The classifier (ONNX with its manifest beside it) [default: the shipped models/vigil-int8.onnx].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Also measure with this learned enhancer (`host export --enhancer`) run before the
+    /// model's classical enhancement, for a model that was not trained behind one.
+    #[arg(long)]
+    pub add_enhancer: Option<PathBuf>,
+    /// Directory with the datasets (default: $VIGIL_DATA, else ../shared/data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Prepared-data cache of faces without enhancement (`host train-enhancer` makes one;
+    /// made here when missing).
+    #[arg(long, default_value = "prepared-clean")]
+    pub cache: PathBuf,
+    /// Trust complete cache files without listing the dataset directories.
+    #[arg(long)]
+    pub cache_only: bool,
+    /// The face list, in order: a face's degradation is drawn from its position in it, so the
+    /// same list degrades the same faces the same way for every model (the default is the
+    /// list `host train-enhancer` reports on).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![DatasetKind::FerPlus, DatasetKind::CkPlus, DatasetKind::Jaffe])]
+    pub dataset: Vec<DatasetKind>,
+    /// Classify only these datasets' faces (default: every dataset of the list).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<DatasetKind>,
+    /// Which part of the split (the model's protocol and seed, from its manifest).
+    #[arg(long, value_enum, default_value_t = SplitName::Test)]
+    pub split: SplitName,
+    /// Seed of the degradation draw (`host train-enhancer`'s default).
+    #[arg(long, default_value_t = 42)]
+    pub degrade_seed: u64,
+}
+
+/// Runs `host robustness`.
+pub fn run(args: &RobustnessArgs) -> Result<()> {
+    let model = match &args.model {
+        Some(path) => path.clone(),
+        None => artifacts::shipped::find(artifacts::shipped::MODEL, "--model")?,
+    };
+    let (bytes, manifest) = artifacts::manifest::load_verified(&model)?;
+    let chw = manifest.input_chw.map(|d| d as usize);
+    let runner = TractRunner::new(&bytes, chw).with_context(|| format!("loading {}", model.display()))?;
+    let own = match &manifest.enhancer {
+        None => None,
+        Some(named) => Some(Enhancer::load_for(&model, named)?),
+    };
+    let added = match &args.add_enhancer {
+        None => None,
+        Some(path) => {
+            anyhow::ensure!(
+                own.is_none(),
+                "{} already runs behind its own enhancer ({}); --add-enhancer is for models trained without one",
+                model.display(),
+                manifest.enhancer.as_ref().map_or("", |e| e.file.as_str())
+            );
+            Some(Enhancer::load(path).with_context(|| format!("loading the enhancer {}", path.display()))?)
+        }
+    };
+
+    let config = PrepareConfig {
+        verify_sources: !args.cache_only,
+        ..robustness::clean_faces(
+            &manifest,
+            args.dataset.clone(),
+            args.data.clone().unwrap_or_else(artifacts::data::default_dir),
+            args.cache.clone(),
+        )?
+    };
+    let splits = data::load_splits(&config).context("loading the clean faces")?;
+    let faces = splits.part(args.split);
+    let pixels: Vec<Vec<u8>> = faces.iter().map(|s| s.pixels.clone()).collect();
+    let set = EvalSet::new(&pixels, args.degrade_seed);
+
+    println!(
+        "# {}: clean and degraded {} faces\n\n{} faces ({} protocol, seed {}; degradation draw {}).\n",
+        model.display(),
+        args.split.name(),
+        faces.len(),
+        config.protocol.name(),
+        manifest.seed,
+        args.degrade_seed
+    );
+    let mut arms = vec![(own.as_ref(), "as trained")];
+    if let Some(enhancer) = &added {
+        arms.push((Some(enhancer), "with the added enhancer"));
+    }
+    for (enhancer, what) in arms {
+        let preparation = Preparation {
+            enhancer,
+            enhancement: manifest.preprocessing.enhancement,
+            normalization: manifest.preprocessing.normalization,
+        };
+        let started = std::time::Instant::now();
+        let rows = robustness::measure(&runner, preparation, faces, &set, &args.only)?;
+        println!(
+            "## {what}: {}{:?}\n\n{}\n({:.0} s)\n",
+            enhancer.map_or(String::new(), |e| format!("{} then ", e.path().display())),
+            manifest.preprocessing.enhancement,
+            robustness::table(&rows),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
