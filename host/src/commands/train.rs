@@ -69,6 +69,10 @@ pub struct TrainArgs {
     /// kept; --epochs may extend it).
     #[arg(long)]
     pub resume: bool,
+    /// Minutes between checkpoints in the middle of an epoch (0: at epoch ends only); a
+    /// killed run loses at most this much work.
+    #[arg(long, default_value_t = 10.0)]
+    pub save_every: f64,
     /// Train on at most this many images (0: all); for quick checks.
     #[arg(long, default_value_t = 0)]
     pub max_train: usize,
@@ -338,7 +342,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     config.validate()?;
     let data = load_data(&config, &arch, !args.cache_only)?;
     let stop = install_ctrl_c();
-    let trainer = Trainer::new(config.clone(), &arch, resume)?;
+    anyhow::ensure!(
+        args.save_every.is_finite() && args.save_every >= 0.0,
+        "--save-every {} must be a number of minutes, 0 or more",
+        args.save_every
+    );
+    let mut trainer = Trainer::new(config.clone(), &arch, resume)?;
+    trainer.save_every = (args.save_every > 0.0).then(|| std::time::Duration::from_secs_f64(60.0 * args.save_every));
     tracing::info!(
         "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{}{}{})",
         trainer.model.trainable_params(),
@@ -373,7 +383,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .map(|p| format!(", faces restored by {} first", p.display()))
             .unwrap_or_default()
     );
-    let outcome = trainer.fit(&data.train, &data.val, &stop)?;
+    let outcome = trainer.fit(&data.train, &data.val, &|| stop.load(Ordering::Relaxed))?;
     if outcome.interrupted {
         println!(
             "interrupted: checkpoint in {}; continue with --resume",

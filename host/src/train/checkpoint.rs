@@ -124,9 +124,35 @@ pub struct CheckpointState {
     pub history: Vec<EpochMetrics>,
     /// Best validation so far.
     pub best: Option<Best>,
-    /// Written on Ctrl-C in the middle of epoch `epochs_done + 1` (its partial updates are in
-    /// the weights; a resume restarts that epoch).
+    /// Written in the middle of epoch `epochs_done + 1` (stopped, or a periodic save): its
+    /// partial updates are in the weights. A resume continues it from [`Self::partial`]; an
+    /// older checkpoint without that restarts the epoch.
     pub interrupted: bool,
+    /// Where the unfinished epoch `epochs_done + 1` stood when this was written; `None` at an
+    /// epoch's end.
+    #[serde(default)]
+    pub partial: Option<PartialEpoch>,
+}
+
+/// How far an unfinished epoch got, so that a resume continues it batch for batch: the same
+/// shuffled order from the next batch on, the augmentation RNG where it was, the running
+/// sums of the epoch's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PartialEpoch {
+    /// The epoch (1-based).
+    pub epoch: usize,
+    /// Batches of its order trained on (their updates are in the weights).
+    pub batches: usize,
+    /// Words the epoch's augmentation RNG had produced by then.
+    pub rng_words: u64,
+    /// Sum of those batches' mean losses.
+    pub loss_sum: f64,
+    /// Training images classified right in them.
+    pub correct: usize,
+    /// Training images in them.
+    pub images: usize,
+    /// Seconds spent on them.
+    pub seconds: f64,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -217,6 +243,10 @@ pub fn save(
     optimizer: Option<&ModuleOptimizer>,
     state: &CheckpointState,
 ) -> Result<(), CheckpointError> {
+    // BatchNorm's running statistics are burn `RunningState`s, which record their last
+    // synchronised value: one update behind right after a training step. `valid()`
+    // synchronises them (they are shared with the copy it returns).
+    let _synchronised = model.valid();
     let tmp = stage(dir)?;
     let model_path = tmp.join(MODEL_FILE);
     model.clone().save_file(&model_path).map_err(record_err(&model_path))?;

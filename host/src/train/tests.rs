@@ -1,8 +1,6 @@
 //! Training-loop tests on synthetic images with a tiny architecture: learning happens,
 //! checkpoints resume, a foreign architecture is refused, the stop flag saves and stops.
 
-use std::sync::atomic::AtomicBool;
-
 use shared::arch::{Architecture, ConvSpec, Layer, LayerKind, PoolSpec, Shape};
 
 use super::augment::Augmentation;
@@ -11,6 +9,7 @@ use super::config::LabelMode;
 use super::*;
 use crate::data::DatasetKind;
 use crate::eval::evaluate;
+use burn::tensor::Device;
 
 fn tiny() -> Architecture {
     let c = ConvSpec::new;
@@ -61,7 +60,7 @@ fn last_epoch(train: &ImageSet, val: &ImageSet, set: impl FnOnce(&mut TrainConfi
     set(&mut c);
     let outcome = Trainer::new(c, &tiny(), None)
         .unwrap()
-        .fit(train, val, &AtomicBool::new(false))
+        .fit(train, val, &|| false)
         .unwrap();
     *outcome.state.history.last().unwrap()
 }
@@ -82,7 +81,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
     let dir = tempfile::tempdir().unwrap();
     let arch = tiny();
     let (train, val) = (synthetic(32), synthetic(8));
-    let stop = AtomicBool::new(false);
+    let stop = || false;
     let outcome = Trainer::new(config(dir.path(), 4), &arch, None)
         .unwrap()
         .fit(&train, &val, &stop)
@@ -134,7 +133,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
 #[test]
 fn stop_flag_saves_a_checkpoint_and_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let stop = AtomicBool::new(true);
+    let stop = || true;
     let outcome = Trainer::new(config(dir.path(), 3), &tiny(), None)
         .unwrap()
         .fit(&synthetic(16), &synthetic(4), &stop)
@@ -149,7 +148,7 @@ fn stop_flag_saves_a_checkpoint_and_stops() {
 fn bad_settings_and_empty_data_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let arch = tiny();
-    let stop = AtomicBool::new(false);
+    let stop = || false;
     let mut c = config(dir.path(), 1);
     c.batch_size = 0;
     assert!(matches!(Trainer::new(c, &arch, None), Err(TrainError::Config(_))));
@@ -213,7 +212,7 @@ fn vote_distributions_are_what_probability_targets_train_on() {
 fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
     let arch = tiny();
     let (train, val) = (synthetic(32), synthetic(8));
-    let stop = AtomicBool::new(false);
+    let stop = || false;
     let first = tempfile::tempdir().unwrap();
     let outcome = Trainer::new(config(first.path(), 2), &arch, None)
         .unwrap()
@@ -271,7 +270,7 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
 #[test]
 fn a_checkpoint_caught_between_its_renames_is_recovered() {
     let dir = tempfile::tempdir().unwrap();
-    let stop = AtomicBool::new(false);
+    let stop = || false;
     Trainer::new(config(dir.path(), 1), &tiny(), None)
         .unwrap()
         .fit(&synthetic(16), &synthetic(4), &stop)
@@ -283,4 +282,98 @@ fn a_checkpoint_caught_between_its_renames_is_recovered() {
     let state = checkpoint::load_state(&last, Some(&tiny())).unwrap();
     assert_eq!(state.epochs_done, 1);
     assert!(last.join(checkpoint::MODEL_FILE).is_file() && !aside.exists());
+}
+
+/// Copies a run's `checkpoints/` (two levels of files) to another run directory: what a
+/// machine killed at that moment leaves behind.
+fn copy_checkpoints(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from.join("checkpoints")).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join("checkpoints").join(entry.file_name());
+        std::fs::create_dir_all(&target).unwrap();
+        for file in std::fs::read_dir(entry.path()).unwrap() {
+            let file = file.unwrap();
+            std::fs::copy(file.path(), target.join(file.file_name())).unwrap();
+        }
+    }
+}
+
+/// A run killed in the middle of an epoch (its periodic save is all that is left) and one
+/// stopped there both resume batch for batch: they end with the weights and the epoch
+/// metrics of the run that was never interrupted, flips and augmentation included.
+#[test]
+fn a_run_killed_or_stopped_mid_epoch_resumes_batch_for_batch() {
+    let mut arch = tiny();
+    // Dropout's generator is shared by concurrently running tests.
+    arch.layers.iter_mut().for_each(|l| l.dropout = 0.0);
+    // 40 images in batches of 8: 5 batches an epoch.
+    let (train, val) = (synthetic(40), synthetic(8));
+    let config = |dir: &std::path::Path| TrainConfig {
+        augment: Augmentation::WILD,
+        flip: true,
+        ..config(dir, 2)
+    };
+    let final_logits = |dir: &std::path::Path| {
+        let last = checkpoint::last_dir(dir);
+        let state = checkpoint::load_state(&last, Some(&arch)).unwrap();
+        assert_eq!((state.epochs_done, state.partial), (2, None));
+        let model = checkpoint::load_model(&last, &state, &Device::flex()).unwrap();
+        (model.logits(&val.inputs, val.len()).unwrap(), state.history)
+    };
+
+    // The reference run saves after every batch; before the 4th batch of epoch 2 (the 9th
+    // question whether to stop) its checkpoint is copied away, as a kill would leave it.
+    let (reference, killed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let asked = std::cell::Cell::new(0);
+    let mut trainer = Trainer::new(config(reference.path()), &arch, None).unwrap();
+    trainer.save_every = Some(std::time::Duration::ZERO);
+    let outcome = trainer
+        .fit(&train, &val, &|| {
+            asked.set(asked.get() + 1);
+            if asked.get() == 9 {
+                copy_checkpoints(reference.path(), killed.path());
+            }
+            false
+        })
+        .unwrap();
+    assert!(!outcome.interrupted);
+    let (expected, history) = final_logits(reference.path());
+
+    let left = checkpoint::load_state(&checkpoint::last_dir(killed.path()), Some(&arch)).unwrap();
+    let partial = left.partial.expect("the periodic save records the unfinished epoch");
+    assert_eq!(
+        (left.epochs_done, partial.epoch, partial.batches, partial.images),
+        (1, 2, 3, 24)
+    );
+
+    // The same point reached by a stop request instead.
+    let stopped = tempfile::tempdir().unwrap();
+    let asked = std::cell::Cell::new(0);
+    let outcome = Trainer::new(config(stopped.path()), &arch, None)
+        .unwrap()
+        .fit(&train, &val, &|| {
+            asked.set(asked.get() + 1);
+            asked.get() == 9
+        })
+        .unwrap();
+    assert!(outcome.interrupted);
+    let left = checkpoint::load_state(&checkpoint::last_dir(stopped.path()), Some(&arch)).unwrap();
+    let timeless = |p: checkpoint::PartialEpoch| checkpoint::PartialEpoch { seconds: 0.0, ..p };
+    assert_eq!(left.partial.map(timeless), Some(timeless(partial)));
+
+    for dir in [killed.path(), stopped.path()] {
+        let last = checkpoint::last_dir(dir);
+        Trainer::new(config(dir), &arch, Some(&last))
+            .unwrap()
+            .fit(&train, &val, &|| false)
+            .unwrap();
+        let (logits, resumed_history) = final_logits(dir);
+        assert_eq!(logits, expected, "{} resumed to other weights", dir.display());
+        for (a, b) in resumed_history.iter().zip(&history) {
+            assert_eq!(
+                (a.epoch, a.train_loss, a.train_acc, a.val_loss, a.val_acc),
+                (b.epoch, b.train_loss, b.train_acc, b.val_loss, b.val_acc)
+            );
+        }
+    }
 }

@@ -2,13 +2,15 @@
 //! dataset), schedule, checkpoints, progress bar, Ctrl-C. What a step minimises and with which
 //! optimiser is [`super::objective`]; how a run fails is [`super::error`].
 //!
-//! Reproducibility: the device RNG (initialisation) is seeded with the run seed; each epoch
-//! reseeds it (dropout) and derives its shuffle from `seed` and the epoch number, so a resumed
-//! run shuffles exactly as an uninterrupted one would.
+//! Reproducibility: the device RNG (initialisation) is seeded with the run seed; each batch
+//! reseeds it (dropout) from `seed`, the epoch and the batch, and each epoch derives its
+//! shuffle and augmentation RNG from `seed` and the epoch number. A checkpoint written in the
+//! middle of an epoch ([`PartialEpoch`]: every `save_every`, and when stopped) records the
+//! batch and the RNG's position, so a resumed run trains exactly as an uninterrupted one would
+//! and a killed one loses at most `save_every` of work.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -17,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::arch::Architecture;
 
-use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, CheckpointState};
+use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, CheckpointState, PartialEpoch};
 use super::config::TrainConfig;
 pub use super::error::TrainError;
 use super::images::ImageSet;
@@ -57,8 +59,8 @@ pub struct EpochTrain {
     pub images: usize,
     /// Seconds spent.
     pub seconds: f64,
-    /// Stopped by the stop flag before the end.
-    pub interrupted: bool,
+    /// Where the epoch stood when a stop was requested before its end.
+    pub stopped: Option<PartialEpoch>,
 }
 
 /// A model, its optimiser and the run's state.
@@ -73,8 +75,16 @@ pub struct Trainer {
     pub optimizer: ModuleOptimizer,
     /// The run's state (history, best, next rate).
     pub state: CheckpointState,
+    /// Write `checkpoints/last` in the middle of an epoch after this long (`None`: at
+    /// epoch ends and when stopped only).
+    pub save_every: Option<Duration>,
     schedule: Schedule,
     best_model: Option<Network>,
+}
+
+/// The dropout seed of batch `batch` (0-based) of `epoch`: any batch is reproducible alone.
+fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+    seed.wrapping_add((epoch as u64) << 32).wrapping_add(batch as u64)
 }
 
 impl Trainer {
@@ -94,15 +104,15 @@ impl Trainer {
                 let mut state = checkpoint::load_state(dir, Some(arch))?;
                 let model = checkpoint::load_model(dir, &state, &device)?;
                 let optimizer = checkpoint::load_optimizer(dir, optimizer)?;
+                let within = match (state.partial, state.interrupted) {
+                    (Some(p), _) => format!(" and {} batch(es) of epoch {}", p.batches, p.epoch),
+                    (None, true) => " (stopped mid-epoch by an older version: that epoch restarts)".to_string(),
+                    (None, false) => String::new(),
+                };
                 tracing::info!(
-                    "resuming from {} after {} epoch(s){}",
+                    "resuming from {} after {} epoch(s){within}",
                     dir.display(),
-                    state.epochs_done,
-                    if state.interrupted {
-                        " (interrupted mid-epoch: that epoch restarts)"
-                    } else {
-                        ""
-                    }
+                    state.epochs_done
                 );
                 state.config.epochs = config.epochs;
                 state.config.out_dir = config.out_dir.clone();
@@ -132,6 +142,7 @@ impl Trainer {
                     history: Vec::new(),
                     best: None,
                     interrupted: false,
+                    partial: None,
                 };
                 (model, optimizer, state)
             }
@@ -144,6 +155,7 @@ impl Trainer {
             model,
             optimizer,
             state,
+            save_every: None,
             best_model: None,
         })
     }
@@ -195,22 +207,39 @@ impl Trainer {
         Ok((f64::from(loss_value), correct))
     }
 
-    /// Trains one epoch (1-based `epoch`) at `lr` over `train` in a seeded shuffled order (oversampled
-    /// datasets repeated).
+    /// Trains one epoch (1-based `epoch`) at `lr` over `train` in a seeded shuffled order
+    /// (oversampled datasets repeated), from where [`CheckpointState::partial`] says it
+    /// stood when that is this epoch. `stop` is asked before every batch.
     pub fn train_epoch(
         &mut self,
         train: &ImageSet,
         epoch: usize,
         lr: f64,
-        stop: &AtomicBool,
+        stop: &dyn Fn() -> bool,
     ) -> Result<EpochTrain, TrainError> {
         let seed = self.config.seed;
-        self.device.seed(seed.wrapping_add(epoch as u64));
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let order = train.shuffled_repeated(&mut rng, |d| self.config.times(d));
         let batches = order.len().div_ceil(self.config.batch_size);
+        let mut done = match self.state.partial.take().filter(|p| p.epoch == epoch) {
+            Some(p) => {
+                rng.set_word_pos(u128::from(p.rng_words));
+                p
+            }
+            None => PartialEpoch {
+                epoch,
+                batches: 0,
+                rng_words: 0,
+                loss_sum: 0.0,
+                correct: 0,
+                images: 0,
+                seconds: 0.0,
+            },
+        };
         let bar = crate::progress::bar(batches as u64, format!("epoch {epoch}/{}", self.config.epochs));
-        let started = Instant::now();
+        bar.set_position(done.batches as u64);
+        let (started, before) = (Instant::now(), done.seconds);
+        let mut last_save = started;
         let (mut xs, mut ys, mut ts, mut scratch) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (row, height) = match self.model.arch().input {
             shared::arch::Shape::Spatial { w, h, .. } => (w, h),
@@ -218,13 +247,13 @@ impl Trainer {
         };
         let range = self.config.preprocessing.normalization.range();
         let augment = self.config.augment;
-        let (mut loss_sum, mut correct, mut images, mut steps) = (0.0, 0usize, 0usize, 0usize);
-        let mut interrupted = false;
-        for chunk in order.chunks(self.config.batch_size) {
-            if stop.load(Ordering::Relaxed) {
-                interrupted = true;
+        let mut stopped = None;
+        for (b, chunk) in order.chunks(self.config.batch_size).enumerate().skip(done.batches) {
+            if stop() {
+                stopped = Some(done);
                 break;
             }
+            self.device.seed(batch_seed(seed, epoch, b));
             train.gather(chunk, &mut xs, &mut ys);
             if self.config.flip {
                 ImageSet::mirror(&mut xs, train.per_image, row, || rng.random_bool(0.5));
@@ -240,27 +269,36 @@ impl Trainer {
                 bar.abandon();
                 return Err(TrainError::Diverged { epoch, loss });
             }
-            loss_sum += loss;
-            correct += ok;
-            images += chunk.len();
-            steps += 1;
-            let secs = started.elapsed().as_secs_f64();
+            done.batches = b + 1;
+            done.rng_words = u64::try_from(rng.get_word_pos()).unwrap_or(u64::MAX);
+            done.loss_sum += loss;
+            done.correct += ok;
+            done.images += chunk.len();
+            done.seconds = before + started.elapsed().as_secs_f64();
             bar.set_message(format!(
                 "loss {:.4} acc {:5.1}% lr {:.2e} {:.1} img/s",
-                loss_sum / steps as f64,
-                100.0 * correct as f64 / images as f64,
+                done.loss_sum / done.batches as f64,
+                100.0 * done.correct as f64 / done.images as f64,
                 lr,
-                images as f64 / secs.max(1e-9)
+                done.images as f64 / done.seconds.max(1e-9)
             ));
             bar.inc(1);
+            if done.batches < batches && self.save_every.is_some_and(|every| last_save.elapsed() >= every) {
+                self.state.partial = Some(done);
+                self.state.interrupted = true;
+                let saved = self.save_last();
+                (self.state.partial, self.state.interrupted) = (None, false);
+                saved?;
+                last_save = Instant::now();
+            }
         }
         bar.finish();
         Ok(EpochTrain {
-            loss: loss_sum / steps.max(1) as f64,
-            acc: correct as f64 / images.max(1) as f64,
-            images,
-            seconds: started.elapsed().as_secs_f64(),
-            interrupted,
+            loss: done.loss_sum / done.batches.max(1) as f64,
+            acc: done.correct as f64 / done.images.max(1) as f64,
+            images: done.images,
+            seconds: done.seconds,
+            stopped,
         })
     }
 
@@ -272,7 +310,12 @@ impl Trainer {
 
     /// Trains until the configured epochs are done, the rate reaches 0, or `stop` is set;
     /// validates and checkpoints every epoch and writes `metrics.csv` in the run directory.
-    pub fn fit(mut self, train: &ImageSet, val: &ImageSet, stop: &AtomicBool) -> Result<TrainOutcome, TrainError> {
+    pub fn fit(
+        mut self,
+        train: &ImageSet,
+        val: &ImageSet,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<TrainOutcome, TrainError> {
         if train.is_empty() {
             return Err(TrainError::EmptySplit("training"));
         }
@@ -297,10 +340,10 @@ impl Trainer {
                 break;
             }
             let epoch = self.state.epochs_done + 1;
-            let started = Instant::now();
             let trained = self.train_epoch(train, epoch, lr, stop)?;
-            if trained.interrupted {
+            if let Some(partial) = trained.stopped {
                 self.state.interrupted = true;
+                self.state.partial = Some(partial);
                 self.save_last()?;
                 tracing::warn!(
                     "interrupted in epoch {epoch}; checkpoint saved to {} (resume with --resume)",
@@ -309,6 +352,7 @@ impl Trainer {
                 interrupted = true;
                 break;
             }
+            let validating = Instant::now();
             let validation = evaluate(&self.model, val, EVAL_BATCH)?;
             let row = EpochMetrics {
                 epoch,
@@ -317,7 +361,7 @@ impl Trainer {
                 val_loss: validation.loss,
                 val_acc: validation.accuracy(),
                 lr,
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: trained.seconds + validating.elapsed().as_secs_f64(),
                 ms_per_image: 1000.0 * trained.seconds / trained.images.max(1) as f64,
             };
             tracing::info!(
