@@ -183,6 +183,13 @@ fn backend(e: impl std::fmt::Display) -> EnhanceError {
     EnhanceError::Backend(format!("{e:#}"))
 }
 
+/// Whether `path` holds, with its manifest, the enhancer whose SHA-256 is `sha256` (read and
+/// hashed only: nothing is loaded into tract).
+pub fn holds(path: &Path, sha256: &str) -> bool {
+    read_pair::<EnhancerManifest>(path)
+        .is_ok_and(|(bytes, manifest)| manifest.sha256 == sha256 && sha256_hex(&bytes) == sha256)
+}
+
 /// Writes an enhancer and then its manifest (hash filled in), each atomically, and returns
 /// the reference a classifier's manifest records.
 pub fn write(path: &Path, bytes: &[u8], mut manifest: EnhancerManifest) -> Result<EnhancerRef, ManifestError> {
@@ -199,5 +206,37 @@ pub fn reference(path: &Path, sha256: &str) -> EnhancerRef {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         sha256: sha256.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::wire::{EnhancerManifest, Quantization, WIRE_VERSION};
+
+    use super::*;
+
+    #[test]
+    fn holds_only_the_same_bytes_with_their_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.onnx");
+        let manifest = EnhancerManifest {
+            format_version: WIRE_VERSION,
+            name: "e".into(),
+            spec: shared::enhancer::FfaSpec::default(),
+            side: INPUT_SIZE as u32,
+            quantization: Quantization::Float32,
+            metrics: vec![],
+            recipe: String::new(),
+            sha256: String::new(),
+        };
+        assert!(!holds(&path, &sha256_hex(b"graph")), "nothing there");
+        let named = write(&path, b"graph", manifest).unwrap();
+        assert!(holds(&path, &named.sha256));
+        assert!(!holds(&path, &sha256_hex(b"another graph")));
+        std::fs::write(&path, b"graph, changed").unwrap();
+        assert!(!holds(&path, &named.sha256), "bytes no longer match");
+        std::fs::write(&path, b"graph").unwrap();
+        std::fs::remove_file(crate::manifest::manifest_path(&path)).unwrap();
+        assert!(!holds(&path, &named.sha256), "no manifest");
     }
 }

@@ -348,10 +348,7 @@ fn place_enhancer(path: &std::path::Path, out: &std::path::Path, force: bool) ->
     let manifest = loaded.manifest().clone();
     let name = path.file_name().context("enhancer path without a file name")?;
     let target = out.join(name);
-    let present = artifacts::enhancer::Enhancer::load(&target)
-        .map(|e| e.manifest().sha256 == manifest.sha256)
-        .unwrap_or(false);
-    if !present {
+    if !artifacts::enhancer::holds(&target, &manifest.sha256) {
         if target.exists() && !force {
             anyhow::bail!(
                 "{} exists and is not the enhancer the run was trained behind; pass --force to replace it",
