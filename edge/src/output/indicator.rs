@@ -78,11 +78,12 @@ pub struct Indicator<B: OutputPin, L: OutputPin> {
     failing: [bool; 2],
 }
 
-fn pin_err(pin: &'static str, e: impl core::fmt::Debug) -> OutputError {
+fn pin_err(pin: &'static str, e: impl embedded_hal::digital::Error) -> OutputError {
     OutputError::Pin {
         sink: "indicator",
         pin,
-        reason: format!("{e:?}"),
+        kind: e.kind(),
+        detail: format!("{e:?}"),
     }
 }
 
@@ -226,6 +227,35 @@ mod tests {
             })
             .unwrap();
         let (mut buzzer, mut led) = indicator.release();
+        buzzer.done();
+        led.done();
+    }
+
+    /// A pin the HAL refuses is named with embedded-hal's error kind, and nothing is hidden.
+    #[test]
+    fn a_refused_pin_is_reported_with_its_kind() {
+        use embedded_hal::digital::ErrorKind;
+        use embedded_hal_mock::eh1::MockError;
+
+        let refused = Transaction::set(State::Low).with_error(MockError::Io(std::io::ErrorKind::NotConnected));
+        let mut buzzer = PinMock::new(&[refused]);
+        let mut led = PinMock::new(&[]);
+        let e = Indicator::new(buzzer.clone(), led.clone(), 100)
+            .err()
+            .expect("a refused pin is an error");
+        assert!(
+            matches!(
+                e,
+                OutputError::Pin {
+                    sink: "indicator",
+                    pin: "buzzer",
+                    kind: ErrorKind::Other,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("indicator: pin buzzer: "), "{e}");
         buzzer.done();
         led.done();
     }

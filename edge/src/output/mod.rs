@@ -38,14 +38,17 @@ pub enum OutputError {
         reason: String,
     },
     /// A GPIO pin could not be set.
-    #[error("{sink}: pin {pin}: {reason}")]
+    #[error("{sink}: pin {pin}: {kind} ({detail})")]
     Pin {
         /// Which sink.
         sink: &'static str,
         /// "buzzer" or "led".
         pin: &'static str,
-        /// The HAL error, formatted.
-        reason: String,
+        /// What the HAL says went wrong, in embedded-hal's terms (pin error types differ from
+        /// one HAL to the next; their kind is common to all).
+        kind: embedded_hal::digital::ErrorKind,
+        /// The HAL's own error, formatted.
+        detail: String,
     },
 }
 
