@@ -243,6 +243,9 @@ impl Default for OutputsConfig {
 pub struct EdgeConfig {
     /// Model file (`--model` overrides); `None`: the shipped one ([`artifacts::shipped::MODEL`]).
     pub model: Option<PathBuf>,
+    /// A learned face enhancer put in front of a model trained without one (`--enhancer`
+    /// overrides); `None`: only the model's own preparation.
+    pub enhancer: Option<PathBuf>,
     /// Frame source.
     pub source: SourceConfig,
     /// Face detection.

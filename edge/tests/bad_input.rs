@@ -93,6 +93,7 @@ fn undecodable_images_are_reported_and_the_rest_classified() {
         images: vec![corrupt.clone(), good.clone(), missing.clone()],
         crop: Crop::None,
         cascade: None,
+        enhancer: None,
     };
     let mut out = Vec::new();
     let err = run_to(&args, &mut out).expect_err("two images failed");

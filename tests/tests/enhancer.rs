@@ -70,11 +70,17 @@ fn card(dir: &Path) -> PathBuf {
 }
 
 fn classify(model: &Path, image: &Path) -> anyhow::Result<serde_json::Value> {
+    classify_with(model, image, None)
+}
+
+/// `edge classify`, with `enhancer` put in front of the model when given.
+fn classify_with(model: &Path, image: &Path, enhancer: Option<&Path>) -> anyhow::Result<serde_json::Value> {
     let args = ClassifyArgs {
         model: model.to_path_buf(),
         images: vec![image.to_path_buf()],
         crop: Crop::None,
         cascade: None,
+        enhancer: enhancer.map(Path::to_path_buf),
     };
     let mut out = Vec::new();
     run_to(&args, &mut out)?;
@@ -105,8 +111,16 @@ fn the_edge_runs_the_named_enhancer_and_refuses_any_other() {
 
     // The same classifier without the enhancer scores the face differently.
     let plain_dir = tempfile::tempdir().unwrap();
-    let plain = classify(&classifier_behind(plain_dir.path(), None), &image).unwrap();
+    let plain_model = classifier_behind(plain_dir.path(), None);
+    let plain = classify(&plain_model, &image).unwrap();
     assert_ne!(with["probabilities"], plain["probabilities"]);
+
+    // Put in front of it (`--enhancer`), the enhancer prepares faces exactly as for the
+    // model trained behind it; a model behind its own enhancer takes no second one.
+    let in_front = classify_with(&plain_model, &image, Some(&enhancer_path)).unwrap();
+    assert_eq!(in_front["probabilities"], with["probabilities"]);
+    let err = format!("{:#}", classify_with(&model, &image, Some(&enhancer_path)).unwrap_err());
+    assert!(err.contains("cannot go in front of a model trained behind"), "{err}");
 
     // A different enhancer under the recorded name, a missing one, a path: refused, named.
     let mut other = enhancer_manifest();

@@ -44,6 +44,10 @@ pub struct ClassifyArgs {
     /// Haar cascade (OpenCV XML or postcard). Default: models/haarcascade_frontalface_default.xml.
     #[arg(long)]
     pub cascade: Option<PathBuf>,
+    /// A learned face enhancer (ONNX with its manifest) put in front of a model trained
+    /// without one.
+    #[arg(long)]
+    pub enhancer: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -75,8 +79,13 @@ impl Line {
 pub fn run_to(args: &ClassifyArgs, out: &mut impl Write) -> Result<()> {
     let mut classifier = TractClassifier::load(&args.model)?;
     let manifest = classifier.manifest().clone();
-    let faces = FacePipeline::for_model(&args.model, &manifest, manifest.preprocessing)
+    let mut faces = FacePipeline::for_model(&args.model, &manifest, manifest.preprocessing)
         .with_context(|| format!("loading the enhancer of model {}", args.model.display()))?;
+    if let Some(path) = &args.enhancer {
+        let enhancer = artifacts::enhancer::Enhancer::load(path)
+            .with_context(|| format!("loading the enhancer {}", path.display()))?;
+        faces = faces.in_front(enhancer)?;
+    }
     let cascade = match args.crop {
         Crop::None => None,
         Crop::Face => {

@@ -22,6 +22,7 @@ use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
 use crate::source::replay::{ImageLoader, ReplaySource};
 use crate::source::stdin::RawGreySource;
 use crate::source::{FrameSource, parse_size};
+use artifacts::enhancer::Enhancer;
 use artifacts::shipped;
 use shared::wire::ModelManifest;
 
@@ -49,6 +50,10 @@ pub struct RunArgs {
     /// Emotion model (ONNX, with its manifest beside it) [default: model from the config, else the shipped models/vigil-int8.onnx].
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
+    /// A learned face enhancer (ONNX with its manifest) put in front of a model trained
+    /// without one [default: enhancer from the config, else none].
+    #[arg(long, value_name = "FILE")]
+    pub enhancer: Option<PathBuf>,
     /// Serial port or file for postcard+COBS alert and heartbeat frames.
     #[arg(long, value_name = "PATH")]
     pub serial: Option<PathBuf>,
@@ -71,10 +76,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     let preprocessing = config
         .preprocessing_for(&manifest.preprocessing)
         .with_context(|| format!("model {}", model.display()))?;
-    let faces = FacePipeline::for_model(&model, &manifest, preprocessing)
+    let mut faces = FacePipeline::for_model(&model, &manifest, preprocessing)
         .with_context(|| format!("loading the enhancer of model {}", model.display()))?;
+    if let Some(path) = args.enhancer.clone().or_else(|| config.enhancer.clone()) {
+        let enhancer = Enhancer::load(&path).with_context(|| format!("loading the enhancer {}", path.display()))?;
+        faces = faces.in_front(enhancer)?;
+    }
     if let Some(enhancer) = faces.enhancer() {
-        tracing::info!(enhancer = %enhancer.path().display(), "faces go through the model's learned enhancer");
+        tracing::info!(enhancer = %enhancer.path().display(), "faces go through a learned enhancer");
     }
     let cascade = match args.cascade.clone().or_else(|| config.detection.cascade.clone()) {
         Some(cascade) => cascade,

@@ -47,6 +47,23 @@ impl FacePipeline {
         })
     }
 
+    /// Puts `enhancer` in front of a model trained without one: crops are restored by it,
+    /// then get the recipe's classical enhancement, as for a model trained behind it.
+    /// `host robustness --add-enhancer` measures what this does to a model's accuracy on clean
+    /// and degraded faces. Refused when the model already runs behind an enhancer.
+    pub fn in_front(self, enhancer: Enhancer) -> Result<Self, InferenceError> {
+        if let Some(own) = &self.enhancer {
+            return Err(InferenceError::Enhancers {
+                added: enhancer.path().display().to_string(),
+                own: own.path().display().to_string(),
+            });
+        }
+        Ok(FacePipeline {
+            enhancer: Some(enhancer),
+            ..self
+        })
+    }
+
     /// The learned enhancer in the pipeline, if any.
     pub fn enhancer(&self) -> Option<&Enhancer> {
         self.enhancer.as_ref()

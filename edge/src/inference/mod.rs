@@ -47,6 +47,14 @@ pub enum InferenceError {
     /// The backend failed while running.
     #[error("inference failed: {0}")]
     Backend(String),
+    /// A learned enhancer was put in front of a model that already runs behind its own.
+    #[error("the enhancer {added} cannot go in front of a model trained behind the enhancer {own}")]
+    Enhancers {
+        /// The enhancer asked for.
+        added: String,
+        /// The model's own.
+        own: String,
+    },
 }
 
 /// A face-expression classifier.
