@@ -89,8 +89,14 @@ pub fn run(args: &RobustnessArgs) -> Result<()> {
     let pixels: Vec<Vec<u8>> = faces.iter().map(|s| s.pixels.clone()).collect();
     let set = EvalSet::new(&pixels, args.degrade_seed);
 
+    let classified = if args.only.is_empty() {
+        "all of them classified".to_string()
+    } else {
+        let names: Vec<&str> = args.only.iter().map(|d| d.name()).collect();
+        format!("those of {} classified", names.join(", "))
+    };
     println!(
-        "# {}: clean and degraded {} faces\n\n{} faces ({} protocol, seed {}; degradation draw {}).\n",
+        "# {}: clean and degraded {} faces\n\n{} faces in the list ({} protocol, seed {}; degradation draw {}), {classified}.\n",
         model.display(),
         args.split.name(),
         faces.len(),
