@@ -2,7 +2,7 @@
 //! "as trained" preparation gives the shipped model exactly the test accuracy recorded in
 //! its manifest at export, and its degraded faces are a fixed draw, the same on every run.
 
-use host::data::{DatasetKind, PrepareConfig, load_splits};
+use host::data::{ClassicalEnhancer, DatasetKind, PrepareConfig, load_splits};
 use host::enhance::train::EvalSet;
 use host::eval::robustness::{Preparation, clean_faces, measure};
 use host::export::TractRunner;
@@ -44,10 +44,10 @@ fn clean_faces_score_the_exported_accuracy_and_degradations_are_a_fixed_draw() {
         "every face is degraded"
     );
 
+    let classical = ClassicalEnhancer(manifest.preprocessing.enhancement);
     let preparation = Preparation {
-        enhancer: None,
-        enhancement: manifest.preprocessing.enhancement,
-        normalization: manifest.preprocessing.normalization,
+        enhancer: &classical,
+        preprocessing: manifest.preprocessing,
     };
     // The preparation from a clean crop is exactly the model's training preprocessing.
     assert_eq!(splits.test.len(), as_trained.test.len());
@@ -55,7 +55,7 @@ fn clean_faces_score_the_exported_accuracy_and_degradations_are_a_fixed_draw() {
         let expected: Vec<f32> = trained
             .pixels
             .iter()
-            .map(|&p| preparation.normalization.apply(p))
+            .map(|&p| preparation.preprocessing.normalization.apply(p))
             .collect();
         assert_eq!(preparation.input(&crop.pixels).unwrap(), expected, "{}", crop.source);
     }

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use artifacts::enhancer::Enhancer;
 use clap::Args;
 
-use crate::data::{self, DatasetKind, PrepareConfig, SplitName};
+use crate::data::faces::LearnedEnhancer;
+use crate::data::{self, ClassicalEnhancer, DatasetKind, FaceEnhancer, PrepareConfig, SplitName};
 use crate::enhance::train::EvalSet;
 use crate::eval::robustness::{self, Preparation};
 use crate::export::TractRunner;
@@ -58,20 +59,22 @@ pub fn run(args: &RobustnessArgs) -> Result<()> {
     let (bytes, manifest) = artifacts::manifest::load_verified(&model)?;
     let chw = manifest.input_chw.map(|d| d as usize);
     let runner = TractRunner::new(&bytes, chw).with_context(|| format!("loading {}", model.display()))?;
-    let own = match &manifest.enhancer {
-        None => None,
-        Some(named) => Some(Enhancer::load_for(&model, named)?),
+    let then = manifest.preprocessing.enhancement;
+    let own: Box<dyn FaceEnhancer> = match &manifest.enhancer {
+        None => Box::new(ClassicalEnhancer(then)),
+        Some(named) => Box::new(LearnedEnhancer::new(Enhancer::load_for(&model, named)?, then)),
     };
     let added = match &args.add_enhancer {
         None => None,
         Some(path) => {
             anyhow::ensure!(
-                own.is_none(),
+                manifest.enhancer.is_none(),
                 "{} already runs behind its own enhancer ({}); --add-enhancer is for models trained without one",
                 model.display(),
                 manifest.enhancer.as_ref().map_or("", |e| e.file.as_str())
             );
-            Some(Enhancer::load(path).with_context(|| format!("loading the enhancer {}", path.display()))?)
+            let enhancer = Enhancer::load(path).with_context(|| format!("loading the enhancer {}", path.display()))?;
+            Some(LearnedEnhancer::new(enhancer, then))
         }
     };
 
@@ -104,22 +107,20 @@ pub fn run(args: &RobustnessArgs) -> Result<()> {
         manifest.seed,
         args.degrade_seed
     );
-    let mut arms = vec![(own.as_ref(), "as trained")];
+    let mut arms: Vec<(&dyn FaceEnhancer, &str)> = vec![(own.as_ref(), "as trained")];
     if let Some(enhancer) = &added {
-        arms.push((Some(enhancer), "with the added enhancer"));
+        arms.push((enhancer, "with the added enhancer"));
     }
     for (enhancer, what) in arms {
         let preparation = Preparation {
             enhancer,
-            enhancement: manifest.preprocessing.enhancement,
-            normalization: manifest.preprocessing.normalization,
+            preprocessing: manifest.preprocessing,
         };
         let started = std::time::Instant::now();
         let rows = robustness::measure(&runner, preparation, faces, &set, &args.only)?;
         println!(
-            "## {what}: {}{:?}\n\n{}\n({:.0} s)\n",
-            enhancer.map_or(String::new(), |e| format!("{} then ", e.path().display())),
-            manifest.preprocessing.enhancement,
+            "## {what}: {}\n\n{}\n({:.0} s)\n",
+            enhancer.id(),
             robustness::table(&rows),
             started.elapsed().as_secs_f64()
         );

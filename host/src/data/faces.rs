@@ -161,7 +161,12 @@ impl LearnedEnhancer {
     /// Loads and verifies the enhancer at `path` (its manifest beside it).
     pub fn load(path: &Path, then: Enhancement) -> Result<Self, DataError> {
         let enhancer = Enhancer::load(path).map_err(|e| DataError::Config(format!("face enhancer: {e}")))?;
-        Ok(LearnedEnhancer { enhancer, then })
+        Ok(Self::new(enhancer, then))
+    }
+
+    /// An already loaded enhancer, followed by `then`.
+    pub fn new(enhancer: Enhancer, then: Enhancement) -> Self {
+        LearnedEnhancer { enhancer, then }
     }
 }
 

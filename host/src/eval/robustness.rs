@@ -11,18 +11,14 @@
 //! kind) describes the same pictures.
 
 use std::fmt::Write as _;
-
-use artifacts::enhancer::Enhancer;
-use rayon::prelude::*;
-use shared::GrayImage;
-use shared::preprocess::{Enhancement, Normalization, enhance};
-
 use std::path::PathBuf;
 
-use shared::preprocess::Preprocessing;
+use rayon::prelude::*;
+use shared::GrayImage;
+use shared::preprocess::{Enhancement, Preprocessing};
 use shared::wire::ModelManifest;
 
-use crate::data::{BalanceConfig, DataError, DatasetKind, PrepareConfig, Sample, SplitProtocol};
+use crate::data::{BalanceConfig, DataError, DatasetKind, FaceEnhancer, PrepareConfig, Sample, SplitProtocol};
 use crate::enhance::degrade::Degradation;
 use crate::enhance::train::EvalSet;
 use crate::export::{ExportError, TractRunner, parity::argmax};
@@ -50,15 +46,15 @@ pub fn clean_faces(
     })
 }
 
-/// How a 48x48 crop becomes the classifier's input.
+/// How a 48x48 crop becomes the classifier's input: the training pipeline's enhancer
+/// ([`crate::data::ClassicalEnhancer`], or a [`crate::data::faces::LearnedEnhancer`] and then
+/// the classical one), then the recipe's scaling.
 #[derive(Clone, Copy)]
 pub struct Preparation<'a> {
-    /// The learned enhancer, first, if any.
-    pub enhancer: Option<&'a Enhancer>,
-    /// The classical enhancement after it.
-    pub enhancement: Enhancement,
-    /// Pixel scaling.
-    pub normalization: Normalization,
+    /// The enhancement of the crop.
+    pub enhancer: &'a dyn FaceEnhancer,
+    /// The model's recipe (its scaling is applied here).
+    pub preprocessing: Preprocessing,
 }
 
 impl Preparation<'_> {
@@ -66,11 +62,7 @@ impl Preparation<'_> {
     pub fn input(&self, crop: &[u8]) -> Result<Vec<f32>, RobustnessError> {
         let side = shared::INPUT_SIZE as u32;
         let face = GrayImage::from_raw(side, side, crop.to_vec()).map_err(|_| RobustnessError::FaceSize(crop.len()))?;
-        let prepared = match self.enhancer {
-            Some(enhancer) => enhancer.prepare(&face, self.enhancement)?,
-            None => enhance(&face, self.enhancement),
-        };
-        Ok(prepared.pixels().iter().map(|&p| self.normalization.apply(p)).collect())
+        Ok(self.preprocessing.normalize(&self.enhancer.enhance(&face)?))
     }
 }
 
@@ -236,11 +228,14 @@ mod tests {
     #[test]
     fn without_an_enhancer_the_preparation_is_the_classical_one() {
         let crop: Vec<u8> = (0..48 * 48).map(|i| (i % 251) as u8).collect();
-        let norm = Normalization::default();
-        let prep = Preparation {
-            enhancer: None,
+        let preprocessing = Preprocessing {
             enhancement: Enhancement::None,
-            normalization: norm,
+            ..Preprocessing::default()
+        };
+        let norm = preprocessing.normalization;
+        let prep = Preparation {
+            enhancer: &crate::data::ClassicalEnhancer(Enhancement::None),
+            preprocessing,
         };
         let input = prep.input(&crop).unwrap();
         assert_eq!(input.len(), crop.len());
