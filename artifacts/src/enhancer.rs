@@ -190,6 +190,14 @@ pub fn holds(path: &Path, sha256: &str) -> bool {
         .is_ok_and(|(bytes, manifest)| manifest.sha256 == sha256 && sha256_hex(&bytes) == sha256)
 }
 
+/// Reads an enhancer and its manifest once and checks them as [`Enhancer::load`] does: the
+/// bytes as read, for copying the pair elsewhere.
+pub fn read_checked(path: &Path) -> Result<(Vec<u8>, EnhancerManifest), ManifestError> {
+    let (bytes, manifest) = read_pair(path)?;
+    let enhancer = Enhancer::verified(path, &bytes, manifest)?;
+    Ok((bytes, enhancer.manifest))
+}
+
 /// Writes an enhancer and then its manifest (hash filled in), each atomically, and returns
 /// the reference a classifier's manifest records.
 pub fn write(path: &Path, bytes: &[u8], mut manifest: EnhancerManifest) -> Result<EnhancerRef, ManifestError> {

@@ -159,7 +159,7 @@ pub fn for_tests() -> ModelManifest {
         preprocessing: Default::default(),
         quantization: shared::wire::Quantization::Float32,
         datasets: vec![],
-        split: "paper".into(),
+        split: shared::dataset::SplitProtocol::Paper,
         seed: 0,
         metrics: vec![],
         sha256: String::new(),

@@ -3,6 +3,7 @@
 //! The single source of truth shared by the trainer (`host`) and the in-car runtime (`edge`):
 //!
 //! * [`labels`]: the paper's seven emotion classes and how each dataset's own labels map onto them;
+//! * [`dataset`]: the datasets and split protocols a model's manifest names;
 //! * [`arch`]: the Table-1 network of Jin, Yang & Wei as plain data, with shape inference and
 //!   parameter counting, so the burn model and the ONNX exporter are built from one description;
 //! * [`image`] and [`preprocess`]: how a camera frame becomes the model's 48x48 grey input;
@@ -21,6 +22,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+pub mod dataset;
 pub mod enhancer;
 pub mod haar;
 

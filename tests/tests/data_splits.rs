@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use host::data::split::check_disjoint;
-use host::data::{DatasetKind, PrepareConfig, SkipReason, SplitProtocol, Splits, prepare, read_dataset};
+use host::data::{DataSelection, DatasetKind, PrepareConfig, SkipReason, SplitProtocol, Splits, prepare, read_dataset};
 use shared::Emotion;
 use shared::labels::ContemptPolicy;
 
@@ -21,10 +21,13 @@ const FER_VAL: Counts = [467, 56, 496, 895, 607, 653, 415];
 
 fn config(data: &Path, cache: &Path, kind: DatasetKind, protocol: SplitProtocol) -> PrepareConfig {
     PrepareConfig {
-        data_root: data.to_path_buf(),
-        datasets: vec![kind],
-        protocol,
-        cache_dir: cache.to_path_buf(),
+        data: DataSelection {
+            data_root: data.to_path_buf(),
+            datasets: vec![kind],
+            protocol,
+            cache_dir: cache.to_path_buf(),
+            ..DataSelection::default()
+        },
         ..PrepareConfig::default()
     }
 }

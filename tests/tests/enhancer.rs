@@ -13,6 +13,7 @@ use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 use edge::commands::classify::{ClassifyArgs, Crop, run_to};
 use edge::inference::face::FacePipeline;
+use host::data::DataSelection;
 use host::enhance::FfaNet;
 use shared::enhancer::FfaSpec;
 use shared::wire::{EnhancerManifest, ModelManifest, Quantization};
@@ -170,14 +171,20 @@ fn training_faces_behind_the_enhancer_are_the_edges_faces() {
     let edge = FacePipeline::for_model(&model, &manifest, manifest.preprocessing).unwrap();
 
     let config = host::data::PrepareConfig {
-        preprocessing: manifest.preprocessing,
-        enhancer: Some(enhancer_path.clone()),
+        data: DataSelection {
+            preprocessing: manifest.preprocessing,
+            enhancer: Some(enhancer_path.clone()),
+            ..DataSelection::default()
+        },
         ..host::data::PrepareConfig::default()
     };
     let learned = host::data::faces::enhancer_for(&config).unwrap();
     assert!(learned.id().contains(&named.sha256), "{}", learned.id());
     let classical = host::data::faces::enhancer_for(&host::data::PrepareConfig {
-        enhancer: None,
+        data: DataSelection {
+            enhancer: None,
+            ..config.data.clone()
+        },
         ..config.clone()
     })
     .unwrap();
@@ -191,7 +198,10 @@ fn training_faces_behind_the_enhancer_are_the_edges_faces() {
     assert_ne!(host_face, plain);
 
     let missing = host::data::PrepareConfig {
-        enhancer: Some(dir.path().join("absent.onnx")),
+        data: DataSelection {
+            enhancer: Some(dir.path().join("absent.onnx")),
+            ..config.data.clone()
+        },
         ..config
     };
     let err = host::data::faces::enhancer_for(&missing)

@@ -2,8 +2,8 @@
 //! "as trained" preparation gives the shipped model exactly the test accuracy recorded in
 //! its manifest at export, and its degraded faces are a fixed draw, the same on every run.
 
-use host::data::{ClassicalEnhancer, DatasetKind, PrepareConfig, load_splits};
-use host::enhance::train::EvalSet;
+use host::data::{ClassicalEnhancer, DataSelection, DatasetKind, PrepareConfig, load_splits};
+use host::enhance::eval::EvalSet;
 use host::eval::robustness::{Preparation, clean_faces, measure};
 use host::export::TractRunner;
 
@@ -26,8 +26,11 @@ fn clean_faces_score_the_exported_accuracy_and_degradations_are_a_fixed_draw() {
     .unwrap();
     let splits = load_splits(&clean).expect("JAFFE prepares");
     let as_trained = load_splits(&PrepareConfig {
-        preprocessing: manifest.preprocessing,
-        cache_dir: trained_cache.path().to_path_buf(),
+        data: DataSelection {
+            preprocessing: manifest.preprocessing,
+            cache_dir: trained_cache.path().to_path_buf(),
+            ..clean.data.clone()
+        },
         ..clean.clone()
     })
     .expect("JAFFE prepares");
@@ -73,7 +76,7 @@ fn clean_faces_score_the_exported_accuracy_and_degradations_are_a_fixed_draw() {
     let exported = manifest
         .metrics
         .iter()
-        .find(|m| m.name == format!("jaffe/{}/test/int8_accuracy", clean.protocol.name()))
+        .find(|m| m.name == format!("jaffe/{}/test/int8_accuracy", clean.data.protocol.name()))
         .expect("the manifest records JAFFE's int8 test accuracy")
         .value;
     let measured = jaffe.clean.right as f32 / jaffe.clean.total as f32;

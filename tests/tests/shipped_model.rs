@@ -13,7 +13,7 @@ use std::path::Path;
 
 use edge::inference::Classifier;
 use edge::inference::tract::TractClassifier;
-use host::data::{DatasetKind, PrepareConfig, Sample, SplitProtocol, load_splits};
+use host::data::{DataSelection, DatasetKind, PrepareConfig, Sample, SplitProtocol, load_splits};
 
 /// A shipped model and the test-accuracy floors it must keep, a little under REPORT.md.
 struct Gate {
@@ -62,16 +62,15 @@ fn check(gate: &Gate, data: &Path) {
     let manifest = classifier.manifest().clone();
     let cache = tempfile::tempdir().unwrap();
     let config = PrepareConfig {
-        data_root: data.to_path_buf(),
-        datasets: manifest
-            .datasets
-            .iter()
-            .map(|d| d.parse::<DatasetKind>().unwrap())
-            .collect(),
-        protocol: manifest.split.parse::<SplitProtocol>().unwrap(),
-        seed: manifest.seed,
-        preprocessing: manifest.preprocessing,
-        cache_dir: cache.path().to_path_buf(),
+        data: DataSelection {
+            data_root: data.to_path_buf(),
+            datasets: manifest.datasets.clone(),
+            protocol: manifest.split,
+            seed: manifest.seed,
+            preprocessing: manifest.preprocessing,
+            cache_dir: cache.path().to_path_buf(),
+            ..DataSelection::default()
+        },
         ..PrepareConfig::default()
     };
     let splits = load_splits(&config).expect("test split rebuilds from the manifest");
@@ -87,8 +86,11 @@ fn check(gate: &Gate, data: &Path) {
     if let Some(floor) = gate.fer2013_floor {
         // FER2013's own split under the subject protocol: its test part is PublicTest.
         fer2013 = load_splits(&PrepareConfig {
-            datasets: vec![DatasetKind::Fer2013],
-            protocol: SplitProtocol::Subject,
+            data: DataSelection {
+                datasets: vec![DatasetKind::Fer2013],
+                protocol: SplitProtocol::Subject,
+                ..config.data.clone()
+            },
             ..config.clone()
         })
         .expect("FER2013 PublicTest prepares");

@@ -4,7 +4,7 @@
 //! Kept small so it runs in the dev profile within a couple of minutes on two cores; the full
 //! training regime is exercised by `host train` itself.
 
-use host::data::{DatasetKind, PrepareConfig, load_splits};
+use host::data::{DataSelection, DatasetKind, PrepareConfig, load_splits};
 use host::eval::evaluate;
 use host::train::{ImageSet, TrainConfig, Trainer};
 use shared::arch::Architecture;
@@ -23,9 +23,12 @@ fn a_few_steps_on_real_ckplus_images_learn() {
     };
     let cache = tempfile::tempdir().unwrap();
     let prepare = PrepareConfig {
-        data_root: data,
-        datasets: vec![DatasetKind::CkPlus],
-        cache_dir: cache.path().to_path_buf(),
+        data: DataSelection {
+            data_root: data,
+            datasets: vec![DatasetKind::CkPlus],
+            cache_dir: cache.path().to_path_buf(),
+            ..DataSelection::default()
+        },
         ..PrepareConfig::default()
     };
     let splits = load_splits(&prepare).unwrap();
@@ -55,9 +58,12 @@ fn a_few_steps_on_real_ckplus_images_learn() {
 
     let out = tempfile::tempdir().unwrap();
     let config = TrainConfig {
+        data: DataSelection {
+            seed: 7,
+            ..TrainConfig::default().data
+        },
         batch_size: BATCH,
         out_dir: out.path().to_path_buf(),
-        seed: 7,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(config, &arch, None).unwrap();

@@ -57,7 +57,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut config = state.config.clone();
     config.out_dir = args.run.clone();
     if let Some(data) = &args.data {
-        config.data_root = data.clone();
+        config.data.data_root = data.clone();
     }
     let data = load_data(&config, &arch, true)?;
     let results = eval::evaluate_parts(&model, &[(SplitName::Test, &data.test), (SplitName::Val, &data.val)])?;

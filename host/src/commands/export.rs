@@ -120,17 +120,17 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let model = checkpoint::load_model(&dir, &state, &device)?;
     let net = model.export_weights().fold();
 
-    let mut data = state.config.prepare_config();
+    let mut prepare = state.config.prepare_config();
     if let Some(root) = &args.data {
-        data.data_root = root.clone();
+        prepare.data.data_root = root.clone();
     }
     if let Some(cache) = &args.cache {
-        data.cache_dir = cache.clone();
+        prepare.data.cache_dir = cache.clone();
     }
-    let splits = load_splits(&data).context("loading the run's data splits")?;
-    let norm = data.preprocessing.normalization;
+    let splits = load_splits(&prepare).context("loading the run's data splits")?;
+    let norm = prepare.data.preprocessing.normalization;
     let mut originals: Vec<&Sample> = splits.train.iter().filter(|s| !s.augmented).collect();
-    originals.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(state.config.seed));
+    originals.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(state.config.data.seed));
     originals.truncate(args.calibration_images);
     anyhow::ensure!(
         !originals.is_empty(),
@@ -146,14 +146,14 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let mut metrics = Vec::new();
     println!("| test set | images | fp32 acc | int8 acc | top-1 agreement | max logit diff |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for dataset in &state.config.datasets {
+    for dataset in &state.config.data.datasets {
         let test: Vec<&Sample> = splits.test.iter().filter(|s| s.dataset == *dataset).collect();
         if test.is_empty() {
             continue;
         }
         let labels: Vec<usize> = test.iter().map(|s| s.label.index()).collect();
         let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&test, norm), &labels)?;
-        let name = format!("{}/{}", dataset.name(), data.protocol.name());
+        let name = format!("{}/{}", dataset.name(), prepare.data.protocol.name());
         println!(
             "| {name} | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
             p.images,
@@ -199,7 +199,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     println!("|---|---:|---:|");
     let plots = args.run.join("plots");
     std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
-    for dataset in &state.config.datasets {
+    for dataset in &state.config.data.datasets {
         let test: Vec<&Sample> = splits.test.iter().filter(|s| s.dataset == *dataset).collect();
         if test.is_empty() {
             continue;
@@ -214,7 +214,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             calibration::ece(&before, &labels, ECE_BINS),
             calibration::ece(&after, &labels, ECE_BINS),
         );
-        let name = format!("{}/{}", dataset.name(), data.protocol.name());
+        let name = format!("{}/{}", dataset.name(), prepare.data.protocol.name());
         println!("| {name} | {e0:.4} | {e1:.4} |");
         metrics.push(Metric {
             name: format!("{name}/test/int8_ece"),
@@ -248,14 +248,14 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         c.label_smoothing,
         c.flip,
         c.augment,
-        if c.balance.is_on() { "on" } else { "off" },
+        if c.data.balance.is_on() { "on" } else { "off" },
         c.repeat.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         c.init_from.as_ref().map_or_else(
             || "random init".to_string(),
             |p| format!("initialised from {}", p.display())
         )
     );
-    let enhancer = match &data.enhancer {
+    let enhancer = match &prepare.data.enhancer {
         None => None,
         Some(path) => Some(place_enhancer(path, &args.out, args.force)?),
     };
@@ -264,11 +264,11 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         name: args.name.clone(),
         labels: Emotion::ALL.to_vec(),
         input_chw: [1, INPUT_SIZE as u32, INPUT_SIZE as u32],
-        preprocessing: data.preprocessing,
+        preprocessing: prepare.data.preprocessing,
         quantization: shared::wire::Quantization::Float32,
-        datasets: state.config.datasets.iter().map(|d| d.name().to_string()).collect(),
-        split: data.protocol.name().to_string(),
-        seed: state.config.seed,
+        datasets: state.config.data.datasets.clone(),
+        split: prepare.data.protocol,
+        seed: state.config.data.seed,
         metrics,
         sha256: String::new(),
         temperature,
@@ -343,9 +343,8 @@ fn export_enhancer(args: &ExportArgs) -> Result<()> {
 /// manifest) unless the same file is already there, and returns the reference the model's
 /// manifest records. A different file under the same name is kept unless `force`.
 fn place_enhancer(path: &std::path::Path, out: &std::path::Path, force: bool) -> Result<shared::wire::EnhancerRef> {
-    let loaded = artifacts::enhancer::Enhancer::load(path)
+    let (bytes, manifest) = artifacts::enhancer::read_checked(path)
         .with_context(|| format!("the run was trained behind the enhancer {}", path.display()))?;
-    let manifest = loaded.manifest().clone();
     let name = path.file_name().context("enhancer path without a file name")?;
     let target = out.join(name);
     if !artifacts::enhancer::holds(&target, &manifest.sha256) {
@@ -355,7 +354,6 @@ fn place_enhancer(path: &std::path::Path, out: &std::path::Path, force: bool) ->
                 target.display()
             );
         }
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         artifacts::enhancer::write(&target, &bytes, manifest.clone())?;
         println!("wrote {} (the run's enhancer)", target.display());

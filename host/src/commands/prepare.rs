@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use shared::labels::ContemptPolicy;
 use shared::preprocess::{Enhancement, Preprocessing};
 
-use crate::data::{self, BalanceConfig, DatasetKind, PrepareConfig, SplitProtocol};
+use crate::data::{self, BalanceConfig, DataSelection, DatasetKind, PrepareConfig, SplitProtocol};
 
 /// Contrast enhancement choices on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,25 +91,27 @@ impl PrepareArgs {
     pub fn config(&self) -> Result<PrepareConfig> {
         let defaults = PrepareConfig::default();
         let mut config = PrepareConfig {
-            data_root: self.data.clone().unwrap_or(defaults.data_root.clone()),
-            datasets: self.datasets.clone(),
-            protocol: self.protocol,
-            seed: self.seed,
-            preprocessing: Preprocessing {
-                enhancement: self.enhancement.enhancement(),
-                ..Preprocessing::default()
-            },
-            balance: BalanceConfig {
-                factor: self.balance,
-                ..defaults.balance
+            data: DataSelection {
+                data_root: self.data.clone().unwrap_or(defaults.data.data_root.clone()),
+                datasets: self.datasets.clone(),
+                protocol: self.protocol,
+                cache_dir: self.out.clone(),
+                seed: self.seed,
+                preprocessing: Preprocessing {
+                    enhancement: self.enhancement.enhancement(),
+                    ..Preprocessing::default()
+                },
+                balance: BalanceConfig {
+                    factor: self.balance,
+                    ..defaults.data.balance
+                },
+                enhancer: self.enhancer.clone(),
             },
             contempt: match self.contempt {
                 ContemptArg::Drop => ContemptPolicy::Drop,
                 ContemptArg::Fold => ContemptPolicy::FoldIntoDisgust,
             },
             cascade: self.cascade.clone(),
-            enhancer: self.enhancer.clone(),
-            cache_dir: self.out.clone(),
             threads: self.threads,
             ..defaults
         };
@@ -130,7 +132,7 @@ pub fn run(args: &PrepareArgs) -> Result<()> {
     let start = Instant::now();
     let enhancer = data::faces::enhancer_for(&config)?;
     let report = data::prepare_with(&config, enhancer.as_ref())
-        .with_context(|| format!("preparing data from {}", config.data_root.display()))?;
+        .with_context(|| format!("preparing data from {}", config.data.data_root.display()))?;
     for d in &report.datasets {
         println!("{}", data::prepare::render_summary(d, &config, enhancer.as_ref()));
         println!(
@@ -144,13 +146,13 @@ pub fn run(args: &PrepareArgs) -> Result<()> {
     println!(
         "prepared {} dataset(s), {} protocol, in {:.1} s: train {} ({} noisy copies), val {}, test {}; cache in {}",
         report.datasets.len(),
-        config.protocol,
+        config.data.protocol,
         start.elapsed().as_secs_f64(),
         s.train.len(),
         augmented,
         s.val.len(),
         s.test.len(),
-        config.cache_dir.display()
+        config.data.cache_dir.display()
     );
     Ok(())
 }
@@ -190,23 +192,23 @@ mod tests {
             "/o",
         ]);
         let c = cli.args.config().unwrap();
-        assert_eq!(c.data_root, PathBuf::from("/d"));
-        assert_eq!(c.datasets, [DatasetKind::CkPlus, DatasetKind::Jaffe]);
-        assert_eq!(c.protocol, SplitProtocol::Subject);
-        assert_eq!(c.seed, 7);
-        assert_eq!(c.preprocessing.enhancement, Enhancement::None);
-        assert_eq!(c.balance.factor, 3.0);
+        assert_eq!(c.data.data_root, PathBuf::from("/d"));
+        assert_eq!(c.data.datasets, [DatasetKind::CkPlus, DatasetKind::Jaffe]);
+        assert_eq!(c.data.protocol, SplitProtocol::Subject);
+        assert_eq!(c.data.seed, 7);
+        assert_eq!(c.data.preprocessing.enhancement, Enhancement::None);
+        assert_eq!(c.data.balance.factor, 3.0);
         assert_eq!(c.contempt, ContemptPolicy::FoldIntoDisgust);
         assert_eq!(c.dataset_dirs[&DatasetKind::Jaffe], PathBuf::from("/j"));
-        assert_eq!(c.cache_dir, PathBuf::from("/o"));
+        assert_eq!(c.data.cache_dir, PathBuf::from("/o"));
 
         let defaults = Cli::parse_from(["prepare"]).args.config().unwrap();
         assert_eq!(
-            defaults.datasets,
+            defaults.data.datasets,
             [DatasetKind::CkPlus, DatasetKind::Jaffe, DatasetKind::Fer2013]
         );
-        assert_eq!(defaults.preprocessing.enhancement, Enhancement::default());
-        assert_eq!(defaults.balance, BalanceConfig::default());
+        assert_eq!(defaults.data.preprocessing.enhancement, Enhancement::default());
+        assert_eq!(defaults.data.balance, BalanceConfig::default());
         assert!(Cli::parse_from(["prepare", "--dir", "nonsense"]).args.config().is_err());
         assert!(Cli::try_parse_from(["prepare", "--protocol", "kfold"]).is_err());
     }

@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::data::faces::LearnedEnhancer;
 use crate::data::{self, ClassicalEnhancer, DatasetKind, FaceEnhancer, PrepareConfig, SplitName};
-use crate::enhance::train::EvalSet;
+use crate::enhance::eval::EvalSet;
 use crate::eval::robustness::{self, Preparation};
 use crate::export::TractRunner;
 
@@ -103,7 +103,7 @@ pub fn run(args: &RobustnessArgs) -> Result<()> {
         model.display(),
         args.split.name(),
         faces.len(),
-        config.protocol.name(),
+        config.data.protocol.name(),
         manifest.seed,
         args.degrade_seed
     );

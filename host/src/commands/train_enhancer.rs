@@ -9,8 +9,9 @@ use clap::Args;
 use shared::enhancer::FfaSpec;
 use shared::preprocess::{Enhancement, Preprocessing};
 
-use crate::data::{self, BalanceConfig, DatasetKind, PrepareConfig, SplitProtocol};
-use crate::enhance::train::{self, EnhancerConfig, EvalSet};
+use crate::data::{self, BalanceConfig, DataSelection, DatasetKind, PrepareConfig, SplitProtocol};
+use crate::enhance::eval::{self, EvalSet};
+use crate::enhance::train::{self, EnhancerConfig};
 
 /// Options of `host train-enhancer`.
 #[derive(Debug, Clone, Args)]
@@ -69,16 +70,19 @@ impl TrainEnhancerArgs {
     fn prepare_config(&self) -> PrepareConfig {
         let defaults = PrepareConfig::default();
         PrepareConfig {
-            data_root: self.data.clone().unwrap_or(defaults.data_root.clone()),
-            datasets: self.dataset.clone(),
-            protocol: self.protocol,
-            seed: self.seed,
-            preprocessing: Preprocessing {
-                enhancement: Enhancement::None,
-                ..Preprocessing::default()
+            data: DataSelection {
+                data_root: self.data.clone().unwrap_or(defaults.data.data_root.clone()),
+                datasets: self.dataset.clone(),
+                protocol: self.protocol,
+                cache_dir: self.cache.clone(),
+                seed: self.seed,
+                preprocessing: Preprocessing {
+                    enhancement: Enhancement::None,
+                    ..Preprocessing::default()
+                },
+                balance: BalanceConfig::off(),
+                enhancer: None,
             },
-            balance: BalanceConfig::off(),
-            cache_dir: self.cache.clone(),
             verify_sources: !self.cache_only,
             ..defaults
         }
@@ -153,8 +157,8 @@ pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
         args.protocol,
     );
     for (name, set) in [("Validation", &val), ("Test", &test)] {
-        let rows = train::compare(&net, set, &device);
-        report += &format!("## {name} faces\n\n{}\n", train::comparison_table(&rows));
+        let rows = eval::compare(&net, set, &device);
+        report += &format!("## {name} faces\n\n{}\n", eval::comparison_table(&rows));
     }
     report += "`samples.png`: degraded, CLAHE, enhancer, clean (validation faces).\n";
     let onnx = crate::enhance::export::onnx(&net, shared::INPUT_SIZE);
@@ -167,7 +171,7 @@ pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
     );
     let path = args.out.join("report.md");
     std::fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
-    train::sample_grid(&args.out.join("samples.png"), &net, &val, 12, &device)?;
+    eval::sample_grid(&args.out.join("samples.png"), &net, &val, 12, &device)?;
     print!("{report}");
     Ok(())
 }

@@ -44,25 +44,61 @@ impl BalanceConfig {
     }
 }
 
-/// Every choice of the data pipeline, with defaults in one place.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PrepareConfig {
+/// Which faces a run sees and how they are split and prepared: the settings `host prepare`
+/// and `host train` share. A training run records them (flattened into
+/// [`TrainConfig`](crate::train::TrainConfig), so a checkpoint names them as top-level keys)
+/// and a prepared cache is only reused for the same selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSelection {
     /// Directory holding one sub-directory per dataset (`ckplus/`, `jaffe/`, `fer2013/`,
     /// `rafdb/`, or any name that [`detect_layout`] recognises). Default: `$VIGIL_DATA`, else
     /// `data`.
     pub data_root: PathBuf,
-    /// Explicit directories for some datasets, overriding the search under `data_root`.
-    pub dataset_dirs: BTreeMap<DatasetKind, PathBuf>,
-    /// Datasets to prepare; their splits are made separately and concatenated.
+    /// Datasets, split separately and concatenated.
     pub datasets: Vec<DatasetKind>,
     /// Split protocol.
     pub protocol: SplitProtocol,
-    /// Seed of every shuffle and of the balancing noise.
+    /// Where prepared splits are cached (`host prepare --out`).
+    pub cache_dir: PathBuf,
+    /// Seed of every shuffle and of the balancing noise (and of a training run's
+    /// initialisation, order and dropout).
     pub seed: u64,
-    /// Crop / resize / enhancement, shared with the edge so both see the same pixels.
+    /// Crop / resize / enhancement, shared with the edge so both see the same pixels; the
+    /// export writes it into the manifest. Records without it used the defaults.
+    #[serde(default)]
     pub preprocessing: Preprocessing,
-    /// Noise balancing of the training split.
+    /// Noise balancing of the training split ([`BalanceConfig::off`] for none).
+    #[serde(default)]
     pub balance: BalanceConfig,
+    /// A learned face enhancer (`host export --enhancer`: ONNX with its manifest beside it)
+    /// run on every 48x48 crop before `preprocessing.enhancement`; `None` (and in older
+    /// records): classical only.
+    #[serde(default)]
+    pub enhancer: Option<PathBuf>,
+}
+
+impl Default for DataSelection {
+    fn default() -> Self {
+        DataSelection {
+            data_root: artifacts::data::default_dir(),
+            datasets: vec![DatasetKind::CkPlus, DatasetKind::Jaffe, DatasetKind::Fer2013],
+            protocol: SplitProtocol::Paper,
+            cache_dir: PathBuf::from("prepared"),
+            seed: 42,
+            preprocessing: Preprocessing::default(),
+            balance: BalanceConfig::default(),
+            enhancer: None,
+        }
+    }
+}
+
+/// Every choice of the data pipeline, with defaults in one place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepareConfig {
+    /// The faces, their split and their preparation.
+    pub data: DataSelection,
+    /// Explicit directories for some datasets, overriding the search under `data.data_root`.
+    pub dataset_dirs: BTreeMap<DatasetKind, PathBuf>,
     /// What to do with CK+ contempt.
     pub contempt: ContemptPolicy,
     /// Fraction of each dataset held out for test under the paper protocol (4:1 -> 0.2).
@@ -73,36 +109,24 @@ pub struct PrepareConfig {
     /// of `models/haarcascade_frontalface_default.xml` (beside the workspace) and
     /// `<data_root>/haarcascades/haarcascade_frontalface_default.xml` that exists.
     pub cascade: Option<PathBuf>,
-    /// A learned face enhancer (`host export --enhancer`: ONNX with its manifest beside it)
-    /// run on every 48x48 crop before `preprocessing.enhancement`; `None`: classical only.
-    pub enhancer: Option<PathBuf>,
-    /// Where the prepared files and summaries go.
-    pub cache_dir: PathBuf,
     /// Worker threads for decoding and preprocessing (0: all cores).
     pub threads: usize,
-    /// Whether [`load_splits`] lists the dataset directories to check that a cache was made
-    /// from today's input files. `false` trusts complete cache files as they are (every other
-    /// setting is still compared), so a run can train on a machine that has the prepared
-    /// cache but not the datasets.
+    /// Whether [`load_splits`](super::load_splits) lists the dataset directories to check
+    /// that a cache was made from today's input files. `false` trusts complete cache files as
+    /// they are (every other setting is still compared), so a run can train on a machine that
+    /// has the prepared cache but not the datasets.
     pub verify_sources: bool,
 }
 
 impl Default for PrepareConfig {
     fn default() -> Self {
         PrepareConfig {
-            data_root: artifacts::data::default_dir(),
+            data: DataSelection::default(),
             dataset_dirs: BTreeMap::new(),
-            datasets: vec![DatasetKind::CkPlus, DatasetKind::Jaffe, DatasetKind::Fer2013],
-            protocol: SplitProtocol::Paper,
-            seed: 42,
-            preprocessing: Preprocessing::default(),
-            balance: BalanceConfig::default(),
             contempt: ContemptPolicy::Drop,
             test_fraction: 0.2,
             val_fraction: 0.1,
             cascade: None,
-            enhancer: None,
-            cache_dir: PathBuf::from("prepared"),
             threads: 0,
             verify_sources: true,
         }
@@ -112,7 +136,7 @@ impl Default for PrepareConfig {
 impl PrepareConfig {
     /// Checks the numeric settings.
     pub fn validate(&self) -> Result<(), DataError> {
-        if self.datasets.is_empty() {
+        if self.data.datasets.is_empty() {
             return Err(DataError::Config("no datasets selected".into()));
         }
         if !(0.0..1.0).contains(&self.test_fraction) || !(0.0..1.0).contains(&self.val_fraction) {
@@ -121,16 +145,19 @@ impl PrepareConfig {
                 self.test_fraction, self.val_fraction
             )));
         }
-        if !self.balance.factor.is_finite() || !self.balance.noise_std.is_finite() || self.balance.noise_std < 0.0 {
+        if !self.data.balance.factor.is_finite()
+            || !self.data.balance.noise_std.is_finite()
+            || self.data.balance.noise_std < 0.0
+        {
             return Err(DataError::Config(format!(
                 "invalid balance settings {:?}",
-                self.balance
+                self.data.balance
             )));
         }
-        if self.preprocessing.size as usize != shared::INPUT_SIZE {
+        if self.data.preprocessing.size as usize != shared::INPUT_SIZE {
             return Err(DataError::Config(format!(
                 "preprocessing size {} differs from the network input {}",
-                self.preprocessing.size,
+                self.data.preprocessing.size,
                 shared::INPUT_SIZE
             )));
         }
@@ -144,14 +171,14 @@ impl PrepareConfig {
         if let Some(dir) = self.dataset_dirs.get(&kind) {
             return Ok(dir.clone());
         }
-        let named = self.data_root.join(kind.name());
+        let named = self.data.data_root.join(kind.name());
         if named.is_dir() {
             return Ok(named);
         }
-        if detect_layout(&self.data_root).is_ok_and(|k| k == kind) {
-            return Ok(self.data_root.clone());
+        if detect_layout(&self.data.data_root).is_ok_and(|k| k == kind) {
+            return Ok(self.data.data_root.clone());
         }
-        let entries = std::fs::read_dir(&self.data_root).map_err(|e| DataError::io(&self.data_root, e))?;
+        let entries = std::fs::read_dir(&self.data.data_root).map_err(|e| DataError::io(&self.data.data_root, e))?;
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
@@ -162,7 +189,7 @@ impl PrepareConfig {
             .find(|d| detect_layout(d).is_ok_and(|k| k == kind))
             .ok_or_else(|| DataError::DatasetNotFound {
                 kind,
-                root: self.data_root.clone(),
+                root: self.data.data_root.clone(),
             })
     }
 }

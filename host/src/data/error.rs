@@ -66,6 +66,9 @@ pub enum DataError {
     /// An invalid setting.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A dataset or split protocol name that is not known.
+    #[error("invalid configuration: {0}")]
+    UnknownName(#[from] shared::dataset::UnknownName),
 }
 
 impl DataError {

@@ -88,7 +88,7 @@ pub fn cascade_candidates(config: &PrepareConfig) -> Vec<PathBuf> {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../models")
             .join(CASCADE_FILE),
-        config.data_root.join("haarcascades").join(CASCADE_FILE),
+        config.data.data_root.join("haarcascades").join(CASCADE_FILE),
     ]
 }
 
@@ -187,8 +187,8 @@ impl FaceEnhancer for LearnedEnhancer {
 /// The enhancer `config` asks for: its learned enhancer followed by the recipe's classical
 /// enhancement when it names one, else the classical enhancement alone.
 pub fn enhancer_for(config: &PrepareConfig) -> Result<Box<dyn FaceEnhancer>, DataError> {
-    let classical = config.preprocessing.enhancement;
-    Ok(match &config.enhancer {
+    let classical = config.data.preprocessing.enhancement;
+    Ok(match &config.data.enhancer {
         None => Box::new(ClassicalEnhancer(classical)),
         Some(path) => Box::new(LearnedEnhancer::load(path, classical)?),
     })

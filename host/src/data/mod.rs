@@ -44,7 +44,7 @@ mod listing;
 mod sample;
 
 pub use cache::{CACHE_FORMAT_VERSION, CACHE_MAGIC};
-pub use config::{BalanceConfig, PrepareConfig};
+pub use config::{BalanceConfig, DataSelection, PrepareConfig};
 pub use detect_layout::detect_layout;
 pub use error::DataError;
 pub use faces::{ClassicalEnhancer, FaceEnhancer};
@@ -99,14 +99,20 @@ mod tests {
         };
         assert!(matches!(bad.validate(), Err(DataError::Config(_))));
         let none = PrepareConfig {
-            datasets: vec![],
+            data: DataSelection {
+                datasets: vec![],
+                ..DataSelection::default()
+            },
             ..PrepareConfig::default()
         };
         assert!(none.validate().is_err());
         let balance = PrepareConfig {
-            balance: BalanceConfig {
-                factor: f32::NAN,
-                noise_std: 1.0,
+            data: DataSelection {
+                balance: BalanceConfig {
+                    factor: f32::NAN,
+                    noise_std: 1.0,
+                },
+                ..DataSelection::default()
             },
             ..PrepareConfig::default()
         };
@@ -119,7 +125,10 @@ mod tests {
         let root = tmp.path();
         test_util::write_png(&root.join("CK+48/anger/S005_001_00000011.png"), 48, 48, 0);
         let config = PrepareConfig {
-            data_root: root.to_path_buf(),
+            data: DataSelection {
+                data_root: root.to_path_buf(),
+                ..DataSelection::default()
+            },
             ..PrepareConfig::default()
         };
         assert_eq!(config.dataset_dir(DatasetKind::CkPlus).unwrap(), root.join("CK+48"));

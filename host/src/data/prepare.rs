@@ -21,7 +21,7 @@ use super::faces::{self, FaceEnhancer, FaceFinder};
 use super::split::{Candidate, Fractions, split};
 use super::{
     DataError, DatasetKind, Entry, Listing, Origin, PrepareConfig, Sample, SkipReason, Skipped, SplitName, Splits,
-    read_dataset,
+    kinds::seed_salt, read_dataset,
 };
 
 /// What preparing one dataset did.
@@ -84,7 +84,7 @@ pub fn prepare_with(config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> Resu
         datasets: Vec::new(),
         splits: Splits::default(),
     };
-    for &kind in &config.datasets {
+    for &kind in &config.data.datasets {
         let (dataset, splits) = prepare_dataset(kind, config, enhancer)?;
         report.datasets.push(dataset);
         report.splits.extend(splits);
@@ -103,10 +103,10 @@ pub fn load_splits(config: &PrepareConfig) -> Result<Splits, DataError> {
 pub fn load_splits_with(config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> Result<Splits, DataError> {
     config.validate()?;
     let mut splits = Splits::default();
-    for &kind in &config.datasets {
+    for &kind in &config.data.datasets {
         let paths: Vec<PathBuf> = SplitName::ALL
             .iter()
-            .map(|&s| cache::cache_path(&config.cache_dir, kind, config.protocol, s))
+            .map(|&s| cache::cache_path(&config.data.cache_dir, kind, config.data.protocol, s))
             .collect();
         if !config.verify_sources && paths.iter().all(|p| p.is_file()) {
             let finder_id = faces::finder_id(kind, config)?;
@@ -125,7 +125,7 @@ pub fn load_splits_with(config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> 
                     .chain(samples)
                     .collect();
             }
-            tracing::info!(dataset = %kind, "loaded prepared splits from {} without checking the source files", config.cache_dir.display());
+            tracing::info!(dataset = %kind, "loaded prepared splits from {} without checking the source files", config.data.cache_dir.display());
             continue;
         }
         let dir = config.dataset_dir(kind)?;
@@ -138,10 +138,10 @@ pub fn load_splits_with(config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> 
                 let wanted = header(kind, name, config, enhancer, &finder_id, &digest, 0);
                 *loaded.part_mut(name) = cache::read(path, &wanted)?;
             }
-            tracing::info!(dataset = %kind, protocol = %config.protocol, "loaded prepared splits from {}", config.cache_dir.display());
+            tracing::info!(dataset = %kind, protocol = %config.data.protocol, "loaded prepared splits from {}", config.data.cache_dir.display());
             splits.extend(loaded);
         } else {
-            tracing::info!(dataset = %kind, "no prepared cache in {}: preparing", config.cache_dir.display());
+            tracing::info!(dataset = %kind, "no prepared cache in {}: preparing", config.data.cache_dir.display());
             let (_, prepared) = prepare_dataset(kind, config, enhancer)?;
             splits.extend(prepared);
         }
@@ -160,14 +160,14 @@ fn header(
 ) -> CacheHeader {
     CacheHeader {
         dataset: kind,
-        protocol: config.protocol,
+        protocol: config.data.protocol,
         split,
-        seed: config.seed,
-        preprocessing: config.preprocessing,
+        seed: config.data.seed,
+        preprocessing: config.data.preprocessing,
         preprocess_version: shared::preprocess::PREPROCESS_VERSION,
         enhancer: enhancer.id(),
         face_finder: finder_id.into(),
-        balance: config.balance,
+        balance: config.data.balance,
         contempt: config.contempt,
         test_fraction: config.test_fraction,
         val_fraction: config.val_fraction,
@@ -246,7 +246,7 @@ fn process(
         SkipReason::NoFace,
         format!("{}x{} frame", frame.width(), frame.height()),
     ))?;
-    let face = faces::preprocess(&frame, face, &config.preprocessing, enhancer)
+    let face = faces::preprocess(&frame, face, &config.data.preprocessing, enhancer)
         .map_err(|e| (SkipReason::Unreadable, e.to_string()))?;
     Ok(face.into_pixels())
 }
@@ -347,20 +347,20 @@ fn prepare_dataset(
         });
     }
 
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ kind.seed_salt());
+    let mut rng = ChaCha8Rng::seed_from_u64(config.data.seed ^ seed_salt(kind));
     let fractions = Fractions {
         test: config.test_fraction,
         val: config.val_fraction,
     };
-    let mut splits = split(candidates, kind, config.protocol, fractions, &mut rng);
+    let mut splits = split(candidates, kind, config.data.protocol, fractions, &mut rng);
     let originals = splits.class_counts();
     rng.set_stream(1);
-    let augmented = balance(&mut splits.train, &config.balance, &mut rng);
+    let augmented = balance(&mut splits.train, &config.data.balance, &mut rng);
 
     let finder_id = finder.id();
     let mut cache_files = Vec::new();
     for name in SplitName::ALL {
-        let path = cache::cache_path(&config.cache_dir, kind, config.protocol, name);
+        let path = cache::cache_path(&config.data.cache_dir, kind, config.data.protocol, name);
         let samples = splits.part(name);
         cache::write(
             &path,
@@ -369,7 +369,7 @@ fn prepare_dataset(
         )?;
         cache_files.push(path);
     }
-    let summary_file = cache::summary_path(&config.cache_dir, kind, config.protocol);
+    let summary_file = cache::summary_path(&config.data.cache_dir, kind, config.data.protocol);
     let mut report = DatasetReport {
         kind,
         dir,

@@ -8,6 +8,7 @@
 //! [`degrade`], and measured against CLAHE and against doing nothing on faces it never saw.
 
 pub mod degrade;
+pub mod eval;
 pub mod export;
 pub mod network;
 pub mod quality;

@@ -4,8 +4,8 @@
 //! `checkpoints/{last,best}/` (weights, optimiser, `state.json`), `metrics.csv`,
 //! `curves.png`, and after the last epoch `report.md` and `samples.png`.
 //!
-//! Validation and test faces are degraded once, with the draw of [`EVAL_EPOCH`], so every
-//! epoch and every method is measured on the same faces.
+//! Validation faces are degraded once ([`EvalSet`]), so every epoch is measured on the same
+//! faces.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,21 +18,17 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use shared::GrayImage;
 use shared::enhancer::FfaSpec;
-use shared::preprocess::{Enhancement, enhance};
 
-use super::degrade::{self, Degradation};
+use super::degrade;
+use super::eval::{EvalSet, Quality, mean_quality, restore_all};
 use super::network::{FfaNet, faces_tensor};
-use super::quality::{psnr_capped, ssim};
 use crate::train::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, best_dir, last_dir};
 use crate::train::optim::FusedAdam;
 use crate::train::{Schedule, ScheduleKind};
 
 /// Side of the faces (the classifier's input).
 const SIDE: usize = shared::INPUT_SIZE;
-/// The "epoch" whose degradation draw validation and test faces get.
-pub const EVAL_EPOCH: u64 = u64::MAX;
 /// Version of `state.json` and the module tree.
 pub const STATE_VERSION: u32 = 1;
 
@@ -141,91 +137,6 @@ pub struct EnhancerState {
     pub history: Vec<EnhancerEpoch>,
     /// Epoch with the best validation PSNR so far.
     pub best_epoch: Option<usize>,
-}
-
-/// Faces degraded once for measuring: the clean and degraded pixels and the kinds applied.
-pub struct EvalSet {
-    /// Clean faces, `SIDE x SIDE` each.
-    pub clean: Vec<Vec<u8>>,
-    /// Their degraded copies.
-    pub degraded: Vec<Vec<u8>>,
-    /// The kinds applied to each.
-    pub kinds: Vec<Vec<Degradation>>,
-}
-
-impl EvalSet {
-    /// Degrades `faces` with the evaluation draw of `seed`.
-    pub fn new(faces: &[Vec<u8>], seed: u64) -> Self {
-        let (mut degraded, mut kinds) = (Vec::new(), Vec::new());
-        for (i, face) in faces.iter().enumerate() {
-            let (d, k) = degrade::degrade(face, SIDE, SIDE, &mut degrade::sample_rng(seed, EVAL_EPOCH, i as u64));
-            degraded.push(d);
-            kinds.push(k);
-        }
-        EvalSet {
-            clean: faces.to_vec(),
-            degraded,
-            kinds,
-        }
-    }
-
-    /// The first `n` faces (all with 0).
-    pub fn truncated(&self, n: usize) -> EvalSet {
-        let n = if n == 0 {
-            self.clean.len()
-        } else {
-            n.min(self.clean.len())
-        };
-        EvalSet {
-            clean: self.clean[..n].to_vec(),
-            degraded: self.degraded[..n].to_vec(),
-            kinds: self.kinds[..n].to_vec(),
-        }
-    }
-}
-
-/// Restores faces in batches of 256 (inference, no autodiff).
-pub fn restore_all(net: &FfaNet, faces: &[Vec<u8>], device: &Device) -> Vec<Vec<u8>> {
-    let mut out = Vec::with_capacity(faces.len());
-    for chunk in faces.chunks(256) {
-        let flat: Vec<u8> = chunk.concat();
-        let restored = net.restore(&flat, chunk.len(), SIDE, SIDE, device);
-        out.extend(restored.chunks_exact(SIDE * SIDE).map(<[u8]>::to_vec));
-    }
-    out
-}
-
-/// CLAHE with the shipped settings, as the classifier's preprocessing applies it.
-pub fn clahe(face: &[u8]) -> Vec<u8> {
-    let img = GrayImage::from_raw(SIDE as u32, SIDE as u32, face.to_vec()).expect("a 48x48 face");
-    enhance(&img, Enhancement::default()).pixels().to_vec()
-}
-
-/// PSNR and SSIM of each output against its target.
-fn face_quality(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> Vec<Quality> {
-    outputs
-        .iter()
-        .zip(targets)
-        .map(|(o, t)| Quality {
-            psnr: psnr_capped(o, t),
-            ssim: ssim(o, t, SIDE, SIDE),
-        })
-        .collect()
-}
-
-/// The mean of the faces `idx` of `scores`.
-fn mean_over(scores: &[Quality], idx: impl ExactSizeIterator<Item = usize>) -> Quality {
-    let n = idx.len().max(1) as f64;
-    let (p, s) = idx.fold((0.0, 0.0), |(p, s), i| (p + scores[i].psnr, s + scores[i].ssim));
-    Quality {
-        psnr: p / n,
-        ssim: s / n,
-    }
-}
-
-/// Mean PSNR and SSIM of `outputs` against `targets`.
-pub fn mean_quality(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> Quality {
-    mean_over(&face_quality(outputs, targets), 0..outputs.len())
 }
 
 fn l1(outputs: &[Vec<u8>], targets: &[Vec<u8>]) -> f64 {
@@ -453,211 +364,5 @@ fn write_metrics(out: &Path, state: &EnhancerState) -> Result<(), EnhancerError>
     Ok(())
 }
 
-/// PSNR and SSIM of one method on a set of faces.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quality {
-    /// Mean PSNR, dB (identical faces count 100).
-    pub psnr: f64,
-    /// Mean SSIM.
-    pub ssim: f64,
-}
-
-/// The comparison of a trained enhancer with the alternatives on one set of degraded faces.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
-    /// Which faces: `all` or a degradation's name.
-    pub name: String,
-    /// Faces measured.
-    pub faces: usize,
-    /// The degraded face as it is, against the clean face.
-    pub none: Quality,
-    /// CLAHE of the degraded face against the clean face.
-    pub clahe: Quality,
-    /// CLAHE of the degraded face against CLAHE of the clean face (CLAHE's own domain).
-    pub clahe_vs_clahe: Quality,
-    /// The enhancer's output against the clean face.
-    pub ffa: Quality,
-}
-
-/// Measures every method on `set`, overall and for the faces each kind touched.
-pub fn compare(net: &FfaNet, set: &EvalSet, device: &Device) -> Vec<Comparison> {
-    let restored = restore_all(net, &set.degraded, device);
-    let clahe_degraded: Vec<Vec<u8>> = set.degraded.iter().map(|f| clahe(f)).collect();
-    let clahe_clean: Vec<Vec<u8>> = set.clean.iter().map(|f| clahe(f)).collect();
-    // Every face is scored once per method; the rows average subsets of those scores.
-    let none = face_quality(&set.degraded, &set.clean);
-    let clahe_scores = face_quality(&clahe_degraded, &set.clean);
-    let clahe_vs_clahe = face_quality(&clahe_degraded, &clahe_clean);
-    let ffa = face_quality(&restored, &set.clean);
-    let measure = |name: &str, keep: &dyn Fn(usize) -> bool| {
-        let idx: Vec<usize> = (0..set.clean.len()).filter(|&i| keep(i)).collect();
-        let q = |scores: &[Quality]| mean_over(scores, idx.iter().copied());
-        Comparison {
-            name: name.to_string(),
-            faces: idx.len(),
-            none: q(&none),
-            clahe: q(&clahe_scores),
-            clahe_vs_clahe: q(&clahe_vs_clahe),
-            ffa: q(&ffa),
-        }
-    };
-    let mut rows = vec![measure("all", &|_| true)];
-    for kind in Degradation::ALL {
-        rows.push(measure(kind.name(), &|i| set.kinds[i].contains(&kind)));
-    }
-    rows
-}
-
-/// The comparison as a Markdown table.
-pub fn comparison_table(rows: &[Comparison]) -> String {
-    let mut s = String::from(
-        "| faces | n | none PSNR / SSIM | CLAHE PSNR / SSIM | CLAHE vs CLAHE(clean) PSNR / SSIM | enhancer PSNR / SSIM | enhancer - best other, dB |\n|---|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for r in rows {
-        let f = |q: Quality| format!("{:.2} / {:.3}", q.psnr, q.ssim);
-        let best_other = r.none.psnr.max(r.clahe.psnr).max(r.clahe_vs_clahe.psnr);
-        s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {:+.2} |\n",
-            r.name,
-            r.faces,
-            f(r.none),
-            f(r.clahe),
-            f(r.clahe_vs_clahe),
-            f(r.ffa),
-            r.ffa.psnr - best_other
-        );
-    }
-    s
-}
-
-/// A PNG grid, one face per row: degraded, CLAHE, enhancer, clean, each scaled `scale` times.
-pub fn sample_grid(
-    path: &Path,
-    net: &FfaNet,
-    set: &EvalSet,
-    rows: usize,
-    device: &Device,
-) -> Result<(), EnhancerError> {
-    const SCALE: usize = 2;
-    const GAP: usize = 4;
-    let rows = rows.min(set.clean.len());
-    let restored = restore_all(net, &set.degraded[..rows], device);
-    let cell = SIDE * SCALE;
-    let (width, height) = (4 * cell + 5 * GAP, rows * cell + (rows + 1) * GAP);
-    let mut canvas = image::GrayImage::from_pixel(width as u32, height as u32, image::Luma([255]));
-    for (r, out) in restored.iter().enumerate() {
-        let columns = [
-            set.degraded[r].clone(),
-            clahe(&set.degraded[r]),
-            out.clone(),
-            set.clean[r].clone(),
-        ];
-        for (c, face) in columns.iter().enumerate() {
-            let (x0, y0) = (GAP + c * (cell + GAP), GAP + r * (cell + GAP));
-            for y in 0..cell {
-                for x in 0..cell {
-                    let v = face[(y / SCALE) * SIDE + x / SCALE];
-                    canvas.put_pixel((x0 + x) as u32, (y0 + y) as u32, image::Luma([v]));
-                }
-            }
-        }
-    }
-    canvas.save(path).map_err(|e| EnhancerError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn faces(n: usize) -> Vec<Vec<u8>> {
-        (0..n)
-            .map(|k| {
-                (0..SIDE * SIDE)
-                    .map(|i| {
-                        let (x, y) = ((i % SIDE) as f32, (i / SIDE) as f32);
-                        (120.0 + 50.0 * ((x + k as f32) / 5.0).sin() * (y / 7.0).cos()) as u8
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_short_run_learns_saves_and_resumes() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = EnhancerConfig {
-            spec: FfaSpec {
-                channels: 4,
-                groups: 1,
-                blocks: 1,
-                reduction: 2,
-            },
-            epochs: 2,
-            batch_size: 8,
-            lr: 2e-3,
-            ..EnhancerConfig::default()
-        };
-        let train = faces(32);
-        let val = EvalSet::new(&faces(8), 7);
-        let stop = AtomicBool::new(false);
-        let first = fit(
-            &EnhancerConfig {
-                epochs: 1,
-                ..config.clone()
-            },
-            &train,
-            &val,
-            dir.path(),
-            false,
-            &stop,
-        )
-        .unwrap();
-        assert_eq!(first.epochs_done, 1);
-        let resumed = fit(&config, &train, &val, dir.path(), true, &stop).unwrap();
-        assert_eq!(resumed.epochs_done, 2);
-        // The first epoch's figures come back from state.json (JSON keeps them to the last bit
-        // or one unit in the last place).
-        let (a, b) = (resumed.history[0], first.history[0]);
-        assert!(
-            (a.train_l1 - b.train_l1).abs() < 1e-12 && a.val_psnr == b.val_psnr,
-            "{a:?} {b:?}"
-        );
-        // The run from scratch gives the same second epoch: resume is exact.
-        let again = tempfile::tempdir().unwrap();
-        let straight = fit(&config, &train, &val, again.path(), false, &stop).unwrap();
-        assert_eq!(straight.history[1].train_l1, resumed.history[1].train_l1);
-        assert!(dir.path().join("metrics.csv").is_file() && dir.path().join("curves.png").is_file());
-        let best = best_dir(dir.path());
-        let state = load_state(&best).unwrap();
-        let net = load_net(&best, &state, &Device::flex()).unwrap();
-        let rows = compare(&net, &val, &Device::flex());
-        assert_eq!(rows[0].faces, 8);
-        assert!(comparison_table(&rows).contains("| all | 8 |"));
-        let grid = dir.path().join("samples.png");
-        sample_grid(&grid, &net, &val, 3, &Device::flex()).unwrap();
-        let png = image::open(&grid).unwrap();
-        assert_eq!(png.width() as usize, 4 * 96 + 5 * 4);
-    }
-
-    #[test]
-    fn bad_settings_are_refused_before_training() {
-        let dir = tempfile::tempdir().unwrap();
-        let val = EvalSet::new(&faces(2), 1);
-        let stop = AtomicBool::new(false);
-        let zero = EnhancerConfig {
-            epochs: 0,
-            ..EnhancerConfig::default()
-        };
-        assert!(matches!(
-            fit(&zero, &faces(4), &val, dir.path(), false, &stop),
-            Err(EnhancerError::Config(_))
-        ));
-        assert!(matches!(
-            fit(&EnhancerConfig::default(), &[], &val, dir.path(), false, &stop),
-            Err(EnhancerError::Config(_))
-        ));
-    }
-}
+mod tests;

@@ -109,8 +109,8 @@ pub fn write_run_report(
     })?;
     let mut plots = Vec::new();
     let mut written = Vec::new();
-    let names: Vec<&str> = config.datasets.iter().map(|d| d.name()).collect();
-    let what = format!("{} ({} split)", names.join("+"), config.protocol);
+    let names: Vec<&str> = config.data.datasets.iter().map(|d| d.name()).collect();
+    let what = format!("{} ({} split)", names.join("+"), config.data.protocol);
     if !history.is_empty() {
         let p = plots_dir.join("val_loss_lr.png");
         plot::loss_and_lr(&p, history, &format!("{what}: validation loss and learning rate"))?;

@@ -99,12 +99,12 @@ pub fn mean_ms_per_image(history: &[EpochMetrics]) -> Option<f64> {
 pub fn render_markdown(report: &RunReport) -> String {
     let c = &report.config;
     let mut md = String::new();
-    let names: Vec<&str> = c.datasets.iter().map(|d| d.name()).collect();
+    let names: Vec<&str> = c.data.datasets.iter().map(|d| d.name()).collect();
     let _ = writeln!(md, "# vigil training report: {}\n", c.out_dir.display());
     let _ = writeln!(md, "| setting | value |\n|---|---|");
     let _ = writeln!(md, "| datasets | {} |", names.join(", "));
-    let _ = writeln!(md, "| split protocol | {} |", protocol_words(c.protocol));
-    let _ = writeln!(md, "| seed | {} |", c.seed);
+    let _ = writeln!(md, "| split protocol | {} |", protocol_words(c.data.protocol));
+    let _ = writeln!(md, "| seed | {} |", c.data.seed);
     let _ = writeln!(md, "| epochs | {} of {} |", report.history.len(), c.epochs);
     let _ = writeln!(md, "| batch size | {} |", c.batch_size);
     let o = &c.optimizer;
@@ -142,9 +142,9 @@ pub fn render_markdown(report: &RunReport) -> String {
     let _ = writeln!(
         md,
         "| enhancement | {} |",
-        enhancement_words(c.preprocessing.enhancement)
+        enhancement_words(c.data.preprocessing.enhancement)
     );
-    let _ = writeln!(md, "| class balancing | {} |", balance_words(&c.balance));
+    let _ = writeln!(md, "| class balancing | {} |", balance_words(&c.data.balance));
     let mut kinds = Vec::new();
     if c.flip {
         kinds.push("random left-right mirror of training images (p = 0.5)".to_string());

@@ -18,9 +18,9 @@ use shared::GrayImage;
 use shared::preprocess::{Enhancement, Preprocessing};
 use shared::wire::ModelManifest;
 
-use crate::data::{BalanceConfig, DataError, DatasetKind, FaceEnhancer, PrepareConfig, Sample, SplitProtocol};
+use crate::data::{BalanceConfig, DataError, DataSelection, DatasetKind, FaceEnhancer, PrepareConfig, Sample};
 use crate::enhance::degrade::Degradation;
-use crate::enhance::train::EvalSet;
+use crate::enhance::eval::EvalSet;
 use crate::export::{ExportError, TractRunner, parity::argmax};
 
 /// The clean (unenhanced) 48x48 crops of `datasets` under the split `manifest`'s model was
@@ -32,16 +32,19 @@ pub fn clean_faces(
     cache_dir: PathBuf,
 ) -> Result<PrepareConfig, DataError> {
     Ok(PrepareConfig {
-        data_root,
-        datasets,
-        protocol: manifest.split.parse::<SplitProtocol>()?,
-        seed: manifest.seed,
-        preprocessing: Preprocessing {
-            enhancement: Enhancement::None,
-            ..manifest.preprocessing
+        data: DataSelection {
+            data_root,
+            datasets,
+            protocol: manifest.split,
+            cache_dir,
+            seed: manifest.seed,
+            preprocessing: Preprocessing {
+                enhancement: Enhancement::None,
+                ..manifest.preprocessing
+            },
+            balance: BalanceConfig::off(),
+            enhancer: None,
         },
-        balance: BalanceConfig::off(),
-        cache_dir,
         ..PrepareConfig::default()
     })
 }

@@ -5,12 +5,10 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-use shared::preprocess::Preprocessing;
-
 use super::augment::{AugmentError, Augmentation};
 use super::schedule::{Schedule, ScheduleKind};
-use crate::data::{BalanceConfig, DataError, DatasetKind, PrepareConfig, SplitProtocol};
+use crate::data::{DataError, DataSelection, DatasetKind, PrepareConfig};
+use serde::{Deserialize, Serialize};
 
 /// The paper's batch size (Table 2).
 pub const PAPER_BATCH_SIZE: usize = 64;
@@ -187,16 +185,10 @@ impl std::fmt::Display for DatasetRepeat {
 /// A training run's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Directory with one sub-directory per dataset.
-    pub data_root: PathBuf,
-    /// Datasets trained on together (each evaluated separately too).
-    pub datasets: Vec<DatasetKind>,
-    /// Split protocol.
-    pub protocol: SplitProtocol,
-    /// Where prepared splits are cached (`host prepare --out`).
-    pub cache_dir: PathBuf,
-    /// Seed of the splits, the initialisation, the shuffling and dropout.
-    pub seed: u64,
+    /// The faces trained on (each dataset evaluated separately too), their split and their
+    /// preparation; `seed` also seeds the initialisation, the order and dropout.
+    #[serde(flatten)]
+    pub data: DataSelection,
     /// Epochs.
     pub epochs: usize,
     /// Images per optimiser step.
@@ -211,15 +203,6 @@ pub struct TrainConfig {
     pub backend: BackendKind,
     /// Use at most this many training images (0: all); for smoke tests.
     pub max_train: usize,
-    /// Crop / resize / enhancement of the faces; the export writes it into the manifest, so
-    /// the edge prepares frames the way this run was trained. Checkpoints from before this
-    /// field were all trained with the defaults, hence `serde(default)`.
-    #[serde(default)]
-    pub preprocessing: Preprocessing,
-    /// Gaussian-noise balancing of the training split (`BalanceConfig::off()` for none);
-    /// defaulted for older checkpoints like `preprocessing`.
-    #[serde(default)]
-    pub balance: BalanceConfig,
     /// Mirror each training image left-right with probability 1/2, drawn per image and epoch
     /// from the seed (not in the paper; faces are near-symmetric, so this doubles the poses
     /// seen without new subjects). Older checkpoints trained without it.
@@ -248,22 +231,15 @@ pub struct TrainConfig {
     /// Datasets oversampled in each epoch (none listed: every image once).
     #[serde(default)]
     pub repeat: Vec<DatasetRepeat>,
-    /// A learned face enhancer (`host export --enhancer`) every crop went through before
-    /// `preprocessing.enhancement`; `host export` names it in the model's manifest and puts
-    /// it beside the model. `None` (and in older checkpoints): classical only.
-    #[serde(default)]
-    pub enhancer: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        let data = PrepareConfig::default();
         TrainConfig {
-            data_root: data.data_root,
-            datasets: vec![DatasetKind::CkPlus],
-            protocol: SplitProtocol::Paper,
-            cache_dir: data.cache_dir,
-            seed: data.seed,
+            data: DataSelection {
+                datasets: vec![DatasetKind::CkPlus],
+                ..DataSelection::default()
+            },
             epochs: PAPER_EPOCHS,
             batch_size: PAPER_BATCH_SIZE,
             lr: PAPER_LR,
@@ -271,8 +247,6 @@ impl Default for TrainConfig {
             out_dir: PathBuf::from("runs/latest"),
             backend: BackendKind::Flex,
             max_train: 0,
-            preprocessing: data.preprocessing,
-            balance: data.balance,
             flip: false,
             augment: Augmentation::OFF,
             labels: LabelMode::Majority,
@@ -281,7 +255,6 @@ impl Default for TrainConfig {
             warmup_epochs: 0,
             init_from: None,
             repeat: Vec::new(),
-            enhancer: None,
         }
     }
 }
@@ -290,14 +263,7 @@ impl TrainConfig {
     /// The data pipeline configuration for this run (its seed drives the split).
     pub fn prepare_config(&self) -> PrepareConfig {
         PrepareConfig {
-            data_root: self.data_root.clone(),
-            datasets: self.datasets.clone(),
-            protocol: self.protocol,
-            seed: self.seed,
-            cache_dir: self.cache_dir.clone(),
-            preprocessing: self.preprocessing,
-            balance: self.balance,
-            enhancer: self.enhancer.clone(),
+            data: self.data.clone(),
             ..PrepareConfig::default()
         }
     }
@@ -317,7 +283,7 @@ impl TrainConfig {
 
     /// Checks the numbers.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.datasets.is_empty() {
+        if self.data.datasets.is_empty() {
             return Err(ConfigError::NoDataset);
         }
         if self.epochs == 0 || self.batch_size == 0 {
@@ -351,7 +317,7 @@ impl TrainConfig {
             });
         }
         for (i, &r) in self.repeat.iter().enumerate() {
-            if !self.datasets.contains(&r.dataset) {
+            if !self.data.datasets.contains(&r.dataset) {
                 return Err(ConfigError::RepeatNotTrained(r));
             }
             if !(1..=MAX_REPEAT).contains(&r.times) {
@@ -367,98 +333,4 @@ impl TrainConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use shared::preprocess::Enhancement;
-
-    /// The configuration as checkpoints written before enhancement and balancing were options
-    /// hold it (runs/ckplus-jaffe, the shipped model's run).
-    const OLD_CONFIG: &str = r#"{"data_root":"/work/shared/data","datasets":["CkPlus","Jaffe"],"protocol":"Paper","cache_dir":"prepared","seed":42,"epochs":30,"batch_size":64,"lr":0.001,"schedule":"LossDecay","out_dir":"runs/ckplus-jaffe","backend":"Flex","max_train":0}"#;
-
-    #[test]
-    fn old_checkpoint_configs_load_with_todays_pipeline() {
-        let old: TrainConfig = serde_json::from_str(OLD_CONFIG).unwrap();
-        assert_eq!(old.preprocessing, Preprocessing::default());
-        assert_eq!(old.balance, BalanceConfig::default());
-        assert_eq!(old.datasets, [DatasetKind::CkPlus, DatasetKind::Jaffe]);
-        let data = old.prepare_config();
-        let defaults = PrepareConfig::default();
-        assert_eq!(
-            (data.preprocessing, data.balance),
-            (defaults.preprocessing, defaults.balance)
-        );
-    }
-
-    #[test]
-    fn ablation_settings_round_trip_and_are_validated() {
-        let ablated = TrainConfig {
-            preprocessing: Preprocessing {
-                enhancement: Enhancement::None,
-                ..Preprocessing::default()
-            },
-            balance: BalanceConfig::off(),
-            ..TrainConfig::default()
-        };
-        let json = serde_json::to_string(&ablated).unwrap();
-        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), ablated);
-        assert!(ablated.validate().is_ok());
-
-        let nan = TrainConfig {
-            balance: BalanceConfig {
-                factor: f32::NAN,
-                ..BalanceConfig::default()
-            },
-            ..TrainConfig::default()
-        };
-        assert!(nan.validate().unwrap_err().to_string().contains("balance"));
-        let wrong_size = TrainConfig {
-            preprocessing: Preprocessing {
-                size: 64,
-                ..Preprocessing::default()
-            },
-            ..TrainConfig::default()
-        };
-        assert!(wrong_size.validate().unwrap_err().to_string().contains("size"));
-    }
-
-    #[test]
-    fn repeats_parse_and_must_name_a_trained_dataset_once() {
-        let r: DatasetRepeat = "jaffe=8".parse().unwrap();
-        assert_eq!(
-            (r.dataset, r.times, r.to_string().as_str()),
-            (DatasetKind::Jaffe, 8, "jaffe=8")
-        );
-        for bad in ["jaffe", "jaffe=x", "nope=2", "jaffe=-1"] {
-            assert!(bad.parse::<DatasetRepeat>().is_err(), "{bad}");
-        }
-        let config = |repeat: &[&str]| TrainConfig {
-            datasets: vec![DatasetKind::FerPlus, DatasetKind::Jaffe],
-            repeat: repeat.iter().map(|r| r.parse().unwrap()).collect(),
-            ..TrainConfig::default()
-        };
-        assert!(config(&["jaffe=8"]).validate().is_ok());
-        assert_eq!(config(&["jaffe=8"]).times(DatasetKind::Jaffe), 8);
-        assert_eq!(config(&["jaffe=8"]).times(DatasetKind::FerPlus), 1);
-        assert!(
-            config(&["ckplus=2"])
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("not one of")
-        );
-        assert!(
-            config(&["jaffe=0"])
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("1..=")
-        );
-        assert!(
-            config(&["jaffe=2", "jaffe=3"])
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("twice")
-        );
-    }
-}
+mod tests;

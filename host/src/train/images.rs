@@ -139,6 +139,24 @@ impl ImageSet {
         kinds.dedup();
         kinds
     }
+
+    /// Per dataset present (in [`DatasetKind`] order): how many of its images `predictions`
+    /// (one class per image) get right, and how many it has.
+    pub fn hits_by_dataset(&self, predictions: &[u8]) -> Vec<(DatasetKind, usize, usize)> {
+        self.dataset_kinds()
+            .into_iter()
+            .map(|kind| {
+                let (mut right, mut all) = (0, 0);
+                for ((&d, &p), &t) in self.datasets.iter().zip(predictions).zip(&self.labels) {
+                    if d == kind {
+                        all += 1;
+                        right += usize::from(p == t);
+                    }
+                }
+                (kind, right, all)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +176,24 @@ mod tests {
             augmented: false,
             votes: None,
         }
+    }
+
+    #[test]
+    fn hits_are_counted_per_dataset_in_kind_order() {
+        let set = ImageSet {
+            labels: vec![1, 2, 3, 4],
+            datasets: vec![
+                DatasetKind::Jaffe,
+                DatasetKind::CkPlus,
+                DatasetKind::Jaffe,
+                DatasetKind::Jaffe,
+            ],
+            ..ImageSet::default()
+        };
+        assert_eq!(
+            set.hits_by_dataset(&[1, 0, 3, 0]),
+            [(DatasetKind::CkPlus, 0, 1), (DatasetKind::Jaffe, 2, 3)]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::augment::Augmentation;
 use super::checkpoint::{self, CheckpointError};
 use super::config::LabelMode;
 use super::*;
-use crate::data::DatasetKind;
+use crate::data::{DataSelection, DatasetKind};
 use crate::eval::evaluate;
 use burn::tensor::Device;
 
@@ -223,8 +223,11 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
     let second = tempfile::tempdir().unwrap();
     let init = Trainer::new(
         TrainConfig {
+            data: DataSelection {
+                seed: 7,
+                ..config(second.path(), 1).data
+            },
             init_from: Some(first.path().to_path_buf()),
-            seed: 7,
             ..config(second.path(), 1)
         },
         &arch,

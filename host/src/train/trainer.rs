@@ -8,6 +8,9 @@
 //! middle of an epoch ([`PartialEpoch`]: every `save_every`, and when stopped) records the
 //! batch and the RNG's position, so a resumed run trains exactly as an uninterrupted one would
 //! and a killed one loses at most `save_every` of work.
+//!
+//! Longer than most modules on purpose: the loop, its two kinds of checkpoint and the choice
+//! of the best epoch all read and write the one run state, and are easiest to check together.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -94,9 +97,9 @@ impl Trainer {
         config.validate()?;
         check_batch_memory(arch, config.batch_size, config.backend)?;
         let inner = device_for(config.backend)?;
-        inner.seed(config.seed);
+        inner.seed(config.data.seed);
         let device = inner.clone().autodiff();
-        device.seed(config.seed);
+        device.seed(config.data.seed);
         let schedule = config.schedule();
         let optimizer = optimizer_for(&config.optimizer);
         let (model, optimizer, state) = match resume {
@@ -131,7 +134,7 @@ impl Trainer {
                         );
                         checkpoint::load_model(&dir, &state, &device)?
                     }
-                    None => Network::seeded(arch, &device, config.seed)?,
+                    None => Network::seeded(arch, &device, config.data.seed)?,
                 };
                 let state = CheckpointState {
                     format_version: CHECKPOINT_FORMAT_VERSION,
@@ -217,7 +220,7 @@ impl Trainer {
         lr: f64,
         stop: &dyn Fn() -> bool,
     ) -> Result<EpochTrain, TrainError> {
-        let seed = self.config.seed;
+        let seed = self.config.data.seed;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let order = train.shuffled_repeated(&mut rng, |d| self.config.times(d));
         let batches = order.len().div_ceil(self.config.batch_size);
@@ -245,7 +248,7 @@ impl Trainer {
             shared::arch::Shape::Spatial { w, h, .. } => (w, h),
             shared::arch::Shape::Flat(n) => (n, 1),
         };
-        let range = self.config.preprocessing.normalization.range();
+        let range = self.config.data.preprocessing.normalization.range();
         let augment = self.config.augment;
         let mut stopped = None;
         for (b, chunk) in order.chunks(self.config.batch_size).enumerate().skip(done.batches) {
@@ -284,11 +287,7 @@ impl Trainer {
             ));
             bar.inc(1);
             if done.batches < batches && self.save_every.is_some_and(|every| last_save.elapsed() >= every) {
-                self.state.partial = Some(done);
-                self.state.interrupted = true;
-                let saved = self.save_last();
-                (self.state.partial, self.state.interrupted) = (None, false);
-                saved?;
+                self.save_within(done)?;
                 last_save = Instant::now();
             }
         }
@@ -302,9 +301,24 @@ impl Trainer {
         })
     }
 
+    /// Writes `checkpoints/last` at an epoch's end.
     fn save_last(&self) -> Result<(), TrainError> {
+        self.save_last_as(&self.state)
+    }
+
+    /// Writes `checkpoints/last` inside an epoch: the weights so far, marked interrupted, with
+    /// where the epoch stands, so that `--resume` continues from that batch.
+    fn save_within(&self, partial: PartialEpoch) -> Result<(), TrainError> {
+        self.save_last_as(&CheckpointState {
+            partial: Some(partial),
+            interrupted: true,
+            ..self.state.clone()
+        })
+    }
+
+    fn save_last_as(&self, state: &CheckpointState) -> Result<(), TrainError> {
         let dir = checkpoint::last_dir(&self.config.out_dir);
-        checkpoint::save(&dir, &self.model, Some(&self.optimizer), &self.state)?;
+        checkpoint::save(&dir, &self.model, Some(&self.optimizer), state)?;
         Ok(())
     }
 
@@ -342,9 +356,7 @@ impl Trainer {
             let epoch = self.state.epochs_done + 1;
             let trained = self.train_epoch(train, epoch, lr, stop)?;
             if let Some(partial) = trained.stopped {
-                self.state.interrupted = true;
-                self.state.partial = Some(partial);
-                self.save_last()?;
+                self.save_within(partial)?;
                 tracing::warn!(
                     "interrupted in epoch {epoch}; checkpoint saved to {} (resume with --resume)",
                     checkpoint::last_dir(&out).display()
@@ -375,22 +387,15 @@ impl Trainer {
                 row.seconds,
                 row.ms_per_image
             );
-            let kinds = val.dataset_kinds();
-            if kinds.len() > 1 {
-                let per_dataset: Vec<String> = kinds
+            let by_dataset = val.hits_by_dataset(&validation.predictions);
+            if by_dataset.len() > 1 {
+                let text: Vec<String> = by_dataset
                     .iter()
-                    .map(|&k| {
-                        let (mut n, mut ok) = (0usize, 0usize);
-                        for ((&d, &p), &t) in val.datasets.iter().zip(&validation.predictions).zip(&val.labels) {
-                            if d == k {
-                                n += 1;
-                                ok += usize::from(p == t);
-                            }
-                        }
-                        format!("{k} {:.2}% of {n}", 100.0 * ok as f64 / n.max(1) as f64)
+                    .map(|&(kind, right, all)| {
+                        format!("{kind} {:.2}% of {all}", 100.0 * right as f64 / all.max(1) as f64)
                     })
                     .collect();
-                tracing::info!("epoch {epoch} validation by dataset: {}", per_dataset.join(", "));
+                tracing::info!("epoch {epoch} validation by dataset: {}", text.join(", "));
             }
             self.state.history.push(row);
             self.state.epochs_done = epoch;

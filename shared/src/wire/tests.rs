@@ -1,5 +1,6 @@
 use super::*;
-use crate::preprocess::{Enhancement, Normalization};
+use crate::dataset::{DatasetKind, SplitProtocol};
+use crate::preprocess::{Enhancement, Normalization, Preprocessing};
 use alloc::string::ToString;
 use alloc::vec;
 
@@ -53,8 +54,8 @@ fn manifest() -> Message {
             calibration: "minmax".to_string(),
             calibration_images: 256,
         },
-        datasets: vec!["ckplus".to_string()],
-        split: "paper".to_string(),
+        datasets: vec![DatasetKind::CkPlus],
+        split: SplitProtocol::Paper,
         seed: 42,
         metrics: vec![Metric {
             name: "acc".to_string(),

@@ -12,16 +12,16 @@ use crate::data::faces::FaceEnhancer;
 /// The Markdown summary of one dataset: counts per class and split, and what was skipped.
 pub fn render_summary(report: &DatasetReport, config: &PrepareConfig, enhancer: &dyn FaceEnhancer) -> String {
     let mut md = String::new();
-    let protocol = config.protocol;
+    let protocol = config.data.protocol;
     let _ = writeln!(md, "## {} — {} split\n", report.kind, protocol);
     let _ = writeln!(
         md,
         "Source `{}`; seed {}; enhancement `{}`; balance factor {} (noise std {:.3}); contempt {:?}.\n",
         report.dir.display(),
-        config.seed,
+        config.data.seed,
         enhancer.id(),
-        config.balance.factor,
-        config.balance.noise_std,
+        config.data.balance.factor,
+        config.data.balance.noise_std,
         config.contempt
     );
     let official = report.listed_official;

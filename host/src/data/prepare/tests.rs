@@ -1,7 +1,7 @@
 use super::*;
 use crate::data::split::check_disjoint;
 use crate::data::test_util::{write_png, write_truncated_png};
-use crate::data::{BalanceConfig, SplitProtocol, cache::CacheHeader};
+use crate::data::{BalanceConfig, DataSelection, SplitProtocol, cache::CacheHeader};
 
 /// A file edited in place (same name, same size) is a different input: caches made
 /// from the old bytes are refused.
@@ -50,10 +50,13 @@ fn small_ckplus(root: &Path, per_class: usize) {
 
 fn config(root: &Path, protocol: SplitProtocol) -> PrepareConfig {
     PrepareConfig {
-        data_root: root.to_path_buf(),
-        datasets: vec![DatasetKind::CkPlus],
-        protocol,
-        cache_dir: root.join("prepared"),
+        data: DataSelection {
+            data_root: root.to_path_buf(),
+            datasets: vec![DatasetKind::CkPlus],
+            protocol,
+            cache_dir: root.join("prepared"),
+            ..DataSelection::default()
+        },
         threads: 2,
         ..PrepareConfig::default()
     }
@@ -118,7 +121,7 @@ fn load_splits_prepares_when_missing_and_refuses_other_settings() {
     let first = load_splits(&config).unwrap();
     assert!(
         cache::cache_path(
-            &config.cache_dir,
+            &config.data.cache_dir,
             DatasetKind::CkPlus,
             SplitProtocol::Subject,
             SplitName::Train
@@ -128,7 +131,10 @@ fn load_splits_prepares_when_missing_and_refuses_other_settings() {
     assert_eq!(load_splits(&config).unwrap(), first);
 
     let other = PrepareConfig {
-        seed: 7,
+        data: DataSelection {
+            seed: 7,
+            ..config.data.clone()
+        },
         ..config.clone()
     };
     let err = load_splits(&other).unwrap_err();
@@ -137,9 +143,12 @@ fn load_splits_prepares_when_missing_and_refuses_other_settings() {
         "{err}"
     );
     let none = PrepareConfig {
-        preprocessing: shared::preprocess::Preprocessing {
-            enhancement: shared::preprocess::Enhancement::None,
-            ..config.preprocessing
+        data: DataSelection {
+            preprocessing: shared::preprocess::Preprocessing {
+                enhancement: shared::preprocess::Enhancement::None,
+                ..config.data.preprocessing
+            },
+            ..config.data.clone()
         },
         ..config.clone()
     };
@@ -169,7 +178,10 @@ fn same_seed_same_bytes_any_thread_count() {
     .unwrap();
     assert_eq!(one.splits, three.splits);
     let other_seed = prepare(&PrepareConfig {
-        seed: 1,
+        data: DataSelection {
+            seed: 1,
+            ..config(tmp.path(), SplitProtocol::Paper).data
+        },
         ..config(tmp.path(), SplitProtocol::Paper)
     })
     .unwrap();
@@ -182,16 +194,19 @@ fn enhancement_changes_the_pixels_and_the_header() {
     small_ckplus(tmp.path(), 6);
     let clahe = prepare(&config(tmp.path(), SplitProtocol::Paper)).unwrap();
     let plain_config = PrepareConfig {
-        preprocessing: shared::preprocess::Preprocessing {
-            enhancement: shared::preprocess::Enhancement::None,
-            ..shared::preprocess::Preprocessing::default()
+        data: DataSelection {
+            preprocessing: shared::preprocess::Preprocessing {
+                enhancement: shared::preprocess::Enhancement::None,
+                ..shared::preprocess::Preprocessing::default()
+            },
+            ..config(tmp.path(), SplitProtocol::Paper).data
         },
         ..config(tmp.path(), SplitProtocol::Paper)
     };
     let plain = prepare(&plain_config).unwrap();
     assert_ne!(clahe.splits.test[0].pixels, plain.splits.test[0].pixels);
     let path = cache::cache_path(
-        &plain_config.cache_dir,
+        &plain_config.data.cache_dir,
         DatasetKind::CkPlus,
         SplitProtocol::Paper,
         SplitName::Test,
@@ -206,8 +221,11 @@ fn balance_off_trains_on_the_unbalanced_originals() {
     small_ckplus(tmp.path(), 10);
     let balanced = prepare(&config(tmp.path(), SplitProtocol::Paper)).unwrap();
     let off_config = PrepareConfig {
-        balance: BalanceConfig::off(),
-        cache_dir: tmp.path().join("prepared-off"),
+        data: DataSelection {
+            balance: BalanceConfig::off(),
+            cache_dir: tmp.path().join("prepared-off"),
+            ..config(tmp.path(), SplitProtocol::Paper).data
+        },
         ..config(tmp.path(), SplitProtocol::Paper)
     };
     let off = prepare(&off_config).unwrap();
@@ -231,7 +249,10 @@ fn balance_off_trains_on_the_unbalanced_originals() {
     // The cache knows which it holds.
     assert_eq!(load_splits(&off_config).unwrap(), off.splits);
     let wrong = PrepareConfig {
-        balance: BalanceConfig::default(),
+        data: DataSelection {
+            balance: BalanceConfig::default(),
+            ..off_config.data.clone()
+        },
         ..off_config.clone()
     };
     let err = load_splits(&wrong).unwrap_err();
@@ -260,9 +281,12 @@ fn another_enhancer_plugs_into_the_seam() {
     let tmp = tempfile::tempdir().unwrap();
     small_ckplus(tmp.path(), 6);
     let config = PrepareConfig {
-        preprocessing: shared::preprocess::Preprocessing {
-            enhancement: shared::preprocess::Enhancement::None,
-            ..shared::preprocess::Preprocessing::default()
+        data: DataSelection {
+            preprocessing: shared::preprocess::Preprocessing {
+                enhancement: shared::preprocess::Enhancement::None,
+                ..shared::preprocess::Preprocessing::default()
+            },
+            ..config(tmp.path(), SplitProtocol::Paper).data
         },
         ..config(tmp.path(), SplitProtocol::Paper)
     };

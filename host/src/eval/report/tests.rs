@@ -1,4 +1,5 @@
 use super::*;
+use crate::data::DataSelection;
 
 #[test]
 fn markdown_names_the_split_and_has_paper_layout() {
@@ -34,11 +35,14 @@ fn markdown_names_the_split_and_has_paper_layout() {
     assert!(md.contains("| augmentation | none |"), "{md}");
     let ablated = RunReport {
         config: TrainConfig {
-            preprocessing: shared::preprocess::Preprocessing {
-                enhancement: Enhancement::None,
-                ..Default::default()
+            data: DataSelection {
+                preprocessing: shared::preprocess::Preprocessing {
+                    enhancement: Enhancement::None,
+                    ..Default::default()
+                },
+                balance: BalanceConfig::off(),
+                ..TrainConfig::default().data
             },
-            balance: BalanceConfig::off(),
             flip: true,
             ..TrainConfig::default()
         },
