@@ -109,25 +109,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let resume = if args.resume {
         let state: CheckpointState = checkpoint::load_state(&resume_dir, Some(&arch))
             .with_context(|| format!("--resume: cannot resume from {}", resume_dir.display()))?;
-        let mut resumed = state.config.clone();
-        if resumed.data.datasets != config.data.datasets
-            || resumed.data.seed != config.data.seed
-            || resumed.data.protocol != config.data.protocol
-            || resumed.data.preprocessing != config.data.preprocessing
-            || resumed.data.balance != config.data.balance
-            || resumed.flip != config.flip
-            || resumed.augment != config.augment
-            || resumed.labels != config.labels
-            || resumed.optimizer != config.optimizer
-            || resumed.repeat != config.repeat
-        {
+        if state.config.differs_on_resume(&config) {
             tracing::warn!(
-                "--resume keeps the checkpoint's datasets, protocol, seed, enhancement, balancing, augmentation, targets, optimiser and repeats; differing options are ignored"
+                "--resume trains with the checkpoint's settings (all but --epochs and --out); the options given that differ from them are ignored"
             );
         }
-        resumed.epochs = config.epochs;
-        resumed.out_dir = config.out_dir.clone();
-        config = resumed;
+        config = state.config.resumed(&config);
         Some(resume_dir.as_path())
     } else {
         if resume_dir.exists() || checkpoint::best_dir(&args.out).exists() {

@@ -268,6 +268,23 @@ impl TrainConfig {
         }
     }
 
+    /// The configuration a run resumed from a checkpoint trains with: the checkpoint's
+    /// (`self`) in everything that shapes the run, with the epochs and run directory `asked`
+    /// for (so a run can be lengthened or moved).
+    pub fn resumed(&self, asked: &TrainConfig) -> TrainConfig {
+        TrainConfig {
+            epochs: asked.epochs,
+            out_dir: asked.out_dir.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether `asked` differs from this (a checkpoint's) configuration in a setting that
+    /// [`Self::resumed`] keeps from the checkpoint, i.e. an option a resume ignores.
+    pub fn differs_on_resume(&self, asked: &TrainConfig) -> bool {
+        &self.resumed(asked) != asked
+    }
+
     /// How many times an image of `dataset` appears in an epoch.
     pub fn times(&self, dataset: DatasetKind) -> usize {
         self.repeat

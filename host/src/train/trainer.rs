@@ -117,8 +117,7 @@ impl Trainer {
                     dir.display(),
                     state.epochs_done
                 );
-                state.config.epochs = config.epochs;
-                state.config.out_dir = config.out_dir.clone();
+                state.config = state.config.resumed(&config);
                 state.interrupted = false;
                 (model, optimizer, state)
             }

@@ -107,3 +107,25 @@ fn repeats_parse_and_must_name_a_trained_dataset_once() {
             .contains("twice")
     );
 }
+
+#[test]
+fn a_resume_keeps_the_checkpoints_settings_but_epochs_and_run_directory() {
+    let checkpoint = TrainConfig {
+        lr: 3e-4,
+        epochs: 10,
+        ..TrainConfig::default()
+    };
+    let longer = TrainConfig {
+        epochs: 30,
+        out_dir: PathBuf::from("elsewhere"),
+        ..checkpoint.clone()
+    };
+    assert_eq!(checkpoint.resumed(&longer), longer);
+    assert!(!checkpoint.differs_on_resume(&longer));
+    let other_lr = TrainConfig {
+        lr: 1e-3,
+        ..longer.clone()
+    };
+    assert_eq!(checkpoint.resumed(&other_lr).lr, 3e-4);
+    assert!(checkpoint.differs_on_resume(&other_lr));
+}
