@@ -8,13 +8,12 @@ use burn::tensor::Device;
 use shared::GrayImage;
 use shared::preprocess::{Enhancement, enhance};
 
+use super::SIDE;
 use super::degrade::{self, Degradation};
 use super::network::FfaNet;
 use super::quality::{psnr_capped, ssim};
 use super::train::EnhancerError;
 
-/// Side of the faces (the classifier's input).
-const SIDE: usize = shared::INPUT_SIZE;
 /// The "epoch" whose degradation draw validation and test faces get.
 pub const EVAL_EPOCH: u64 = u64::MAX;
 

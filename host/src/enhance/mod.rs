@@ -18,3 +18,6 @@ pub use degrade::Degradation;
 pub use network::FfaNet;
 
 pub use shared::enhancer::{to_u8, to_unit};
+
+/// Side of the faces the enhancer restores (the classifier's input).
+pub(crate) const SIDE: usize = shared::INPUT_SIZE;

@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use shared::enhancer::FfaSpec;
 
+use super::SIDE;
 use super::degrade;
 use super::eval::{EvalSet, Quality, mean_quality, restore_all};
 use super::network::{FfaNet, faces_tensor};
@@ -27,8 +28,6 @@ use crate::train::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, bes
 use crate::train::optim::FusedAdam;
 use crate::train::{Schedule, ScheduleKind};
 
-/// Side of the faces (the classifier's input).
-const SIDE: usize = shared::INPUT_SIZE;
 /// Version of `state.json` and the module tree.
 pub const STATE_VERSION: u32 = 1;
 
