@@ -2,7 +2,8 @@
 //! forward and gradients of `vendor/burn-flex/src/ops/conv2d_gemm.rs`) against the
 //! definition: forward values with a bias, input, weight and bias gradients, on random shapes
 //! with the strides, paddings and 1x3 / 3x1 kernels of the paper's network, plus dilation,
-//! groups, asymmetric padding and a batch of one (products parallel inside, not over images).
+//! groups, asymmetric padding and a batch of one (products parallel inside, not over images),
+//! and 3x3 stride-1 convolutions wide enough for the Winograd forward.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -110,6 +111,12 @@ fn convolution_values_and_gradients_match_the_definition() {
         case(2, 4, 9, 9, 5, [1, 3], [2, 2], [0, 1]),   // 1x3, stride 2
         case(1, 5, 10, 9, 6, [3, 3], [1, 1], [1, 1]),  // one image
         case(1, 7, 8, 8, 3, [1, 1], [1, 1], [0, 0]),   // one image, pointwise
+        // 3x3 stride 1 with 16 or more input channels: the forward is Winograd's F(2x2, 3x3).
+        case(3, 32, 12, 12, 8, [3, 3], [1, 1], [1, 1]), // even output
+        case(2, 16, 10, 9, 6, [3, 3], [1, 1], [1, 1]),  // odd output width
+        case(2, 20, 7, 8, 5, [3, 3], [1, 1], [0, 0]),   // "valid": 5x6 output
+        case(2, 16, 6, 6, 4, [3, 3], [1, 1], [2, 2]),   // tiles deep in the padding
+        case(1, 16, 2, 3, 3, [3, 3], [1, 1], [1, 1]),   // one image, smaller than a tile
     ];
     cases.push(Case {
         dilation: [2, 1],
@@ -118,6 +125,10 @@ fn convolution_values_and_gradients_match_the_definition() {
     cases.push(Case {
         groups: 2,
         ..case(2, 4, 6, 6, 6, [3, 3], [1, 1], [1, 1])
+    });
+    cases.push(Case {
+        padding: [(0, 1), (1, 0)],
+        ..case(2, 16, 7, 6, 4, [3, 3], [1, 1], [0, 0])
     });
     cases.push(Case {
         padding: [(0, 1), (2, 0)],

@@ -100,6 +100,13 @@ fn cat_impl<E: Element + bytemuck::Pod>(tensors: Vec<FlexTensor>, dim: usize) ->
         // Make all tensors contiguous for simple indexing
         let contiguous: Vec<FlexTensor> = tensors.into_iter().map(|t| t.to_contiguous()).collect();
 
+        #[cfg(feature = "rayon")]
+        if total_elements >= crate::ops::PARALLEL_THRESHOLD && outer_size > 1 {
+            cat_outer_parallel::<E>(&contiguous, dim, inner_size, &mut output, total_elements);
+            let bytes = Bytes::from_elems(output);
+            return FlexTensor::new(bytes, Layout::contiguous(out_shape), dtype);
+        }
+
         for outer in 0..outer_size {
             for t in &contiguous {
                 let data: &[E] = t.storage();
@@ -116,4 +123,41 @@ fn cat_impl<E: Element + bytemuck::Pod>(tensors: Vec<FlexTensor>, dim: usize) ->
 
     let bytes = Bytes::from_elems(output);
     FlexTensor::new(bytes, Layout::contiguous(out_shape), dtype)
+}
+
+/// The general path of [`cat_impl`] with the outer index (an image, for a concatenation of
+/// channels) spread over threads: each task copies every tensor's chunk of its output block.
+/// `tensors` are contiguous; `output` is empty with capacity for `total` elements.
+#[cfg(feature = "rayon")]
+fn cat_outer_parallel<E: Element + bytemuck::Pod>(
+    tensors: &[FlexTensor],
+    dim: usize,
+    inner_size: usize,
+    output: &mut Vec<E>,
+    total: usize,
+) {
+    use core::mem::MaybeUninit;
+    use rayon::prelude::*;
+    let block: usize = tensors
+        .iter()
+        .map(|t| t.layout().shape()[dim] * inner_size)
+        .sum();
+    output.spare_capacity_mut()[..total]
+        .par_chunks_mut(block)
+        .enumerate()
+        .for_each(|(outer, out)| {
+            let mut at = 0;
+            for t in tensors {
+                let data: &[E] = t.storage();
+                let len = t.layout().shape()[dim] * inner_size;
+                let start = t.layout().start_offset() + outer * len;
+                for (slot, &v) in out[at..at + len].iter_mut().zip(&data[start..start + len]) {
+                    *slot = MaybeUninit::new(v);
+                }
+                at += len;
+            }
+        });
+    // SAFETY: the blocks tile `total` elements (`total = outer_size * block`) and every
+    // element of each block was written above.
+    unsafe { output.set_len(total) };
 }

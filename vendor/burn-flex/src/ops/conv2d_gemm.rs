@@ -30,7 +30,7 @@ use burn_backend::ops::ConvOptions;
 use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape};
 
-use super::native::{NativeFloat, by_dtype, compute_dtype, fresh, zeroed};
+use super::native::{NativeFloat, by_dtype, compute_dtype, filled, fresh, zeroed};
 use crate::{FlexTensor, Layout};
 
 /// Weight gradient of `conv2d` with symmetric padding (asymmetric padding is applied to `x`
@@ -55,20 +55,20 @@ pub fn conv2d_weight_backward(
 
 /// The shapes of one convolution, resolved once.
 #[derive(Clone, Copy)]
-struct Geometry {
-    batch: usize,
-    c_in: usize,
-    h: usize,
-    w: usize,
-    c_out: usize,
-    out_h: usize,
-    out_w: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) c_in: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) c_out: usize,
+    pub(super) out_h: usize,
+    pub(super) out_w: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) stride: [usize; 2],
+    pub(super) padding: [usize; 2],
+    pub(super) dilation: [usize; 2],
+    pub(super) groups: usize,
 }
 
 impl Geometry {
@@ -78,7 +78,7 @@ impl Geometry {
     fn out_per_group(&self) -> usize {
         self.c_out / self.groups
     }
-    fn pixels(&self) -> usize {
+    pub(super) fn pixels(&self) -> usize {
         self.out_h * self.out_w
     }
     /// Columns of one group's gradient matrix: `c_in / groups * kh * kw`.
@@ -354,10 +354,11 @@ fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>)
 /// just before (so `out` may start uninitialised and is initialised when this returns), in
 /// parallel over images (each thread with its own `scratch` of `scratch_len`); with fewer
 /// images than threads the matrix products themselves run in parallel instead.
-fn per_image<T: NativeFloat>(
+pub(super) fn per_image<T: NativeFloat>(
     out: &mut [MaybeUninit<T>],
     chunk: usize,
     scratch_len: usize,
+    init: impl Fn(&mut [MaybeUninit<T>]) -> &mut [T] + Sync + Send,
     f: impl Fn(usize, &mut [T], &mut Vec<T>, gemm::Parallelism) + Sync + Send,
 ) {
     if chunk == 0 {
@@ -373,7 +374,7 @@ fn per_image<T: NativeFloat>(
             for (b, o) in out.chunks_exact_mut(chunk).enumerate() {
                 f(
                     b,
-                    zeroed(o),
+                    init(o),
                     &mut scratch,
                     gemm::Parallelism::Rayon(threads),
                 );
@@ -381,7 +382,7 @@ fn per_image<T: NativeFloat>(
         } else {
             out.par_chunks_exact_mut(chunk).enumerate().for_each_init(
                 || vec![T::ZERO; scratch_len],
-                |scratch, (b, o)| f(b, zeroed(o), scratch, gemm::Parallelism::None),
+                |scratch, (b, o)| f(b, init(o), scratch, gemm::Parallelism::None),
             );
         }
     }
@@ -389,9 +390,29 @@ fn per_image<T: NativeFloat>(
     {
         let mut scratch = vec![T::ZERO; scratch_len];
         for (b, o) in out.chunks_exact_mut(chunk).enumerate() {
-            f(b, zeroed(o), &mut scratch, gemm::Parallelism::None);
+            f(b, init(o), &mut scratch, gemm::Parallelism::None);
         }
     }
+}
+
+/// One image's output, initialised for its products to be added to: each plane holds its
+/// channel's bias, or zeros without a bias (one pass over the output instead of a zeroing
+/// pass and a bias pass).
+pub(super) fn start_from_bias<'a, T: NativeFloat>(
+    o: &'a mut [MaybeUninit<T>],
+    bias: Option<&[T]>,
+    pixels: usize,
+) -> &'a mut [T] {
+    let Some(bias) = bias else {
+        return zeroed(o);
+    };
+    for (plane, &b) in o.chunks_exact_mut(pixels).zip(bias) {
+        filled(plane, b);
+    }
+    assert_eq!(o.len(), bias.len() * pixels, "conv2d: bias length");
+    // SAFETY: the planes cover `o` (asserted just above) and `filled` initialised each;
+    // `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 fn forward_typed<T: NativeFloat>(
@@ -412,11 +433,16 @@ fn forward_typed<T: NativeFloat>(
     let (xs, ws) = (x.storage::<T>(), weight.storage::<T>());
     let bias = bias.map(|b| b.to_contiguous());
     let bias: Option<&[T]> = bias.as_ref().map(|b| b.storage::<T>());
+    let shape = Shape::from(vec![g.batch, g.c_out, g.out_h, g.out_w]);
+    if super::conv2d_winograd::applies(&g) {
+        let out = super::conv2d_winograd::forward(xs, ws, bias, &g);
+        return FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(shape), dtype);
+    }
     let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
     let pointwise = g.is_pointwise();
     let scratch = if pointwise { 0 } else { cols * pixels };
     let out = fresh(g.batch * g.c_out * pixels, |out| {
-        per_image(out, g.c_out * pixels, scratch, |b, y, col, parallelism| {
+        per_image(out, g.c_out * pixels, scratch, |o| start_from_bias(o, bias, pixels), |b, y, col, parallelism| {
             for group in 0..g.groups {
                 let x_group = &xs[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
                 let rhs = if pointwise {
@@ -437,14 +463,14 @@ fn forward_typed<T: NativeFloat>(
                         dst.as_mut_ptr(),
                         1,
                         pixels as isize,
-                        false,
+                        bias.is_some(),
                         lhs.as_ptr(),
                         1,
                         cols as isize,
                         rhs.as_ptr(),
                         1,
                         pixels as isize,
-                        T::ZERO,
+                        T::ONE,
                         T::ONE,
                         false,
                         false,
@@ -453,20 +479,9 @@ fn forward_typed<T: NativeFloat>(
                     );
                 }
             }
-            if let Some(bias) = bias {
-                for (plane, &b) in y.chunks_exact_mut(pixels).zip(bias) {
-                    for v in plane {
-                        *v += b;
-                    }
-                }
-            }
         })
     });
-    FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::from(vec![g.batch, g.c_out, g.out_h, g.out_w])),
-        dtype,
-    )
+    FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(shape), dtype)
 }
 
 fn x_grad_typed<T: NativeFloat>(
@@ -495,6 +510,7 @@ fn x_grad_typed<T: NativeFloat>(
             dx,
             g.c_in * plane_in,
             scratch,
+            zeroed,
             |b, dx_b, col, parallelism| {
                 for group in 0..g.groups {
                     let lhs = &ws[group * out_pg * cols..][..out_pg * cols];

@@ -386,6 +386,68 @@ where
     (output, indices)
 }
 
+/// The maxima of [`max_pool_planes`] without their positions (inference), separably: for
+/// each output row, the maximum over its kernel rows of every input column (whole rows at a
+/// time, which vectorises), then over each window's columns of that row. Any NaN in a window
+/// makes its maximum NaN; a window wholly in the padding gives `neg_inf`.
+fn max_pool_planes_values<T>(x: &[T], planes: usize, g: &PlaneGeometry<'_>, neg_inf: T) -> Vec<T>
+where
+    T: Copy + PartialOrd + Send + Sync + num_traits::Float,
+{
+    // The later value wins if it is larger or NaN, so a NaN, once in, stays.
+    let max = |a: T, b: T| if b > a || b.is_nan() { b } else { a };
+    let spatial_out = g.range_h.len() * g.out_w;
+    let len = planes * spatial_out;
+    let mut output: Vec<T> = Vec::with_capacity(len);
+    let run_plane = |p: usize, out: &mut [MaybeUninit<T>], rows: &mut Vec<T>| {
+        let x = &x[p * g.spatial_in..(p + 1) * g.spatial_in];
+        let [stride_h, stride_w] = g.stride;
+        let [pad_h, pad_w] = g.pad;
+        rows.resize(g.in_w, neg_inf);
+        for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
+            let out = &mut out[oh * g.out_w..][..g.out_w];
+            let (r0, r1) = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
+            if r0 >= r1 {
+                out.fill(MaybeUninit::new(neg_inf));
+                continue;
+            }
+            rows.copy_from_slice(&x[r0 * g.in_w..][..g.in_w]);
+            for r in r0 + 1..r1 {
+                for (m, &v) in rows.iter_mut().zip(&x[r * g.in_w..][..g.in_w]) {
+                    *m = max(*m, v);
+                }
+            }
+            for (ow, (slot, &(kw0, kw1))) in out.iter_mut().zip(g.range_w).enumerate() {
+                let (c0, c1) = (ow * stride_w + kw0 - pad_w, ow * stride_w + kw1 - pad_w);
+                let m = rows[c0..c1].iter().fold(neg_inf, |m, &v| max(m, v));
+                slot.write(if c0 < c1 { m } else { neg_inf });
+            }
+        }
+    };
+    if spatial_out > 0 {
+        let out = &mut output.spare_capacity_mut()[..len];
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            let min_len = (4096 / spatial_out).max(1);
+            out.par_chunks_mut(spatial_out)
+                .enumerate()
+                .with_min_len(min_len)
+                .for_each_init(Vec::new, |rows, (p, out)| run_plane(p, out, rows));
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            let mut rows = Vec::new();
+            for (p, out) in out.chunks_mut(spatial_out).enumerate() {
+                run_plane(p, out, &mut rows);
+            }
+        }
+    }
+    // SAFETY: every plane wrote each of its `spatial_out` outputs above.
+    unsafe { output.set_len(len) };
+    output
+}
+
 /// Generic 3D max pooling with indices implementation.
 #[allow(clippy::too_many_arguments)]
 fn max_pool3d_with_indices_impl<T>(
@@ -451,7 +513,10 @@ where
         let (output, indices) = if with_indices {
             max_pool_planes::<T, true>(x_data, batch_size * channels, &plane, neg_inf)
         } else {
-            max_pool_planes::<T, false>(x_data, batch_size * channels, &plane, neg_inf)
+            (
+                max_pool_planes_values(x_data, batch_size * channels, &plane, neg_inf),
+                Vec::new(),
+            )
         };
         let out_shape = Shape::from(vec![batch_size, channels, out_d, out_h, out_w]);
         let output = FlexTensor::new(
@@ -770,7 +835,15 @@ pub fn max_pool2d_f32(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> FlexTensor {
-    max_pool2d_with_indices_f32(x, kernel_size, stride, padding, dilation, ceil_mode).0
+    // vigil patch: values only (no positions), through the 3D pool without indices.
+    squeeze_3d_to_2d(max_pool3d_f32(
+        expand_2d_to_3d(&x),
+        [1, kernel_size[0], kernel_size[1]],
+        [1, stride[0], stride[1]],
+        [0, padding[0], padding[1]],
+        [1, dilation[0], dilation[1]],
+        ceil_mode,
+    ))
 }
 
 /// 2D max pooling (without indices) for f64.
@@ -782,7 +855,15 @@ pub fn max_pool2d_f64(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> FlexTensor {
-    max_pool2d_with_indices_f64(x, kernel_size, stride, padding, dilation, ceil_mode).0
+    // vigil patch: values only (no positions), through the 3D pool without indices.
+    squeeze_3d_to_2d(max_pool3d_f64(
+        expand_2d_to_3d(&x),
+        [1, kernel_size[0], kernel_size[1]],
+        [1, stride[0], stride[1]],
+        [0, padding[0], padding[1]],
+        [1, dilation[0], dilation[1]],
+        ceil_mode,
+    ))
 }
 
 /// 2D max pooling (without indices) for f16.

@@ -52,11 +52,15 @@ where
     crate::ops::comparison::make_bool_tensor(result, shape, out_dtype)
 }
 
+/// Elements per task when an in-place unary operation is split over threads.
+#[cfg(feature = "rayon")]
+const UNARY_PARALLEL_CHUNK: usize = 32 * 1024;
+
 /// Apply a unary operation element-wise to a tensor.
 pub fn unary_op<F32Op, F64Op>(tensor: FlexTensor, f32_op: F32Op, f64_op: F64Op) -> FlexTensor
 where
-    F32Op: Fn(f32) -> f32 + Copy,
-    F64Op: Fn(f64) -> f64 + Copy,
+    F32Op: Fn(f32) -> f32 + Copy + Send + Sync,
+    F64Op: Fn(f64) -> f64 + Copy + Send + Sync,
 {
     let dtype = tensor.dtype();
 
@@ -73,7 +77,7 @@ where
 fn unary_op_typed<E, Op>(mut tensor: FlexTensor, op: Op) -> FlexTensor
 where
     E: burn_backend::Element + bytemuck::Pod,
-    Op: Fn(E) -> E,
+    Op: Fn(E) -> E + Send + Sync,
 {
     let n = tensor.layout().num_elements();
 
@@ -81,6 +85,14 @@ where
     if tensor.is_unique() && tensor.layout().is_contiguous() && tensor.layout().start_offset() == 0
     {
         let storage: &mut [E] = tensor.storage_mut();
+        #[cfg(feature = "rayon")]
+        if n >= crate::ops::PARALLEL_THRESHOLD {
+            use rayon::prelude::*;
+            storage[..n]
+                .par_chunks_mut(UNARY_PARALLEL_CHUNK)
+                .for_each(|part| part.iter_mut().for_each(|x| *x = op(*x)));
+            return tensor;
+        }
         for x in storage[..n].iter_mut() {
             *x = op(*x);
         }
