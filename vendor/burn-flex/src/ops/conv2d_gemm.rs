@@ -350,8 +350,9 @@ fn geometry(x_shape: &[usize], weight_shape: &[usize], options: &ConvOptions<2>)
     }
 }
 
-/// Runs `f(image, out_chunk, scratch)` for every image's `chunk`-long slice of `out`, zeroed
-/// just before (so `out` may start uninitialised and is initialised when this returns), in
+/// Runs `f(image, out_chunk, scratch)` for every image's `chunk`-long slice of `out`,
+/// initialised by `init` just before (`zeroed`, or [`start_from_bias`]: so `out` may start
+/// uninitialised and is initialised when this returns), in
 /// parallel over images (each thread with its own `scratch` of `scratch_len`); with fewer
 /// images than threads the matrix products themselves run in parallel instead.
 pub(super) fn per_image<T: NativeFloat>(
@@ -406,11 +407,11 @@ pub(super) fn start_from_bias<'a, T: NativeFloat>(
     let Some(bias) = bias else {
         return zeroed(o);
     };
+    assert_eq!(o.len(), bias.len() * pixels, "conv2d: bias length");
     for (plane, &b) in o.chunks_exact_mut(pixels).zip(bias) {
         filled(plane, b);
     }
-    assert_eq!(o.len(), bias.len() * pixels, "conv2d: bias length");
-    // SAFETY: the planes cover `o` (asserted just above) and `filled` initialised each;
+    // SAFETY: the planes cover `o` (asserted above) and `filled` initialised each;
     // `MaybeUninit<T>` has `T`'s layout.
     unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) }
 }

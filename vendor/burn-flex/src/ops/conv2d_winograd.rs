@@ -102,21 +102,14 @@ pub(crate) fn forward<T: NativeFloat>(
 /// `U[xi][c_out][c_in] = (G g G^T)[xi]` for every kernel `g`.
 fn transform_weights<T: NativeFloat>(ws: &[T], g: &Geometry) -> Vec<T> {
     let half = T::from_f64(0.5);
+    // G times a column of three: the same four combinations for G g and (G g) G^T.
+    let by_g = |[g0, g1, g2]: [T; 3]| [g0, (g0 + g1 + g2) * half, (g0 - g1 + g2) * half, g2];
     let mut u = vec![T::ZERO; XI * g.c_out * g.c_in];
     for (k_c, k) in ws.chunks_exact(9).enumerate() {
-        // Rows of G g (4x3), then (G g) G^T (4x4).
-        let mut a = [[T::ZERO; 3]; 4];
-        for j in 0..3 {
-            let (g0, g1, g2) = (k[j], k[3 + j], k[6 + j]);
-            a[0][j] = g0;
-            a[1][j] = (g0 + g1 + g2) * half;
-            a[2][j] = (g0 - g1 + g2) * half;
-            a[3][j] = g2;
-        }
-        for (i, row) in a.iter().enumerate() {
-            let [g0, g1, g2] = *row;
-            let t = [g0, (g0 + g1 + g2) * half, (g0 - g1 + g2) * half, g2];
-            for (j, &value) in t.iter().enumerate() {
+        // Columns of G g (4x3), then the rows of (G g) G^T (4x4).
+        let cols = [0, 1, 2].map(|j| by_g([k[j], k[3 + j], k[6 + j]]));
+        for i in 0..4 {
+            for (j, &value) in by_g(cols.map(|col| col[i])).iter().enumerate() {
                 u[(i * 4 + j) * g.c_out * g.c_in + k_c] = value;
             }
         }

@@ -251,11 +251,11 @@ struct PlaneGeometry<'a> {
 /// Output columns a max-pool block compares at once.
 const POOL_BLOCK: usize = 32;
 
-/// Max pool of `planes` contiguous planes: the maximum of every window and, with `INDICES`,
-/// its position in the plane (else the index vector is empty). The first element of a window
+/// Max pool of `planes` contiguous planes: the maximum of every window and its position in
+/// the plane (training; inference has [`max_pool_planes_values`]). The first element of a window
 /// wins ties and a NaN wins over numbers (the last NaN), as in PyTorch; a window wholly in
 /// the padding gives `neg_inf` at -1.
-fn max_pool_planes<T, const INDICES: bool>(
+fn max_pool_planes<T>(
     x: &[T],
     planes: usize,
     g: &PlaneGeometry<'_>,
@@ -267,9 +267,9 @@ where
     let spatial_out = g.range_h.len() * g.out_w;
     let len = planes * spatial_out;
     let mut output: Vec<T> = Vec::with_capacity(len);
-    let mut indices: Vec<i32> = Vec::with_capacity(if INDICES { len } else { 0 });
+    let mut indices: Vec<i32> = Vec::with_capacity(len);
     let run_plane =
-        |p: usize, out: &mut [MaybeUninit<T>], mut idx: Option<&mut [MaybeUninit<i32>]>| {
+        |p: usize, out: &mut [MaybeUninit<T>], idx: &mut [MaybeUninit<i32>]| {
             let x = &x[p * g.spatial_in..(p + 1) * g.spatial_in];
             let [stride_h, stride_w] = g.stride;
             let [pad_h, pad_w] = g.pad;
@@ -296,9 +296,7 @@ where
                 let rows = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
                 let mut put = |ow: usize, (max, at): (T, i32)| {
                     out[oh * g.out_w + ow].write(max);
-                    if let Some(idx) = idx.as_deref_mut() {
-                        idx[oh * g.out_w + ow].write(at);
-                    }
+                    idx[oh * g.out_w + ow].write(at);
                 };
                 // Columns whose window is cut by the padding one window at a time; the others
                 // in blocks, each element of the window compared for every column of the block
@@ -354,34 +352,25 @@ where
         {
             use rayon::prelude::*;
             let min_len = (4096 / spatial_out).max(1);
-            if INDICES {
-                let idx = &mut indices.spare_capacity_mut()[..len];
-                out.par_chunks_mut(spatial_out)
-                    .zip(idx.par_chunks_mut(spatial_out))
-                    .enumerate()
-                    .with_min_len(min_len)
-                    .for_each(|(p, (out, idx))| run_plane(p, out, Some(idx)));
-            } else {
-                out.par_chunks_mut(spatial_out)
-                    .enumerate()
-                    .with_min_len(min_len)
-                    .for_each(|(p, out)| run_plane(p, out, None));
-            }
+            let idx = &mut indices.spare_capacity_mut()[..len];
+            out.par_chunks_mut(spatial_out)
+                .zip(idx.par_chunks_mut(spatial_out))
+                .enumerate()
+                .with_min_len(min_len)
+                .for_each(|(p, (out, idx))| run_plane(p, out, idx));
         }
         #[cfg(not(feature = "rayon"))]
         {
-            let mut idx =
-                INDICES.then(|| indices.spare_capacity_mut()[..len].chunks_mut(spatial_out));
-            for (p, out) in out.chunks_mut(spatial_out).enumerate() {
-                run_plane(p, out, idx.as_mut().and_then(|chunks| chunks.next()));
+            let idx = indices.spare_capacity_mut()[..len].chunks_mut(spatial_out);
+            for (p, (out, idx)) in out.chunks_mut(spatial_out).zip(idx).enumerate() {
+                run_plane(p, out, idx);
             }
         }
     }
-    // SAFETY: every plane wrote each of its `spatial_out` outputs, and its indices with
-    // `INDICES`, above.
+    // SAFETY: every plane wrote each of its `spatial_out` outputs and their indices above.
     unsafe {
         output.set_len(len);
-        indices.set_len(if INDICES { len } else { 0 });
+        indices.set_len(len);
     }
     (output, indices)
 }
@@ -511,7 +500,7 @@ where
             },
         };
         let (output, indices) = if with_indices {
-            max_pool_planes::<T, true>(x_data, batch_size * channels, &plane, neg_inf)
+            max_pool_planes(x_data, batch_size * channels, &plane, neg_inf)
         } else {
             (
                 max_pool_planes_values(x_data, batch_size * channels, &plane, neg_inf),
@@ -835,15 +824,7 @@ pub fn max_pool2d_f32(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> FlexTensor {
-    // vigil patch: values only (no positions), through the 3D pool without indices.
-    squeeze_3d_to_2d(max_pool3d_f32(
-        expand_2d_to_3d(&x),
-        [1, kernel_size[0], kernel_size[1]],
-        [1, stride[0], stride[1]],
-        [0, padding[0], padding[1]],
-        [1, dilation[0], dilation[1]],
-        ceil_mode,
-    ))
+    max_pool2d_through_3d(max_pool3d_f32, x, kernel_size, stride, padding, dilation, ceil_mode)
 }
 
 /// 2D max pooling (without indices) for f64.
@@ -855,15 +836,7 @@ pub fn max_pool2d_f64(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> FlexTensor {
-    // vigil patch: values only (no positions), through the 3D pool without indices.
-    squeeze_3d_to_2d(max_pool3d_f64(
-        expand_2d_to_3d(&x),
-        [1, kernel_size[0], kernel_size[1]],
-        [1, stride[0], stride[1]],
-        [0, padding[0], padding[1]],
-        [1, dilation[0], dilation[1]],
-        ceil_mode,
-    ))
+    max_pool2d_through_3d(max_pool3d_f64, x, kernel_size, stride, padding, dilation, ceil_mode)
 }
 
 /// 2D max pooling (without indices) for f16.
@@ -875,7 +848,7 @@ pub fn max_pool2d_f16(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> FlexTensor {
-    max_pool2d_with_indices_f16(x, kernel_size, stride, padding, dilation, ceil_mode).0
+    max_pool2d_through_3d(max_pool3d_f16, x, kernel_size, stride, padding, dilation, ceil_mode)
 }
 
 /// 2D max pooling (without indices) for bf16.
@@ -887,7 +860,28 @@ pub fn max_pool2d_bf16(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> FlexTensor {
-    max_pool2d_with_indices_bf16(x, kernel_size, stride, padding, dilation, ceil_mode).0
+    max_pool2d_through_3d(max_pool3d_bf16, x, kernel_size, stride, padding, dilation, ceil_mode)
+}
+
+/// vigil patch: a 2D max pool without indices as the 3D one without indices (`pool3d`), so
+/// inference does not compute positions only to drop them.
+fn max_pool2d_through_3d(
+    pool3d: fn(FlexTensor, [usize; 3], [usize; 3], [usize; 3], [usize; 3], bool) -> FlexTensor,
+    x: FlexTensor,
+    kernel_size: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    ceil_mode: bool,
+) -> FlexTensor {
+    squeeze_3d_to_2d(pool3d(
+        expand_2d_to_3d(&x),
+        [1, kernel_size[0], kernel_size[1]],
+        [1, stride[0], stride[1]],
+        [0, padding[0], padding[1]],
+        [1, dilation[0], dilation[1]],
+        ceil_mode,
+    ))
 }
 
 // ============================================================================
