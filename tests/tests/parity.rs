@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use host::export::{TractRunner, float_graph};
-use host::train::{ScheduleKind, TrainConfig, Trainer};
+use host::train::{ImageSet, ScheduleKind, TrainConfig, Trainer};
 use shared::arch::Architecture;
 
 const CLASSES: [(&str, i64); 3] = [("anger", 0), ("happy", 3), ("surprise", 6)];
@@ -49,7 +49,7 @@ fn burn_and_tract_fp32_logits_agree() {
         out_dir: out.path().to_path_buf(),
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(config, &arch, None).unwrap();
+    let mut trainer = Trainer::new(config, &arch, None, &ImageSet::default()).unwrap();
     let n = 12;
     let (inputs, labels) = ckplus_batch(&data, n);
     for _ in 0..8 {
@@ -58,7 +58,7 @@ fn burn_and_tract_fp32_logits_agree() {
     let model = &trainer.model;
     let burn = model.logits(&inputs, n).unwrap();
     let net = model.export_weights().fold();
-    let (graph, _) = float_graph::build(&net, false);
+    let (graph, _) = float_graph::build(&net, float_graph::Exposed::Nothing);
     let tract = TractRunner::new(&graph, net.input_chw).unwrap();
     let mut worst = 0f32;
     let mut largest = 0f32;

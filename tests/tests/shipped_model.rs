@@ -8,12 +8,20 @@
 //!   the majority protocol; it is also scored on FER2013 PublicTest with FER2013's original
 //!   labels, a dataset it never trained on under that name (the same faces as FER+ Valid).
 //! * `vigil-paper-int8.onnx`: CK+ + JAFFE on the paper's random split, for the paper's tables.
+//!
+//! The in-the-wild model is also read back into a trainable burn network (what `host train
+//! --init-from models/vigil-int8.onnx` starts from), which must classify its FER+ test faces
+//! as the int8 model does: fine-tuning starts from the shipped model, not from a guess.
 
 use std::path::Path;
 
 use edge::inference::Classifier;
 use edge::inference::tract::TractClassifier;
 use host::data::{DataSelection, DatasetKind, PrepareConfig, Sample, SplitProtocol, load_splits};
+use host::export::parity::argmax;
+use host::train::ImageSet;
+use shared::arch::Architecture;
+use shared::wire::ModelManifest;
 
 /// A shipped model and the test-accuracy floors it must keep, a little under REPORT.md.
 struct Gate {
@@ -21,6 +29,9 @@ struct Gate {
     floors: &'static [(DatasetKind, f64)],
     /// FER2013 PublicTest (original labels) floor, for models that should work in the wild.
     fer2013_floor: Option<f64>,
+    /// Least agreement, on this dataset's test faces, between the int8 model and the fp32
+    /// burn network read back from it ([`host::train::init::from_int8_model`]).
+    read_back: Option<(DatasetKind, f64)>,
 }
 
 const GATES: &[Gate] = &[
@@ -33,20 +44,23 @@ const GATES: &[Gate] = &[
             (DatasetKind::Jaffe, 0.48),
         ],
         fer2013_floor: Some(0.53),
+        read_back: Some((DatasetKind::FerPlus, 0.97)),
     },
     Gate {
         model: "models/vigil-paper-int8.onnx",
         floors: &[(DatasetKind::CkPlus, 0.97), (DatasetKind::Jaffe, 0.75)],
         fer2013_floor: None,
+        read_back: None,
     },
 ];
 
-/// Top-1 accuracy of the model at `path` on `test`, through the edge's classifier. tract runs
-/// one face on one core, so the faces are split over the machine's cores, one classifier each.
-fn accuracy(path: &Path, test: &[&Sample]) -> f64 {
+/// Top-1 predictions of the model at `path` on `test`, through the edge's classifier. tract
+/// runs one face on one core, so the faces are split over the machine's cores, one classifier
+/// each.
+fn predictions(path: &Path, test: &[&Sample]) -> Vec<usize> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let part = test.len().div_ceil(cores).max(1);
-    let correct: usize = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let workers: Vec<_> = test
             .chunks(part)
             .map(|faces| {
@@ -55,22 +69,50 @@ fn accuracy(path: &Path, test: &[&Sample]) -> f64 {
                     let norm = classifier.manifest().preprocessing.normalization;
                     faces
                         .iter()
-                        .filter(|s| {
+                        .map(|s| {
                             let input: Vec<f32> = s.pixels.iter().map(|&p| norm.apply(p)).collect();
-                            let probs = classifier.classify(&input).unwrap();
-                            let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
-                            best == s.label.index()
+                            argmax(&classifier.classify(&input).unwrap())
                         })
-                        .count()
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().expect("a classifying thread panicked"))
-            .sum()
-    });
+            .flat_map(|w| w.join().expect("a classifying thread panicked"))
+            .collect()
+    })
+}
+
+/// The share of `predicted` that equals `test`'s labels.
+fn accuracy(predicted: &[usize], test: &[&Sample]) -> f64 {
+    let correct = predicted
+        .iter()
+        .zip(test)
+        .filter(|(p, s)| **p == s.label.index())
+        .count();
     correct as f64 / test.len().max(1) as f64
+}
+
+/// Reads the int8 model back into a burn network (BatchNorm statistics from the training
+/// split, as `host train --init-from` does) and returns its top-1 predictions on `test`.
+fn read_back_predictions(path: &Path, train: &[Sample], test: &[&Sample], manifest: &ModelManifest) -> Vec<usize> {
+    let arch = Architecture::paper(shared::NUM_CLASSES);
+    let norm = manifest.preprocessing.normalization;
+    let per_image = arch.input.len();
+    let train = ImageSet::from_samples(train, norm, per_image);
+    let device = burn::tensor::Device::flex();
+    let network = host::train::init::from_int8_model(path, &arch, &device, manifest.seed, &train)
+        .expect("the shipped model reads back into a trainable network");
+    let faces: Vec<Sample> = test.iter().map(|s| (*s).clone()).collect();
+    let inputs = ImageSet::from_samples(&faces, norm, per_image).inputs;
+    inputs
+        .chunks(128 * per_image)
+        .flat_map(|batch| {
+            let logits = network.logits(batch, batch.len() / per_image).unwrap();
+            logits.chunks(shared::NUM_CLASSES).map(argmax).collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn check(gate: &Gate, data: &Path) {
@@ -118,7 +160,8 @@ fn check(gate: &Gate, data: &Path) {
     }
     for (name, test, floor) in checks {
         assert!(!test.is_empty(), "{}: no {name} images", gate.model);
-        let acc = accuracy(&model_path, &test);
+        let predicted = predictions(&model_path, &test);
+        let acc = accuracy(&predicted, &test);
         eprintln!(
             "{}: {name}: int8 accuracy {:.2}% on {} images (floor {:.2}%)",
             gate.model,
@@ -129,6 +172,24 @@ fn check(gate: &Gate, data: &Path) {
         assert!(
             acc >= floor,
             "{}: {name}: int8 accuracy {acc:.4} fell below {floor}",
+            gate.model
+        );
+    }
+    if let Some((dataset, least)) = gate.read_back {
+        let test: Vec<&Sample> = splits.test.iter().filter(|s| s.dataset == dataset).collect();
+        let int8 = predictions(&model_path, &test);
+        let fp32 = read_back_predictions(&model_path, &splits.train, &test, &manifest);
+        let agree = int8.iter().zip(&fp32).filter(|(a, b)| a == b).count() as f64 / test.len().max(1) as f64;
+        eprintln!(
+            "{}: {dataset} test: read back into burn: accuracy {:.2}%, top-1 agreement with int8 {:.2}% (least {:.2}%)",
+            gate.model,
+            100.0 * accuracy(&fp32, &test),
+            100.0 * agree,
+            100.0 * least
+        );
+        assert!(
+            agree >= least,
+            "{}: the network read back agrees with the int8 model on {agree:.4} of {dataset} test faces, under {least}",
             gate.model
         );
     }

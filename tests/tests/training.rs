@@ -66,7 +66,7 @@ fn a_few_steps_on_real_ckplus_images_learn() {
         out_dir: out.path().to_path_buf(),
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(config, &arch, None).unwrap();
+    let mut trainer = Trainer::new(config, &arch, None, &ImageSet::default()).unwrap();
     let (mut losses, mut correct) = (Vec::new(), Vec::new());
     for _ in 0..STEPS {
         let (loss, ok) = trainer.step(&xs, &ys, LR).unwrap();

@@ -14,7 +14,7 @@ use shared::arch::Architecture;
 
 use crate::model::batch_to_tensor;
 use crate::train::config::PAPER_BATCH_SIZE;
-use crate::train::{BackendKind, TrainConfig, Trainer};
+use crate::train::{BackendKind, ImageSet, TrainConfig, Trainer};
 
 /// Options of `host bench-train`.
 #[derive(Debug, Clone, Args)]
@@ -53,7 +53,7 @@ pub fn measure(arch: &Architecture, batch_size: usize, steps: usize, backend: Ba
         out_dir: std::env::temp_dir().join("vigil-bench-train"),
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(config, arch, None)?;
+    let mut trainer = Trainer::new(config, arch, None, &ImageSet::default())?;
     let per_image = arch.input.len();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let inputs: Vec<f32> = (0..batch_size * per_image).map(|_| rng.random::<f32>()).collect();

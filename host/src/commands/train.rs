@@ -141,7 +141,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "--save-every {} must be a number of minutes, 0 or more",
         args.save_every
     );
-    let mut trainer = Trainer::new(config.clone(), &arch, resume)?;
+    let mut trainer = Trainer::new(config.clone(), &arch, resume, &data.train)?;
     trainer.save_every = (args.save_every > 0.0).then(|| std::time::Duration::from_secs_f64(60.0 * args.save_every));
     tracing::info!(
         "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{}{}{})",

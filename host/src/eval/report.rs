@@ -137,7 +137,12 @@ pub fn render_markdown(report: &RunReport) -> String {
         c.label_smoothing
     );
     if let Some(init) = &c.init_from {
-        let _ = writeln!(md, "| initialised from | {} (best checkpoint) |", init.display());
+        let what = if crate::train::init::is_model_file(init) {
+            "int8 model read back"
+        } else {
+            "best checkpoint"
+        };
+        let _ = writeln!(md, "| initialised from | {} ({what}) |", init.display());
     }
     let _ = writeln!(
         md,

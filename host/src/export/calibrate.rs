@@ -1,6 +1,11 @@
-//! Activation-range calibration for static int8: run the fp32 graph (with every activation
-//! exposed as an output) through tract on a few hundred training images and record each
-//! tensor's range, either min/max or a high percentile that ignores rare outliers.
+//! Statistics of the fp32 graph's intermediate tensors, run through tract on a few hundred
+//! training images (the graph built with those tensors exposed as outputs):
+//!
+//! * activation ranges for static int8 ([`calibrate`]): min/max or a high percentile that
+//!   ignores rare outliers;
+//! * per-channel means and variances of each convolution's output before its ReLU
+//!   ([`channel_moments`]): what re-expanding a folded BatchNorm for training needs
+//!   ([`super::read_back`]).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -80,6 +85,42 @@ impl Collector {
     }
 }
 
+/// Runs `graph` on each input, one image at a time, and hands every graph output to `sink`
+/// as (output index, shape, values).
+fn run_each(
+    graph: &[u8],
+    chw: [usize; 3],
+    inputs: &[Vec<f32>],
+    mut sink: impl FnMut(usize, &[usize], &[f32]),
+) -> Result<(), ExportError> {
+    if inputs.is_empty() {
+        return Err(ExportError::NoCalibrationData);
+    }
+    let err = |e: TractError| ExportError::Tract(format!("{e:#}"));
+    let model = artifacts::onnx::load_plan(graph, chw).map_err(err)?;
+    for input in inputs {
+        let tensor = Tensor::from_shape(&[1, chw[0], chw[1], chw[2]], input).map_err(err)?;
+        let outputs = model.run(tvec!(tensor.into())).map_err(err)?;
+        for (index, out) in outputs.iter().enumerate() {
+            let view = out.try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(err)?;
+            sink(index, out.shape(), view);
+        }
+    }
+    Ok(())
+}
+
+/// The graph outputs of an exposed graph in order: logits first, then `names` without logits.
+fn output_order(names: &[String]) -> Vec<String> {
+    let mut order = vec![super::float_graph::LOGITS.to_string()];
+    order.extend(
+        names
+            .iter()
+            .filter(|n| n.as_str() != super::float_graph::LOGITS)
+            .cloned(),
+    );
+    order
+}
+
 /// Runs the exposed-activation fp32 graph on each input and returns the range of every
 /// named activation (graph outputs in order: logits first, then `names` without logits).
 pub fn calibrate(
@@ -89,36 +130,88 @@ pub fn calibrate(
     inputs: &[Vec<f32>],
     method: Calibration,
 ) -> Result<HashMap<String, (f32, f32)>, ExportError> {
-    if inputs.is_empty() {
-        return Err(ExportError::NoCalibrationData);
-    }
-    let model = artifacts::onnx::load_plan(graph, chw).map_err(|e| ExportError::Tract(format!("{e:#}")))?;
-    let mut order = vec![super::float_graph::LOGITS.to_string()];
-    order.extend(
-        names
-            .iter()
-            .filter(|n| n.as_str() != super::float_graph::LOGITS)
-            .cloned(),
-    );
+    let order = output_order(names);
     let mut collectors: Vec<Collector> = order.iter().map(|_| Collector::default()).collect();
-    for input in inputs {
-        let tensor = Tensor::from_shape(&[1, chw[0], chw[1], chw[2]], input)
-            .map_err(|e| ExportError::Tract(format!("{e:#}")))?;
-        let outputs = model
-            .run(tvec!(tensor.into()))
-            .map_err(|e| ExportError::Tract(format!("{e:#}")))?;
-        for (collector, out) in collectors.iter_mut().zip(outputs.iter()) {
-            let view = out
-                .try_as_plain_ram()
-                .and_then(|v| v.as_slice::<f32>())
-                .map_err(|e| ExportError::Tract(format!("{e:#}")))?;
-            collector.add(view);
+    run_each(graph, chw, inputs, |index, _, values| {
+        if let Some(c) = collectors.get_mut(index) {
+            c.add(values);
         }
-    }
+    })?;
     Ok(order
         .into_iter()
         .zip(collectors.iter_mut().map(|c| c.range(method)))
         .collect())
+}
+
+/// Per-channel mean and (population) variance of an `[N, C, H, W]` tensor over images and
+/// positions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelMoments {
+    /// Mean, one per channel.
+    pub mean: Vec<f32>,
+    /// Variance, one per channel.
+    pub var: Vec<f32>,
+}
+
+/// Sums of one tensor's channels, in f64 so a few hundred images of 48x48 lose nothing.
+#[derive(Debug, Default)]
+struct MomentSums {
+    count: Vec<f64>,
+    sum: Vec<f64>,
+    squares: Vec<f64>,
+}
+
+impl MomentSums {
+    fn add(&mut self, shape: &[usize], values: &[f32]) {
+        let channels = shape.get(1).copied().unwrap_or(1).max(1);
+        let plane = values.len() / channels;
+        if self.sum.len() != channels {
+            *self = MomentSums {
+                count: vec![0.0; channels],
+                sum: vec![0.0; channels],
+                squares: vec![0.0; channels],
+            };
+        }
+        // Batch 1: the channel planes are consecutive.
+        for (c, plane_values) in values.chunks_exact(plane.max(1)).enumerate().take(channels) {
+            self.count[c] += plane_values.len() as f64;
+            self.sum[c] += plane_values.iter().map(|&v| f64::from(v)).sum::<f64>();
+            self.squares[c] += plane_values.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+        }
+    }
+
+    fn moments(&self) -> ChannelMoments {
+        let (mean, var) = self
+            .count
+            .iter()
+            .zip(&self.sum)
+            .zip(&self.squares)
+            .map(|((&n, &s), &q)| {
+                let mean = s / n.max(1.0);
+                let var = (q / n.max(1.0) - mean * mean).max(0.0);
+                (mean as f32, var as f32)
+            })
+            .unzip();
+        ChannelMoments { mean, var }
+    }
+}
+
+/// Runs an exposed fp32 graph on each input and returns the per-channel moments of every
+/// named output (graph outputs in order: logits first, then `names` without logits).
+pub fn channel_moments(
+    graph: &[u8],
+    chw: [usize; 3],
+    names: &[String],
+    inputs: &[Vec<f32>],
+) -> Result<HashMap<String, ChannelMoments>, ExportError> {
+    let order = output_order(names);
+    let mut sums: Vec<MomentSums> = order.iter().map(|_| MomentSums::default()).collect();
+    run_each(graph, chw, inputs, |index, shape, values| {
+        if let Some(s) = sums.get_mut(index) {
+            s.add(shape, values);
+        }
+    })?;
+    Ok(order.into_iter().zip(sums.iter().map(MomentSums::moments)).collect())
 }
 
 #[cfg(test)]

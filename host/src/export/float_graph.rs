@@ -40,9 +40,26 @@ pub fn branch_conv_name(layer: &str, branch: usize, conv: usize) -> String {
     format!("{layer}/b{branch}/conv{conv}")
 }
 
-/// Builds the fp32 graph. With `expose_activations`, every conv, concat and dense output is
-/// also a graph output (for calibration); the returned list names them in graph order.
-pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<String>) {
+/// The name of the tensor a convolution (`conv1`, `inception_a/b2/conv1`) writes before its
+/// ReLU.
+pub fn pre_activation(conv: &str) -> String {
+    format!("{conv}.pre")
+}
+
+/// Which intermediate tensors the fp32 graph also outputs, after the logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposed {
+    /// None: the model as shipped.
+    Nothing,
+    /// Every conv, concat and dense output (for activation calibration).
+    Activations,
+    /// Every convolution's output before its ReLU (for BatchNorm statistics).
+    PreActivations,
+}
+
+/// Builds the fp32 graph with the `exposed` tensors as extra outputs; the returned list names
+/// them in graph order.
+pub fn build(net: &FoldedNetwork, exposed: Exposed) -> (Vec<u8>, Vec<String>) {
     let mut g = GraphBuilder::default();
     let [c, h, w] = net.input_chw;
     let batch = Dim::Symbol("N");
@@ -56,12 +73,18 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
         ],
     );
     let mut activations = Vec::new();
+    let mut pre_activations = Vec::new();
     let mut x = INPUT.to_string();
     let last_dense = net
         .layers
         .iter()
         .rposition(|l| matches!(l.layer, FoldedLayer::Dense(_)));
-    let conv = |g: &mut GraphBuilder, x: &str, conv: &FoldedConv, name: &str, acts: &mut Vec<String>| {
+    let conv = |g: &mut GraphBuilder,
+                x: &str,
+                conv: &FoldedConv,
+                name: &str,
+                acts: &mut Vec<String>,
+                pres: &mut Vec<String>| {
         let wname = g.f32s(
             &format!("{name}.weight"),
             &[
@@ -77,9 +100,10 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
             "Conv",
             &format!("{name}/Conv"),
             &[x, &wname, &bname],
-            &format!("{name}.pre"),
+            &pre_activation(name),
             conv_attributes(conv),
         );
+        pres.push(pre.clone());
         let out = g.node("Relu", &format!("{name}/Relu"), &[&pre], name, vec![]);
         acts.push(out.clone());
         out
@@ -87,7 +111,7 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
     for (index, layer) in net.layers.iter().enumerate() {
         let name = layer.name.as_str();
         x = match &layer.layer {
-            FoldedLayer::Conv(c) => conv(&mut g, &x, c, name, &mut activations),
+            FoldedLayer::Conv(c) => conv(&mut g, &x, c, name, &mut activations, &mut pre_activations),
             FoldedLayer::MaxPool(p) => g.node("MaxPool", name, &[&x], name, pool_attributes(p)),
             FoldedLayer::Inception(branches) => {
                 let mut outs = Vec::new();
@@ -98,7 +122,14 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
                         y = g.node("MaxPool", &pname, &[&y], &pname, pool_attributes(p));
                     }
                     for (i, c) in branch.convs.iter().enumerate() {
-                        y = conv(&mut g, &y, c, &branch_conv_name(name, b, i), &mut activations);
+                        y = conv(
+                            &mut g,
+                            &y,
+                            c,
+                            &branch_conv_name(name, b, i),
+                            &mut activations,
+                            &mut pre_activations,
+                        );
                     }
                     outs.push(y);
                 }
@@ -135,13 +166,16 @@ pub fn build(net: &FoldedNetwork, expose_activations: bool) -> (Vec<u8>, Vec<Str
         };
     }
     g.output(LOGITS, Some(&[batch, Dim::Fixed(net.num_classes() as i64)]));
-    if expose_activations {
-        for a in activations.iter().filter(|a| a.as_str() != LOGITS) {
-            g.output(a, None);
-        }
+    let exposed = match exposed {
+        Exposed::Nothing => Vec::new(),
+        Exposed::Activations => activations,
+        Exposed::PreActivations => pre_activations,
+    };
+    for a in exposed.iter().filter(|a| a.as_str() != LOGITS) {
+        g.output(a, None);
     }
     (
         g.finish("vigil_fp32", "vigil emotion network, fp32, BatchNorm folded"),
-        activations,
+        exposed,
     )
 }

@@ -14,12 +14,14 @@ pub mod int8_graph;
 pub mod onnx;
 pub mod parity;
 pub mod quant;
+pub mod read_back;
 
 use std::path::PathBuf;
 
 use shared::wire::{ModelManifest, Quantization};
 
 pub use calibrate::Calibration;
+pub use float_graph::Exposed;
 pub use folded::FoldedNetwork;
 pub use quant::WeightScales;
 
@@ -41,6 +43,14 @@ pub enum ExportError {
     /// tract failed to load or run a graph.
     #[error("tract: {0}")]
     Tract(String),
+    /// An ONNX model is not an int8 model of this architecture written by the exporter.
+    #[error("reading {model} back: {why}")]
+    ReadBack {
+        /// The model (a path, or a description).
+        model: String,
+        /// What did not match.
+        why: String,
+    },
     /// Writing a file failed.
     #[error("writing {}: {source}", path.display())]
     Io {
@@ -123,8 +133,8 @@ pub fn build_graphs(
     weight_scales: WeightScales,
     input_range: (f32, f32),
 ) -> Result<(Vec<u8>, Vec<u8>), ExportError> {
-    let (fp32, _) = float_graph::build(net, false);
-    let (exposed, names) = float_graph::build(net, true);
+    let (fp32, _) = float_graph::build(net, Exposed::Nothing);
+    let (exposed, names) = float_graph::build(net, Exposed::Activations);
     let ranges = calibrate::calibrate(&exposed, net.input_chw, &names, calibration_inputs, calibration)?;
     let int8 = int8_graph::build(net, &ranges, weight_scales, input_range)?;
     Ok((fp32, int8))

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use shared::arch::{Architecture, ConvSpec, Layer, LayerKind, PoolSpec, Shape};
 
 use super::*;
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{ImageSet, TrainConfig, Trainer};
 
 fn tiny() -> Architecture {
     // Every layer kind, small enough for quick tests (including a biased conv without BN).
@@ -98,7 +98,7 @@ fn inference_matches_the_exported_weights_reference() {
         batch_size: 8,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(config, &arch, None).unwrap();
+    let mut trainer = Trainer::new(config, &arch, None, &ImageSet::default()).unwrap();
     let len = arch.input.len();
     let xs = random_inputs(8, len, 3);
     let ys: Vec<i64> = (0..8).map(|i| i % 7).collect();
@@ -190,4 +190,106 @@ fn same_seed_same_initialisation() {
     let make = |seed| Network::seeded(&arch, &Device::flex(), seed).unwrap().export_weights();
     assert_eq!(make(5), make(5));
     assert_ne!(make(5), make(6));
+}
+
+/// A trained network exported to int8, read back and unfolded computes what the int8 model
+/// computes, in both BatchNorm modes: with running statistics and, on the images its
+/// statistics came from, with batch statistics (what the first training step sees).
+#[test]
+fn int8_model_reads_back_into_a_trainable_network() {
+    use crate::export::float_graph::{self, Exposed};
+    use crate::export::{Calibration, WeightScales, build_graphs, calibrate, read_back, run_tract};
+
+    let mut arch = tiny();
+    arch.layers.iter_mut().for_each(|l| l.dropout = 0.0);
+    let config = TrainConfig {
+        batch_size: 8,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(config, &arch, None, &ImageSet::default()).unwrap();
+    let len = arch.input.len();
+    let xs = random_inputs(8, len, 3);
+    let ys: Vec<i64> = (0..8).map(|i| i % 7).collect();
+    for _ in 0..3 {
+        trainer.step(&xs, &ys, 1e-2).unwrap();
+    }
+    let original = trainer.model.export_weights().fold();
+    let images: Vec<Vec<f32>> = random_inputs(32, len, 4).chunks(len).map(<[f32]>::to_vec).collect();
+    let (_, int8) = build_graphs(
+        &original,
+        &images,
+        Calibration::MinMax,
+        WeightScales::PerChannel,
+        (0.0, 1.0),
+    )
+    .unwrap();
+
+    let back = read_back::folded_from_int8(&int8, "tiny", &arch).unwrap();
+    // Each weight within half a quantisation step of the original (per-channel scale
+    // max|w| / 127).
+    let convs = |n: &crate::export::FoldedNetwork| {
+        let mut all = Vec::new();
+        for l in &n.layers {
+            match &l.layer {
+                crate::export::folded::FoldedLayer::Conv(c) => all.push(c.weight.clone()),
+                crate::export::folded::FoldedLayer::Inception(bs) => bs
+                    .iter()
+                    .flat_map(|b| &b.convs)
+                    .for_each(|c| all.push(c.weight.clone())),
+                _ => {}
+            }
+        }
+        all
+    };
+    for (a, b) in convs(&original).iter().zip(convs(&back)) {
+        let step = a.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 0.5 * step * 1.001 + 1e-7, "{x} read back as {y}");
+        }
+    }
+
+    let (graph, names) = float_graph::build(&back, Exposed::PreActivations);
+    assert_eq!(names.len(), 7, "one pre-activation per convolution: {names:?}");
+    let moments = calibrate::channel_moments(&graph, back.input_chw, &names, &images).unwrap();
+    let device = Device::flex();
+    let model = Network::unfold(&arch, &back, &moments, &device).unwrap();
+    assert_eq!(model.trainable_params(), trainer.model.trainable_params());
+    let test = random_inputs(3, len, 9);
+    let logits = model.logits(&test, 3).unwrap();
+    for i in 0..3 {
+        let int8_logits = run_tract(&int8, back.input_chw, &test[i * len..(i + 1) * len]).unwrap();
+        let reference = back.reference_logits(&test[i * len..(i + 1) * len]);
+        for ((a, b), q) in logits[i * 7..(i + 1) * 7].iter().zip(&reference).zip(&int8_logits) {
+            assert!(
+                (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                "image {i}: burn {a} vs reference {b}"
+            );
+            assert!((a - q).abs() < 0.1 * (1.0 + q.abs()), "image {i}: burn {a} vs int8 {q}");
+        }
+    }
+    // Batch statistics of the moment images are the moments themselves.
+    let all: Vec<f32> = images.concat();
+    let train_device = device.clone().autodiff();
+    let trainable = Network::unfold(&arch, &back, &moments, &train_device).unwrap();
+    let x = batch_to_tensor(&arch, &all, images.len(), &train_device).unwrap();
+    let trained_mode: Vec<f32> = trainable.forward(x).into_data().iter::<f32>().collect();
+    let running_mode = model.logits(&all, images.len()).unwrap();
+    for (a, b) in trained_mode.iter().zip(&running_mode) {
+        assert!(
+            (a - b).abs() < 1e-2 * (1.0 + b.abs()),
+            "batch statistics {a} vs running {b}"
+        );
+    }
+
+    // Not a model, and a model of another architecture: errors that say so.
+    let err = read_back::folded_from_int8(b"not onnx", "junk", &arch).unwrap_err();
+    assert!(err.to_string().contains("not an ONNX model"), "{err}");
+    let err = read_back::folded_from_int8(&int8, "tiny", &Architecture::paper(7)).unwrap_err();
+    assert!(err.to_string().contains("reading tiny back"), "{err}");
+    let mut missing = moments.clone();
+    missing.remove(&float_graph::pre_activation("conv1"));
+    assert!(matches!(
+        Network::unfold(&arch, &back, &missing, &device),
+        Err(ModelError::Unsupported(_))
+    ));
 }

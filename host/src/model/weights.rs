@@ -3,14 +3,20 @@
 //! Why plain `Vec<f32>`s: the exporter (and its tests) should not depend on burn's module tree
 //! or device types; they walk the same [`Architecture`] and pick each layer's tensors from
 //! here. Layouts are fixed and documented on each field; [`NetworkWeights::fold`] turns them
-//! into the exporter's BatchNorm-folded [`FoldedNetwork`].
+//! into the exporter's BatchNorm-folded [`FoldedNetwork`]; [`Network::unfold`] goes back, from
+//! a folded network (one read back from a shipped int8 model) to a trainable one.
 
-use burn::module::{Module, Param};
+use std::collections::HashMap;
+
+use burn::module::{Module, Param, RunningState};
 use burn::nn::BatchNorm;
-use burn::tensor::{Tensor, TensorData};
-use shared::arch::{ConvSpec, PoolSpec};
+use burn::tensor::{Device, Tensor, TensorData};
+use shared::arch::{Architecture, ConvSpec, PoolSpec};
 
+use super::ModelError;
 use super::network::{Block, ConvBnRelu, Network};
+use crate::export::calibrate::ChannelMoments;
+use crate::export::float_graph::{branch_conv_name, pre_activation};
 use crate::export::folded::{
     BatchNormParams, FoldedBranch, FoldedConv, FoldedDense, FoldedLayer, FoldedNetwork, NamedLayer, fold_batch_norm,
 };
@@ -307,5 +313,121 @@ impl NetworkWeights {
             input_chw: self.input_chw,
             layers,
         }
+    }
+}
+
+/// A tensor of `dims` from plain values on `device`.
+fn tensor<const D: usize>(values: &[f32], dims: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values.to_vec(), dims), device)
+}
+
+/// Sets one convolution (and its BatchNorm) to compute the folded convolution `folded`.
+fn unfold_conv(
+    c: &mut ConvBnRelu,
+    folded: &FoldedConv,
+    name: &str,
+    moments: &HashMap<String, ChannelMoments>,
+    device: &Device,
+) -> Result<(), ModelError> {
+    let dims = c.conv.weight.lazy_shape().dims::<4>();
+    let expected = [
+        folded.spec.out_channels,
+        folded.in_channels,
+        folded.spec.kernel[0],
+        folded.spec.kernel[1],
+    ];
+    if dims != expected || folded.weight.len() != dims.iter().product::<usize>() || folded.bias.len() != dims[0] {
+        return Err(ModelError::Unsupported(format!(
+            "{name}: folded weights {expected:?} for a convolution of {dims:?}"
+        )));
+    }
+    c.conv.weight = Param::from_tensor(tensor(&folded.weight, dims, device));
+    match (&mut c.bn, &mut c.conv.bias) {
+        (None, Some(bias)) => *bias = Param::from_tensor(tensor(&folded.bias, [dims[0]], device)),
+        (Some(bn), None) => {
+            let key = pre_activation(name);
+            let m = moments
+                .get(&key)
+                .filter(|m| m.mean.len() == dims[0] && m.var.len() == dims[0])
+                .ok_or_else(|| ModelError::Unsupported(format!("{name}: no channel statistics for {key}")))?;
+            let eps = bn.epsilon as f32;
+            let gamma: Vec<f32> = m.var.iter().map(|v| (v + eps).sqrt()).collect();
+            let running_mean: Vec<f32> = m.mean.iter().zip(&folded.bias).map(|(mean, b)| mean - b).collect();
+            bn.gamma = Param::from_tensor(tensor(&gamma, [dims[0]], device));
+            bn.beta = Param::from_tensor(tensor(&m.mean, [dims[0]], device));
+            bn.running_mean = RunningState::new(tensor(&running_mean, [dims[0]], device));
+            bn.running_var = RunningState::new(tensor(&m.var, [dims[0]], device));
+        }
+        _ => {
+            return Err(ModelError::Unsupported(format!(
+                "{name}: a convolution needs exactly one of a bias and a BatchNorm"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Network {
+    /// A trainable network computing the folded network `folded` (e.g. one read back from an
+    /// int8 model by [`crate::export::read_back`]).
+    ///
+    /// Each BatchNorm is re-expanded so that it passes its folded convolution's output `y`
+    /// through unchanged: `gamma = sqrt(var + eps)`, `beta = mean`, running mean `mean -
+    /// bias`, running variance `var`, where `mean` and `var` are `y`'s per-channel moments
+    /// over training images (`moments`, keyed by [`pre_activation`] names) and `bias` the
+    /// folded bias. With running statistics that is exact; with batch statistics (training)
+    /// it is exact up to how far a batch's moments stray from `moments`, so training starts
+    /// from the folded network's function rather than from a rescaled one.
+    pub fn unfold(
+        arch: &Architecture,
+        folded: &FoldedNetwork,
+        moments: &HashMap<String, ChannelMoments>,
+        device: &Device,
+    ) -> Result<Network, ModelError> {
+        let mut model = Network::new(arch, device)?;
+        if model.layers.len() != folded.layers.len() {
+            return Err(ModelError::Unsupported(format!(
+                "{} folded layers for an architecture of {}",
+                folded.layers.len(),
+                model.layers.len()
+            )));
+        }
+        for (layer, named) in model.layers.iter_mut().zip(&folded.layers) {
+            let name = named.name.as_str();
+            match (&mut layer.block, &named.layer) {
+                (Block::Conv(c), FoldedLayer::Conv(f)) => unfold_conv(c, f, name, moments, device)?,
+                (Block::Inception(inc), FoldedLayer::Inception(branches)) if inc.branches.len() == branches.len() => {
+                    for (bi, (branch, fb)) in inc.branches.iter_mut().zip(branches).enumerate() {
+                        if branch.convs.len() != fb.convs.len() {
+                            return Err(ModelError::Unsupported(format!("{name}: branch {bi} differs")));
+                        }
+                        for (ci, (c, f)) in branch.convs.iter_mut().zip(&fb.convs).enumerate() {
+                            unfold_conv(c, f, &branch_conv_name(name, bi, ci), moments, device)?;
+                        }
+                    }
+                }
+                (Block::Dense(d), FoldedLayer::Dense(f)) => {
+                    let dims = d.linear.weight.lazy_shape().dims::<2>();
+                    if dims != [f.in_features, f.out_features] || f.weight.len() != f.in_features * f.out_features {
+                        return Err(ModelError::Unsupported(format!(
+                            "{name}: folded dense {}x{} for a layer of {dims:?}",
+                            f.out_features, f.in_features
+                        )));
+                    }
+                    // Folded `[out, in]` back to burn's `[in, out]`.
+                    let mut weight = vec![0f32; f.weight.len()];
+                    for o in 0..f.out_features {
+                        for i in 0..f.in_features {
+                            weight[i * f.out_features + o] = f.weight[o * f.in_features + i];
+                        }
+                    }
+                    d.linear.weight = Param::from_tensor(tensor(&weight, dims, device));
+                    d.linear.bias = Some(Param::from_tensor(tensor(&f.bias, [f.out_features], device)));
+                }
+                (Block::MaxPool(_), FoldedLayer::MaxPool(_)) | (Block::Flatten(_), FoldedLayer::Flatten) => {}
+                _ => return Err(ModelError::Unsupported(format!("{name}: folded layer of another kind"))),
+            }
+        }
+        Ok(model)
     }
 }

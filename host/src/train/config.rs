@@ -224,8 +224,9 @@ pub struct TrainConfig {
     /// Epochs of linear learning-rate warm-up before the schedule (0: none).
     #[serde(default)]
     pub warmup_epochs: usize,
-    /// A run directory whose best weights initialise this run (fine-tuning); `None` for a
-    /// seeded random start.
+    /// What initialises this run (fine-tuning): a run directory (its best weights) or an
+    /// exported int8 model (`.onnx`, read back; see [`super::init`]); `None` for a seeded
+    /// random start.
     #[serde(default)]
     pub init_from: Option<PathBuf>,
     /// Datasets oversampled in each epoch (none listed: every image once).

@@ -49,6 +49,15 @@ pub enum TrainError {
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// `--init-from` names a model that cannot be read back into trainable weights.
+    #[error("--init-from {}: {source}", path.display())]
+    InitModel {
+        /// The model file.
+        path: PathBuf,
+        /// Why it cannot be read back.
+        #[source]
+        source: crate::export::ExportError,
+    },
     /// A metrics file could not be written.
     #[error("{path}: {source}")]
     Io {

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod images;
+pub mod init;
 pub mod objective;
 pub mod optim;
 pub mod resources;

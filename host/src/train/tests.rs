@@ -58,7 +58,7 @@ fn last_epoch(train: &ImageSet, val: &ImageSet, set: impl FnOnce(&mut TrainConfi
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), 6);
     set(&mut c);
-    let outcome = Trainer::new(c, &tiny(), None)
+    let outcome = Trainer::new(c, &tiny(), None, &ImageSet::default())
         .unwrap()
         .fit(train, val, &|| false)
         .unwrap();
@@ -82,7 +82,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
     let arch = tiny();
     let (train, val) = (synthetic(32), synthetic(8));
     let stop = || false;
-    let outcome = Trainer::new(config(dir.path(), 4), &arch, None)
+    let outcome = Trainer::new(config(dir.path(), 4), &arch, None, &ImageSet::default())
         .unwrap()
         .fit(&train, &val, &stop)
         .unwrap();
@@ -102,7 +102,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
 
     // Resume with more epochs: continues after epoch 4, same data, history grows.
     let last = checkpoint::last_dir(dir.path());
-    let resumed = Trainer::new(config(dir.path(), 5), &arch, Some(&last)).unwrap();
+    let resumed = Trainer::new(config(dir.path(), 5), &arch, Some(&last), &ImageSet::default()).unwrap();
     assert_eq!(resumed.state.epochs_done, 4);
     let outcome = resumed.fit(&train, &val, &stop).unwrap();
     assert_eq!(outcome.state.history.len(), 5);
@@ -117,7 +117,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
     let err = checkpoint::load_state(&last, Some(&paper)).unwrap_err();
     assert!(matches!(err, CheckpointError::Architecture { .. }), "{err}");
     assert!(err.to_string().contains("another architecture"), "{err}");
-    assert!(Trainer::new(config(dir.path(), 5), &paper, Some(&last)).is_err());
+    assert!(Trainer::new(config(dir.path(), 5), &paper, Some(&last), &ImageSet::default()).is_err());
     // A missing checkpoint and a damaged state file are errors too.
     assert!(matches!(
         checkpoint::load_state(&dir.path().join("nope"), None),
@@ -134,7 +134,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
 fn stop_flag_saves_a_checkpoint_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let stop = || true;
-    let outcome = Trainer::new(config(dir.path(), 3), &tiny(), None)
+    let outcome = Trainer::new(config(dir.path(), 3), &tiny(), None, &ImageSet::default())
         .unwrap()
         .fit(&synthetic(16), &synthetic(4), &stop)
         .unwrap();
@@ -151,12 +151,15 @@ fn bad_settings_and_empty_data_are_errors() {
     let stop = || false;
     let mut c = config(dir.path(), 1);
     c.batch_size = 0;
-    assert!(matches!(Trainer::new(c, &arch, None), Err(TrainError::Config(_))));
+    assert!(matches!(
+        Trainer::new(c, &arch, None, &ImageSet::default()),
+        Err(TrainError::Config(_))
+    ));
     let empty = ImageSet {
         per_image: 64,
         ..ImageSet::default()
     };
-    let trainer = Trainer::new(config(dir.path(), 1), &arch, None).unwrap();
+    let trainer = Trainer::new(config(dir.path(), 1), &arch, None, &ImageSet::default()).unwrap();
     assert!(matches!(
         trainer.fit(&empty, &synthetic(4), &stop),
         Err(TrainError::EmptySplit(_))
@@ -165,7 +168,7 @@ fn bad_settings_and_empty_data_are_errors() {
     let mut huge = config(dir.path(), 1);
     huge.batch_size = 1 << 40;
     let paper = Architecture::paper(7);
-    match Trainer::new(huge, &paper, None) {
+    match Trainer::new(huge, &paper, None, &ImageSet::default()) {
         Err(e @ TrainError::OutOfMemory { .. }) => {
             assert!(e.to_string().contains("--batch-size"), "{e}")
         }
@@ -214,7 +217,7 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
     let (train, val) = (synthetic(32), synthetic(8));
     let stop = || false;
     let first = tempfile::tempdir().unwrap();
-    let outcome = Trainer::new(config(first.path(), 2), &arch, None)
+    let outcome = Trainer::new(config(first.path(), 2), &arch, None, &ImageSet::default())
         .unwrap()
         .fit(&train, &val, &stop)
         .unwrap();
@@ -232,6 +235,7 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
         },
         &arch,
         None,
+        &ImageSet::default(),
     )
     .unwrap();
     assert_eq!(init.model.logits(&val.inputs, val.len()).unwrap(), reference);
@@ -239,7 +243,7 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
         init_from: Some(second.path().join("nothing")),
         ..config(second.path(), 1)
     };
-    assert!(Trainer::new(missing, &arch, None).is_err());
+    assert!(Trainer::new(missing, &arch, None, &ImageSet::default()).is_err());
 
     // Without dropout (whose generator is shared by concurrently running tests) training is a
     // pure function of the seed.
@@ -254,6 +258,7 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
             },
             &arch,
             None,
+            &ImageSet::default(),
         )
         .unwrap()
         .fit(&train, &val, &stop)
@@ -274,7 +279,7 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
 fn a_checkpoint_caught_between_its_renames_is_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let stop = || false;
-    Trainer::new(config(dir.path(), 1), &tiny(), None)
+    Trainer::new(config(dir.path(), 1), &tiny(), None, &ImageSet::default())
         .unwrap()
         .fit(&synthetic(16), &synthetic(4), &stop)
         .unwrap();
@@ -328,7 +333,7 @@ fn a_run_killed_or_stopped_mid_epoch_resumes_batch_for_batch() {
     // question whether to stop) its checkpoint is copied away, as a kill would leave it.
     let (reference, killed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let asked = std::cell::Cell::new(0);
-    let mut trainer = Trainer::new(config(reference.path()), &arch, None).unwrap();
+    let mut trainer = Trainer::new(config(reference.path()), &arch, None, &ImageSet::default()).unwrap();
     trainer.save_every = Some(std::time::Duration::ZERO);
     let outcome = trainer
         .fit(&train, &val, &|| {
@@ -352,7 +357,7 @@ fn a_run_killed_or_stopped_mid_epoch_resumes_batch_for_batch() {
     // The same point reached by a stop request instead.
     let stopped = tempfile::tempdir().unwrap();
     let asked = std::cell::Cell::new(0);
-    let outcome = Trainer::new(config(stopped.path()), &arch, None)
+    let outcome = Trainer::new(config(stopped.path()), &arch, None, &ImageSet::default())
         .unwrap()
         .fit(&train, &val, &|| {
             asked.set(asked.get() + 1);
@@ -366,7 +371,7 @@ fn a_run_killed_or_stopped_mid_epoch_resumes_batch_for_batch() {
 
     for dir in [killed.path(), stopped.path()] {
         let last = checkpoint::last_dir(dir);
-        Trainer::new(config(dir), &arch, Some(&last))
+        Trainer::new(config(dir), &arch, Some(&last), &ImageSet::default())
             .unwrap()
             .fit(&train, &val, &|| false)
             .unwrap();

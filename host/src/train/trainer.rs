@@ -26,6 +26,7 @@ use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, 
 use super::config::TrainConfig;
 pub use super::error::TrainError;
 use super::images::ImageSet;
+use super::init;
 use super::objective::{optimizer_for, soft_cross_entropy};
 use super::resources::{check_batch_memory, device_for};
 use super::schedule::Schedule;
@@ -91,9 +92,15 @@ fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
 }
 
 impl Trainer {
-    /// A fresh model (seeded initialisation) or, with `resume`, the checkpoint in that
-    /// directory (which must hold `arch`).
-    pub fn new(config: TrainConfig, arch: &Architecture, resume: Option<&Path>) -> Result<Self, TrainError> {
+    /// A fresh model (seeded initialisation, or `config.init_from`'s weights; an int8 model
+    /// there takes its BatchNorm statistics from `train`) or, with `resume`, the checkpoint in
+    /// that directory (which must hold `arch`).
+    pub fn new(
+        config: TrainConfig,
+        arch: &Architecture,
+        resume: Option<&Path>,
+        train: &ImageSet,
+    ) -> Result<Self, TrainError> {
         config.validate()?;
         check_batch_memory(arch, config.batch_size, config.backend)?;
         let inner = device_for(config.backend)?;
@@ -122,19 +129,7 @@ impl Trainer {
                 (model, optimizer, state)
             }
             None => {
-                let model = match &config.init_from {
-                    Some(run) => {
-                        let dir = checkpoint::best_dir(run);
-                        let state = checkpoint::load_state(&dir, Some(arch))?;
-                        tracing::info!(
-                            "initialising from {} (epoch {} of that run)",
-                            dir.display(),
-                            state.best.map_or(state.epochs_done, |b| b.epoch)
-                        );
-                        checkpoint::load_model(&dir, &state, &device)?
-                    }
-                    None => Network::seeded(arch, &device, config.data.seed)?,
-                };
+                let model = init::initial_model(config.init_from.as_deref(), arch, &device, config.data.seed, train)?;
                 let state = CheckpointState {
                     format_version: CHECKPOINT_FORMAT_VERSION,
                     architecture: arch.clone(),

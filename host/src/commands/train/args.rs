@@ -121,8 +121,8 @@ pub struct TrainArgs {
     /// Epochs of linear learning-rate warm-up before the schedule.
     #[arg(long, default_value_t = 0)]
     pub warmup: usize,
-    /// Start from the best weights of this run directory (fine-tuning) instead of a seeded
-    /// random initialisation.
+    /// Start from the best weights of this run directory, or from an exported int8 model
+    /// (e.g. models/vigil-int8.onnx, read back), instead of a seeded random initialisation.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// Oversample datasets of the mix: DATASET=TIMES, comma-separated (e.g. ckplus=4,jaffe=8):
