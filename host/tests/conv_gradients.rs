@@ -3,7 +3,8 @@
 //! definition: forward values with a bias, input, weight and bias gradients, on random shapes
 //! with the strides, paddings and 1x3 / 3x1 kernels of the paper's network, plus dilation,
 //! groups, asymmetric padding and a batch of one (products parallel inside, not over images),
-//! and 3x3 stride-1 convolutions wide enough for the Winograd forward.
+//! and 3x3 stride-1 convolutions wide enough for the Winograd forward (16 or more input
+//! channels) or input gradient (16 or more output channels).
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -117,6 +118,12 @@ fn convolution_values_and_gradients_match_the_definition() {
         case(2, 20, 7, 8, 5, [3, 3], [1, 1], [0, 0]),   // "valid": 5x6 output
         case(2, 16, 6, 6, 4, [3, 3], [1, 1], [2, 2]),   // tiles deep in the padding
         case(1, 16, 2, 3, 3, [3, 3], [1, 1], [1, 1]),   // one image, smaller than a tile
+        // 3x3 stride 1 with 16 or more output channels: the input gradient is Winograd's.
+        case(2, 5, 10, 9, 16, [3, 3], [1, 1], [1, 1]), // narrow input, odd width
+        case(2, 16, 7, 8, 20, [3, 3], [1, 1], [0, 0]), // "valid": gradient padded by 2
+        case(2, 3, 5, 6, 16, [3, 3], [1, 1], [2, 2]),  // padded by 2: gradient unpadded
+        case(1, 24, 2, 4, 16, [3, 3], [1, 1], [1, 1]), // one image, one row of tiles
+        case(2, 16, 9, 7, 16, [3, 3], [1, 1], [1, 1]), // both paths, odd output
     ];
     cases.push(Case {
         dilation: [2, 1],

@@ -502,6 +502,13 @@ fn x_grad_typed<T: NativeFloat>(
         "conv2d_x_backward: output gradient shape"
     );
     let (ws, dys) = (weight.storage::<T>(), dy.storage::<T>());
+    if let Some(dx) = super::conv2d_winograd::input_gradient(dys, ws, &g) {
+        return FlexTensor::new(
+            Bytes::from_elems(dx),
+            Layout::contiguous(Shape::from(x_shape.to_vec())),
+            dtype,
+        );
+    }
     let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
     let pointwise = g.is_pointwise();
     let plane_in = g.h * g.w;

@@ -15,7 +15,10 @@
 //!
 //! Why: the network's two 3x3 stride-1 convolutions (conv2 and Inception-A's b3.2) hold 58%
 //! of its multiply-adds, and the matrix products already run near the FMA units' peak, so
-//! fewer multiply-adds is what is left to take. F(2x2, 3x3) keeps float32 accuracy (its
+//! fewer multiply-adds is what is left to take. Their input gradients are 3x3 stride-1
+//! convolutions too ([`input_gradient`]) and take the same path. (Their weight gradients
+//! through the same transforms, 16 products `dY'[xi] * V[xi]^T` per image, measured slower
+//! than `conv2d_gemm.rs`'s one product per image for conv2, so they stay there.) F(2x2, 3x3) keeps float32 accuracy (its
 //! transforms add and halve; no large constants), unlike the larger tiles.
 
 use alloc::vec;
@@ -97,6 +100,56 @@ pub(crate) fn forward<T: NativeFloat>(
             },
         )
     })
+}
+
+/// The input gradient of the convolution `g` (3x3, stride 1, undilated, ungrouped, with a
+/// padding of at most 2), when it goes through Winograd: it is itself a 3x3 stride-1
+/// convolution of the output gradient `dy`, with every kernel flipped and the channel roles
+/// swapped (`W'[c_in][c_out] = W[c_out][c_in]` rotated by 180 degrees) and padding `2 - p`,
+/// so it takes [`forward`] when that convolution [`applies`] (`c_out` of 16 or more). `None`:
+/// the caller computes it otherwise.
+pub(crate) fn input_gradient<T: NativeFloat>(dy: &[T], ws: &[T], g: &Geometry) -> Option<Vec<T>> {
+    let [ph, pw] = g.padding;
+    let shape_fits = g.kh == 3
+        && g.kw == 3
+        && g.stride == [1, 1]
+        && g.dilation == [1, 1]
+        && g.groups == 1
+        && ph <= 2
+        && pw <= 2
+        // Symmetric padding: the transposed convolution gives back the input's size.
+        && g.out_h + 2 * (2 - ph) == g.h + 2
+        && g.out_w + 2 * (2 - pw) == g.w + 2;
+    if !shape_fits {
+        return None;
+    }
+    let t = Geometry {
+        batch: g.batch,
+        c_in: g.c_out,
+        h: g.out_h,
+        w: g.out_w,
+        c_out: g.c_in,
+        out_h: g.h,
+        out_w: g.w,
+        kh: 3,
+        kw: 3,
+        stride: [1, 1],
+        padding: [2 - ph, 2 - pw],
+        dilation: [1, 1],
+        groups: 1,
+    };
+    if !applies(&t) {
+        return None;
+    }
+    let mut flipped = vec![T::ZERO; ws.len()];
+    for (k_c, k) in ws.chunks_exact(9).enumerate() {
+        let (k_out, k_in) = (k_c / g.c_in, k_c % g.c_in);
+        let dst = &mut flipped[(k_in * g.c_out + k_out) * 9..][..9];
+        for (d, &v) in dst.iter_mut().zip(k.iter().rev()) {
+            *d = v;
+        }
+    }
+    Some(forward(dy, &flipped, None, &t))
 }
 
 /// `U[xi][c_out][c_in] = (G g G^T)[xi]` for every kernel `g`.
