@@ -89,22 +89,29 @@ fn bad_architectures_are_errors() {
     assert!(matches!(net.logits(&[], 0), Err(ModelError::BatchSize { .. })));
 }
 
+/// A trainer of `arch` after three steps on eight seeded random images, so that BatchNorm
+/// running statistics are no longer 0 / 1.
+fn after_a_few_steps(arch: &Architecture) -> Trainer {
+    let config = TrainConfig {
+        batch_size: 8,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(config, arch, None, &ImageSet::default()).unwrap();
+    let xs = random_inputs(8, arch.input.len(), 3);
+    let ys: Vec<i64> = (0..8).map(|i| i % 7).collect();
+    for _ in 0..3 {
+        trainer.step(&xs, &ys, 1e-2).unwrap();
+    }
+    trainer
+}
+
 /// After a few training steps (so BatchNorm running statistics are no longer 0 / 1), burn's
 /// inference logits equal the exporter's reference pass over the exported, folded weights.
 #[test]
 fn inference_matches_the_exported_weights_reference() {
     let arch = tiny();
-    let config = TrainConfig {
-        batch_size: 8,
-        ..TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(config, &arch, None, &ImageSet::default()).unwrap();
+    let trainer = after_a_few_steps(&arch);
     let len = arch.input.len();
-    let xs = random_inputs(8, len, 3);
-    let ys: Vec<i64> = (0..8).map(|i| i % 7).collect();
-    for _ in 0..3 {
-        trainer.step(&xs, &ys, 1e-2).unwrap();
-    }
     let weights = trainer.model.export_weights();
     // Spec order and layouts.
     assert_eq!(weights.layers.len(), arch.layers.len());
@@ -202,17 +209,8 @@ fn int8_model_reads_back_into_a_trainable_network() {
 
     let mut arch = tiny();
     arch.layers.iter_mut().for_each(|l| l.dropout = 0.0);
-    let config = TrainConfig {
-        batch_size: 8,
-        ..TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(config, &arch, None, &ImageSet::default()).unwrap();
+    let trainer = after_a_few_steps(&arch);
     let len = arch.input.len();
-    let xs = random_inputs(8, len, 3);
-    let ys: Vec<i64> = (0..8).map(|i| i % 7).collect();
-    for _ in 0..3 {
-        trainer.step(&xs, &ys, 1e-2).unwrap();
-    }
     let original = trainer.model.export_weights().fold();
     let images: Vec<Vec<f32>> = random_inputs(32, len, 4).chunks(len).map(<[f32]>::to_vec).collect();
     let (_, int8) = build_graphs(
