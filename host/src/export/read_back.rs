@@ -64,43 +64,26 @@ impl<'m> Initializers<'m> {
         Ok(t)
     }
 
-    fn f32s(&self, name: &str, dims: Option<&[usize]>) -> Result<Vec<f32>, ExportError> {
-        let t = self.get(name, DataType::Float, dims)?;
-        let values: Vec<f32> = if t.raw_data.is_empty() {
-            t.float_data.clone()
-        } else {
-            t.raw_data
+    /// The values of the tensor `name`, which must hold `data_type` (float, int8 or int32)
+    /// and, when given, have shape `dims`, as f32: from `raw_data` (little-endian) or from
+    /// the typed field ONNX keeps them in otherwise.
+    fn values(&self, name: &str, data_type: DataType, dims: Option<&[usize]>) -> Result<Vec<f32>, ExportError> {
+        let t = self.get(name, data_type, dims)?;
+        let raw = &t.raw_data;
+        let values: Vec<f32> = match (data_type, raw.is_empty()) {
+            (DataType::Float, true) => t.float_data.clone(),
+            (DataType::Float, false) => raw
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        };
-        self.check_len(name, t, values)
-    }
-
-    fn i8s(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>, ExportError> {
-        let t = self.get(name, DataType::Int8, Some(dims))?;
-        let values: Vec<f32> = if t.raw_data.is_empty() {
-            t.int32_data.iter().map(|&v| v as f32).collect()
-        } else {
-            t.raw_data.iter().map(|&b| f32::from(b as i8)).collect()
-        };
-        self.check_len(name, t, values)
-    }
-
-    fn i32s(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>, ExportError> {
-        let t = self.get(name, DataType::Int32, Some(dims))?;
-        let values: Vec<f32> = if t.raw_data.is_empty() {
-            t.int32_data.iter().map(|&v| v as f32).collect()
-        } else {
-            t.raw_data
+                .collect(),
+            (DataType::Int8 | DataType::Int32, true) => t.int32_data.iter().map(|&v| v as f32).collect(),
+            (DataType::Int8, false) => raw.iter().map(|&b| f32::from(b as i8)).collect(),
+            (DataType::Int32, false) => raw
                 .chunks_exact(4)
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)
-                .collect()
+                .collect(),
+            _ => return Err(self.error(format!("{name}: {data_type:?} tensors are not read back"))),
         };
-        self.check_len(name, t, values)
-    }
-
-    fn check_len(&self, name: &str, t: &TensorProto, values: Vec<f32>) -> Result<Vec<f32>, ExportError> {
         let expected = t.dims.iter().product::<i64>();
         if values.len() as i64 != expected || values.iter().any(|v| !v.is_finite()) {
             return Err(self.error(format!(
@@ -114,15 +97,15 @@ impl<'m> Initializers<'m> {
     /// The fp32 weights `[out, in, kh, kw]` and bias of the QLinearConv named `name`.
     fn conv(&self, name: &str, dims: [usize; 4]) -> Result<(Vec<f32>, Vec<f32>), ExportError> {
         let [out, ..] = dims;
-        let q = self.i8s(&format!("{name}.weight_q"), &dims)?;
-        let scales = self.f32s(&format!("{name}.weight_scale"), None)?;
+        let q = self.values(&format!("{name}.weight_q"), DataType::Int8, Some(&dims))?;
+        let scales = self.values(&format!("{name}.weight_scale"), DataType::Float, None)?;
         let scale = |o: usize| match scales.len() {
             1 => Ok(scales[0]),
             n if n == out => Ok(scales[o]),
             n => Err(self.error(format!("{name}.weight_scale: {n} scales for {out} output channels"))),
         };
-        let x_scale = self.f32s(&format!("{name}.x.scale"), Some(&[]))?[0];
-        let bias_q = self.i32s(&format!("{name}.bias_q"), &[out])?;
+        let x_scale = self.values(&format!("{name}.x.scale"), DataType::Float, Some(&[]))?[0];
+        let bias_q = self.values(&format!("{name}.bias_q"), DataType::Int32, Some(&[out]))?;
         let per_out = q.len() / out.max(1);
         let mut weight = Vec::with_capacity(q.len());
         let mut bias = Vec::with_capacity(out);

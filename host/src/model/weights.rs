@@ -267,6 +267,18 @@ fn fold_conv(c: &ConvWeights) -> FoldedConv {
     }
 }
 
+/// The row-major `cols x rows` transpose of the row-major `rows x cols` matrix `m`: dense
+/// weights between burn's `[in, out]` and the exporter's `[out, in]`.
+fn transposed(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
 impl NetworkWeights {
     /// BatchNorm folded into the convolutions and dense weights transposed to `[out, in]`: the
     /// form [`crate::export`] writes ONNX graphs from.
@@ -288,12 +300,7 @@ impl NetworkWeights {
                     ),
                     LayerWeightsKind::Flatten => FoldedLayer::Flatten,
                     LayerWeightsKind::Dense(d) => {
-                        let mut weight = vec![0f32; d.weight.len()];
-                        for i in 0..d.in_features {
-                            for o in 0..d.out_features {
-                                weight[o * d.in_features + i] = d.weight[i * d.out_features + o];
-                            }
-                        }
+                        let weight = transposed(&d.weight, d.in_features, d.out_features);
                         FoldedLayer::Dense(FoldedDense {
                             in_features: d.in_features,
                             out_features: d.out_features,
@@ -415,12 +422,7 @@ impl Network {
                         )));
                     }
                     // Folded `[out, in]` back to burn's `[in, out]`.
-                    let mut weight = vec![0f32; f.weight.len()];
-                    for o in 0..f.out_features {
-                        for i in 0..f.in_features {
-                            weight[i * f.out_features + o] = f.weight[o * f.in_features + i];
-                        }
-                    }
+                    let weight = transposed(&f.weight, f.out_features, f.in_features);
                     d.linear.weight = Param::from_tensor(tensor(&weight, dims, device));
                     d.linear.bias = Some(Param::from_tensor(tensor(&f.bias, [f.out_features], device)));
                 }

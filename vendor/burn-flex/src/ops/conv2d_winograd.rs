@@ -16,10 +16,10 @@
 //! Why: the network's two 3x3 stride-1 convolutions (conv2 and Inception-A's b3.2) hold 58%
 //! of its multiply-adds, and the matrix products already run near the FMA units' peak, so
 //! fewer multiply-adds is what is left to take. Their input gradients are 3x3 stride-1
-//! convolutions too ([`input_gradient`]) and take the same path. (Their weight gradients
-//! through the same transforms, 16 products `dY'[xi] * V[xi]^T` per image, measured slower
-//! than `conv2d_gemm.rs`'s one product per image for conv2, so they stay there.) F(2x2, 3x3) keeps float32 accuracy (its
-//! transforms add and halve; no large constants), unlike the larger tiles.
+//! convolutions too ([`input_gradient`]) and take the same path. Their weight gradients stay
+//! with `conv2d_gemm.rs`: its one product per image runs faster for conv2 than 16 products
+//! `dY'[xi] * V[xi]^T` per image through these transforms. F(2x2, 3x3) keeps float32
+//! accuracy (its transforms add and halve; no large constants), unlike the larger tiles.
 
 use alloc::vec;
 use alloc::vec::Vec;
