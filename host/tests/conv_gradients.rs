@@ -124,6 +124,9 @@ fn convolution_values_and_gradients_match_the_definition() {
         case(2, 3, 5, 6, 16, [3, 3], [1, 1], [2, 2]),  // padded by 2: gradient unpadded
         case(1, 24, 2, 4, 16, [3, 3], [1, 1], [1, 1]), // one image, one row of tiles
         case(2, 16, 9, 7, 16, [3, 3], [1, 1], [1, 1]), // both paths, odd output
+        // im2col larger than the weight gradient's block: its rows go in blocks.
+        case(2, 16, 40, 37, 4, [3, 3], [1, 1], [1, 1]), // blocks of 24 and 16 rows
+        case(2, 48, 41, 41, 4, [3, 3], [2, 2], [1, 1]), // stride 2: 14 and 7 rows
     ];
     cases.push(Case {
         dilation: [2, 1],
@@ -132,6 +135,10 @@ fn convolution_values_and_gradients_match_the_definition() {
     cases.push(Case {
         groups: 2,
         ..case(2, 4, 6, 6, 6, [3, 3], [1, 1], [1, 1])
+    });
+    cases.push(Case {
+        groups: 2,
+        ..case(2, 32, 40, 37, 4, [3, 3], [1, 1], [1, 1])
     });
     cases.push(Case {
         padding: [(0, 1), (1, 0)],

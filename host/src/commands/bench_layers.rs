@@ -122,31 +122,35 @@ pub struct ConvTiming {
     pub input_grad: f64,
 }
 
-/// Mean milliseconds of `f` over `repeats` calls after one warm-up call.
-fn mean_ms(repeats: usize, f: &mut dyn FnMut()) -> f64 {
+/// Least milliseconds of `f` over `repeats` timed calls after one warm-up call: on a shared
+/// machine, whose other tenants and stolen time only ever add to a call, the least is the
+/// figure that compares between runs.
+fn least_ms(repeats: usize, f: &mut dyn FnMut()) -> f64 {
     f();
-    let started = Instant::now();
-    for _ in 0..repeats.max(1) {
-        f();
-    }
-    1000.0 * started.elapsed().as_secs_f64() / repeats.max(1) as f64
+    (0..repeats.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            1000.0 * started.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
-/// Times one convolution at `batch` images, `repeats` times each after a warm-up.
+/// Times one convolution at `batch` images: the least of `repeats` calls of each pass.
 pub fn time_conv(site: &ConvSite, batch: usize, repeats: usize) -> ConvTiming {
     let device = Device::flex().autodiff();
     let [c, h, w] = site.input;
     let conv = crate::model::network::conv2d(&site.spec, c, &device);
     let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &device);
-    let mean_ms = |f: &mut dyn FnMut()| mean_ms(repeats, f);
+    let least_ms = |f: &mut dyn FnMut()| least_ms(repeats, f);
     let valid = burn::module::Module::valid(&conv);
     let x_valid = x.clone().inner();
-    let forward = mean_ms(&mut || drop(valid.forward(x_valid.clone())));
+    let forward = least_ms(&mut || drop(valid.forward(x_valid.clone())));
     // Backward timings include their own forward; subtract the autodiff forward.
-    let autodiff_forward = mean_ms(&mut || drop(conv.forward(x.clone())));
-    let weight_only = mean_ms(&mut || drop(conv.forward(x.clone()).sum().backward())) - autodiff_forward;
+    let autodiff_forward = least_ms(&mut || drop(conv.forward(x.clone())));
+    let weight_only = least_ms(&mut || drop(conv.forward(x.clone()).sum().backward())) - autodiff_forward;
     let x_grad = x.clone().require_grad();
-    let both = mean_ms(&mut || drop(conv.forward(x_grad.clone()).sum().backward())) - autodiff_forward;
+    let both = least_ms(&mut || drop(conv.forward(x_grad.clone()).sum().backward())) - autodiff_forward;
     ConvTiming {
         forward,
         weight_grad: weight_only.max(0.0),
@@ -163,14 +167,14 @@ pub struct PoolTiming {
     pub input_grad: f64,
 }
 
-/// Times one max pool at `batch` images, `repeats` times each after a warm-up.
+/// Times one max pool at `batch` images: the least of `repeats` calls of each pass.
 pub fn time_pool(site: &PoolSite, batch: usize, repeats: usize) -> PoolTiming {
     let device = Device::flex().autodiff();
     let [c, h, w] = site.input;
     let pool = crate::model::network::max_pool2d(&site.spec);
     let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &device).require_grad();
-    let forward = mean_ms(repeats, &mut || drop(pool.forward(x.clone())));
-    let both = mean_ms(repeats, &mut || drop(pool.forward(x.clone()).sum().backward()));
+    let forward = least_ms(repeats, &mut || drop(pool.forward(x.clone())));
+    let both = least_ms(repeats, &mut || drop(pool.forward(x.clone()).sum().backward()));
     PoolTiming {
         forward,
         input_grad: (both - forward).max(0.0),

@@ -28,8 +28,9 @@ pub struct BenchTrainArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
-    /// Also time every convolution on its own (forward, weight gradient, input gradient) at
-    /// the same batch size: where the step's time goes (flex backend).
+    /// Also time every convolution and max pool on its own (forward, weight gradient, input
+    /// gradient) at the same batch size, the least of `--steps` calls of each: where the
+    /// step's time goes (flex backend).
     #[arg(long)]
     pub per_layer: bool,
 }

@@ -158,7 +158,13 @@ fn weight_grad<T: NativeFloat>(x: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
     accumulate(x, dy, g, 0..g.batch)
 }
 
-/// Sum of the gradient over the images in `images`.
+/// Bytes of `col` that [`accumulate`] builds at a time: a block of output rows whose columns
+/// stay in a core's L2 cache between im2col writing them and the product reading them.
+const WEIGHT_GRAD_COL_BYTES: usize = 512 * 1024;
+
+/// Sum of the gradient over the images in `images`. Unless the input plane is `col` itself,
+/// `col` is built a block of output rows at a time ([`WEIGHT_GRAD_COL_BYTES`]), and each block
+/// adds its product to the gradient.
 fn accumulate<T: NativeFloat>(
     x: &[T],
     dy: &[T],
@@ -168,69 +174,81 @@ fn accumulate<T: NativeFloat>(
     let (pixels, cols, out_pg, in_pg) = (g.pixels(), g.cols(), g.out_per_group(), g.in_per_group());
     let mut grad = vec![T::ZERO; g.c_out * cols];
     let pointwise = g.is_pointwise();
+    let block_rows = if pointwise {
+        g.out_h
+    } else {
+        (WEIGHT_GRAD_COL_BYTES / (core::mem::size_of::<T>() * cols * g.out_w).max(1))
+            .clamp(1, g.out_h)
+    };
     let mut col = if pointwise {
         Vec::new()
     } else {
-        vec![T::ZERO; cols * pixels]
+        vec![T::ZERO; cols * block_rows * g.out_w]
     };
-    for (n, b) in images.enumerate() {
+    let first_image = images.start;
+    for b in images {
         for group in 0..g.groups {
             let x_group = &x[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
-            let rhs = if pointwise {
-                x_group
-            } else {
-                im2col(x_group, g, &mut col);
-                &col[..]
-            };
-            let lhs = &dy[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
+            let dy_group = &dy[(b * g.c_out + group * out_pg) * pixels..][..out_pg * pixels];
             let dst = &mut grad[group * out_pg * cols..][..out_pg * cols];
-            // dst[out_pg, cols] (+)= lhs[out_pg, pixels] * rhs[cols, pixels]^T
-            // SAFETY: the three slices hold exactly the extents described by the sizes and
-            // strides passed (row-major lhs and dst, rhs read transposed), and dst is a
-            // unique borrow.
-            unsafe {
-                gemm::gemm(
-                    out_pg,
-                    cols,
-                    pixels,
-                    dst.as_mut_ptr(),
-                    1,
-                    cols as isize,
-                    n > 0,
-                    lhs.as_ptr(),
-                    1,
-                    pixels as isize,
-                    rhs.as_ptr(),
-                    pixels as isize,
-                    1,
-                    T::ONE,
-                    T::ONE,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
+            for start in (0..g.out_h).step_by(block_rows) {
+                let rows = start..(start + block_rows).min(g.out_h);
+                let k = rows.len() * g.out_w;
+                let rhs = if pointwise {
+                    x_group
+                } else {
+                    im2col(x_group, g, rows.clone(), &mut col);
+                    &col[..cols * k]
+                };
+                let lhs = &dy_group[start * g.out_w..];
+                // dst[out_pg, cols] (+)= lhs[out_pg, k] * rhs[cols, k]^T, lhs's rows `pixels`
+                // apart.
+                // SAFETY: lhs holds `out_pg` rows of `k` values `pixels` apart (the last row
+                // ends inside dy_group), rhs `cols` rows of `k` contiguous values, dst is a
+                // unique borrow of `out_pg x cols` row-major values.
+                unsafe {
+                    gemm::gemm(
+                        out_pg,
+                        cols,
+                        k,
+                        dst.as_mut_ptr(),
+                        1,
+                        cols as isize,
+                        b > first_image || start > 0,
+                        lhs.as_ptr(),
+                        1,
+                        pixels as isize,
+                        rhs.as_ptr(),
+                        k as isize,
+                        1,
+                        T::ONE,
+                        T::ONE,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
             }
         }
     }
     grad
 }
 
-/// `col[(c, ki, kj), (oi, oj)] = x[c, oi * sh + ki * dh - ph, oj * sw + kj * dw - pw]`, zero
-/// outside the input.
-fn im2col<T: NativeFloat>(x: &[T], g: &Geometry, col: &mut [T]) {
-    let (h, w, out_h, out_w) = (g.h, g.w, g.out_h, g.out_w);
+/// `col[(c, ki, kj), (oi - rows.start, oj)] = x[c, oi * sh + ki * dh - ph, oj * sw + kj * dw
+/// - pw]` for the output rows `oi` in `rows`, zero outside the input.
+fn im2col<T: NativeFloat>(x: &[T], g: &Geometry, rows: core::ops::Range<usize>, col: &mut [T]) {
+    let (h, w, out_w) = (g.h, g.w, g.out_w);
     let ([sh, sw], [ph, pw], [dh, dw]) = (g.stride, g.padding, g.dilation);
-    let mut rows = col.chunks_exact_mut(out_h * out_w);
+    let mut col_rows = col.chunks_exact_mut(rows.len() * out_w);
     for c in 0..g.in_per_group() {
         let plane = &x[c * h * w..][..h * w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = rows.next().expect("im2col buffer holds every row");
+                let row = col_rows.next().expect("im2col buffer holds every row");
                 // Output columns whose input column lies inside the image.
                 let (lo, hi) = valid_range(kj * dw, pw, sw, w, out_w);
-                for oi in 0..out_h {
-                    let dst = &mut row[oi * out_w..][..out_w];
+                for (oi, dst) in rows.clone().zip(row.chunks_exact_mut(out_w)) {
                     let ii = (oi * sh + ki * dh).wrapping_sub(ph);
                     if ii >= h || lo >= hi {
                         dst.fill(T::ZERO);
@@ -373,12 +391,7 @@ pub(super) fn per_image<T: NativeFloat>(
         if images < threads {
             let mut scratch = vec![T::ZERO; scratch_len];
             for (b, o) in out.chunks_exact_mut(chunk).enumerate() {
-                f(
-                    b,
-                    init(o),
-                    &mut scratch,
-                    gemm::Parallelism::Rayon(threads),
-                );
+                f(b, init(o), &mut scratch, gemm::Parallelism::Rayon(threads));
             }
         } else {
             out.par_chunks_exact_mut(chunk).enumerate().for_each_init(
@@ -443,44 +456,51 @@ fn forward_typed<T: NativeFloat>(
     let pointwise = g.is_pointwise();
     let scratch = if pointwise { 0 } else { cols * pixels };
     let out = fresh(g.batch * g.c_out * pixels, |out| {
-        per_image(out, g.c_out * pixels, scratch, |o| start_from_bias(o, bias, pixels), |b, y, col, parallelism| {
-            for group in 0..g.groups {
-                let x_group = &xs[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
-                let rhs = if pointwise {
-                    x_group
-                } else {
-                    im2col(x_group, &g, col);
-                    &col[..]
-                };
-                let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
-                let dst = &mut y[group * out_pg * pixels..][..out_pg * pixels];
-                // dst[out_pg, pixels] = lhs[out_pg, cols] * rhs[cols, pixels]
-                // SAFETY: the slices hold exactly these row-major extents; dst is a unique borrow.
-                unsafe {
-                    gemm::gemm(
-                        out_pg,
-                        pixels,
-                        cols,
-                        dst.as_mut_ptr(),
-                        1,
-                        pixels as isize,
-                        bias.is_some(),
-                        lhs.as_ptr(),
-                        1,
-                        cols as isize,
-                        rhs.as_ptr(),
-                        1,
-                        pixels as isize,
-                        T::ONE,
-                        T::ONE,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    );
+        per_image(
+            out,
+            g.c_out * pixels,
+            scratch,
+            |o| start_from_bias(o, bias, pixels),
+            |b, y, col, parallelism| {
+                for group in 0..g.groups {
+                    let x_group =
+                        &xs[(b * g.c_in + group * in_pg) * g.h * g.w..][..in_pg * g.h * g.w];
+                    let rhs = if pointwise {
+                        x_group
+                    } else {
+                        im2col(x_group, &g, 0..g.out_h, col);
+                        &col[..]
+                    };
+                    let lhs = &ws[group * out_pg * cols..][..out_pg * cols];
+                    let dst = &mut y[group * out_pg * pixels..][..out_pg * pixels];
+                    // dst[out_pg, pixels] = lhs[out_pg, cols] * rhs[cols, pixels]
+                    // SAFETY: the slices hold exactly these row-major extents; dst is a unique borrow.
+                    unsafe {
+                        gemm::gemm(
+                            out_pg,
+                            pixels,
+                            cols,
+                            dst.as_mut_ptr(),
+                            1,
+                            pixels as isize,
+                            bias.is_some(),
+                            lhs.as_ptr(),
+                            1,
+                            cols as isize,
+                            rhs.as_ptr(),
+                            1,
+                            pixels as isize,
+                            T::ONE,
+                            T::ONE,
+                            false,
+                            false,
+                            false,
+                            parallelism,
+                        );
+                    }
                 }
-            }
-        })
+            },
+        )
     });
     FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(shape), dtype)
 }

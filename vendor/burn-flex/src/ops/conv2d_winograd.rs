@@ -174,26 +174,41 @@ fn transform_weights<T: NativeFloat>(ws: &[T], g: &Geometry) -> Vec<T> {
 /// the tile reaches into the padding or past the input). A row of tiles at a time, on the
 /// four input rows split into even and odd columns (tile `t` starts at even column `2t`), so
 /// that every step below reads and writes contiguous runs and vectorises: `B^T d` combines
-/// the rows, `(B^T d) B` the columns `2t .. 2t + 3` into each position's run of tiles.
+/// the rows, `(B^T d) B` the columns `2t .. 2t + 3` into each position's run of tiles. A row
+/// is split from a zero-padded copy of it (a copy and a de-interleave, no bounds check per
+/// element), once for the two tile rows that read it.
 fn transform_input<T: NativeFloat>(x: &[T], g: &Geometry, tw: usize, tiles: usize, v: &mut [T]) {
-    let pw = g.padding[1];
+    let [ph, pw] = g.padding;
     // Padded column `j` is input column `j - pw`; tile `t` reads padded columns 2t .. 2t + 3.
     let half = tw + 1;
     let split = || [(); 4].map(|_| (vec![T::ZERO; half], vec![T::ZERO; half]));
     let (mut d, mut e) = (split(), split());
+    // One padded input row: the columns outside the input stay zero.
+    let mut padded = vec![T::ZERO; (2 * half).max(pw + g.w)];
     for c in 0..g.c_in {
         let plane = &x[c * g.h * g.w..][..g.h * g.w];
         for ty in 0..tiles / tw {
-            for (i, (even, odd)) in d.iter_mut().enumerate() {
-                let r = (2 * ty + i).wrapping_sub(g.padding[0]);
-                let row = (r < g.h).then(|| &plane[r * g.w..][..g.w]);
-                let at = |j: usize| match row {
-                    Some(row) => j.checked_sub(pw).and_then(|q| row.get(q)).copied().unwrap_or(T::ZERO),
-                    None => T::ZERO,
-                };
-                for t in 0..half {
-                    even[t] = at(2 * t);
-                    odd[t] = at(2 * t + 1);
+            // Tile rows overlap by two input rows: the last two of this one are the first two
+            // of the next, already split.
+            let first = if ty == 0 {
+                0
+            } else {
+                d.swap(0, 2);
+                d.swap(1, 3);
+                2
+            };
+            for (i, (even, odd)) in d.iter_mut().enumerate().skip(first) {
+                let r = (2 * ty + i).wrapping_sub(ph);
+                if r >= g.h {
+                    even.fill(T::ZERO);
+                    odd.fill(T::ZERO);
+                    continue;
+                }
+                padded[pw..pw + g.w].copy_from_slice(&plane[r * g.w..][..g.w]);
+                let (pairs, _) = padded.as_chunks::<2>();
+                for ((ev, od), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    *ev = pair[0];
+                    *od = pair[1];
                 }
             }
             let [(d0e, d0o), (d1e, d1o), (d2e, d2o), (d3e, d3o)] = &d;
