@@ -176,6 +176,24 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         });
     }
 
+    // The validation split's row is the one to choose export options by (calibration, its
+    // image count, weight scales): the test rows above are for reporting only.
+    let val: Vec<&Sample> = splits.val.iter().collect();
+    let val_labels: Vec<usize> = val.iter().map(|s| s.label.index()).collect();
+    let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&val, norm), &val_labels)?;
+    println!(
+        "| validation, all datasets (choose options on this row) | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
+        p.images,
+        100.0 * p.fp32_accuracy,
+        100.0 * p.int8_accuracy,
+        100.0 * p.top1_agreement,
+        p.max_logit_diff
+    );
+    metrics.push(Metric {
+        name: "validation/int8_fp32_top1_agreement".into(),
+        value: p.top1_agreement as f32,
+    });
+
     // Temperature: fitted on the validation split's int8 logits (what the edge computes), then
     // the calibration of the test split's scores before and after, per dataset.
     let logits_of = |samples: &[&Sample]| -> Result<Vec<[f32; shared::NUM_CLASSES]>> {
@@ -188,8 +206,6 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             })
             .collect()
     };
-    let val: Vec<&Sample> = splits.val.iter().collect();
-    let val_labels: Vec<usize> = val.iter().map(|s| s.label.index()).collect();
     let temperature = calibration::fit_temperature(&logits_of(&val)?, &val_labels);
     println!(
         "\ntemperature {temperature:.3} (fitted on {} validation images)\n",
