@@ -154,14 +154,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         let labels: Vec<usize> = test.iter().map(|s| s.label.index()).collect();
         let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&test, norm), &labels)?;
         let name = format!("{}/{}", dataset.name(), prepare.data.protocol.name());
-        println!(
-            "| {name} | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
-            p.images,
-            100.0 * p.fp32_accuracy,
-            100.0 * p.int8_accuracy,
-            100.0 * p.top1_agreement,
-            p.max_logit_diff
-        );
+        println!("{}", p.table_row(&name));
         metrics.push(Metric {
             name: format!("{name}/test/fp32_accuracy"),
             value: p.fp32_accuracy as f32,
@@ -182,12 +175,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let val_labels: Vec<usize> = val.iter().map(|s| s.label.index()).collect();
     let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&val, norm), &val_labels)?;
     println!(
-        "| validation, all datasets (choose options on this row) | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
-        p.images,
-        100.0 * p.fp32_accuracy,
-        100.0 * p.int8_accuracy,
-        100.0 * p.top1_agreement,
-        p.max_logit_diff
+        "{}",
+        p.table_row("validation, all datasets (choose options on this row)")
     );
     metrics.push(Metric {
         name: "validation/int8_fp32_top1_agreement".into(),

@@ -18,6 +18,21 @@ pub struct Parity {
     pub max_logit_diff: f32,
 }
 
+impl Parity {
+    /// One row of `host export`'s Markdown parity table (set, images, fp32, int8, agreement,
+    /// largest logit difference).
+    pub fn table_row(&self, set: &str) -> String {
+        format!(
+            "| {set} | {} | {:.2}% | {:.2}% | {:.2}% | {:.3} |",
+            self.images,
+            100.0 * self.fp32_accuracy,
+            100.0 * self.int8_accuracy,
+            100.0 * self.top1_agreement,
+            self.max_logit_diff
+        )
+    }
+}
+
 /// Index of the largest value (first on ties).
 pub fn argmax(values: &[f32]) -> usize {
     (0..values.len()).fold(0, |best, i| if values[i] > values[best] { i } else { best })
@@ -48,4 +63,22 @@ pub fn compare(
         top1_agreement: agree as f64 / n,
         max_logit_diff: max_diff,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rows_give_percentages_and_the_largest_logit_difference() {
+        let p = Parity {
+            images: 2664,
+            fp32_accuracy: 0.827,
+            int8_accuracy: 0.82512,
+            top1_agreement: 0.991366,
+            max_logit_diff: 0.2844,
+        };
+        assert_eq!(p.table_row("val"), "| val | 2664 | 82.70% | 82.51% | 99.14% | 0.284 |");
+        assert_eq!(argmax(&[0.1, 0.7, 0.7, -1.0]), 1, "first of the ties");
+    }
 }
