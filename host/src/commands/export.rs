@@ -241,7 +241,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
 
     let c = &state.config;
     let recipe = format!(
-        "{} epochs ({} best), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}",
+        "{} epochs ({} best), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, mixup {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}",
         c.epochs,
         state.best.map_or(state.epochs_done, |b| b.epoch),
         c.batch_size,
@@ -251,6 +251,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         c.warmup_epochs,
         c.labels,
         c.label_smoothing,
+        c.mixup,
         c.flip,
         c.augment,
         if c.data.balance.is_on() { "on" } else { "off" },

@@ -144,7 +144,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut trainer = Trainer::new(config.clone(), &arch, resume, &data.train)?;
     trainer.save_every = (args.save_every > 0.0).then(|| std::time::Duration::from_secs_f64(60.0 * args.save_every));
     tracing::info!(
-        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}{}{}{})",
+        "training {} parameters on {} ({} epochs, batch {}, lr {}, schedule {}, warm-up {}, {:?}, seed {}, enhancement {:?}, balance {}, flip {}, {:?}, targets {:?}, smoothing {}, mixup {}{}{}{})",
         trainer.model.trainable_params(),
         config.backend.name(),
         config.epochs,
@@ -160,6 +160,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config.augment,
         config.labels,
         config.label_smoothing,
+        config.mixup,
         if config.repeat.is_empty() {
             String::new()
         } else {

@@ -136,6 +136,9 @@ pub fn render_markdown(report: &RunReport) -> String {
         "| training targets | {targets}, label smoothing {} |",
         c.label_smoothing
     );
+    if c.mixup > 0.0 {
+        let _ = writeln!(md, "| mixup | alpha {} (batch blended with a shuffled copy) |", c.mixup);
+    }
     if let Some(init) = &c.init_from {
         let what = if crate::train::init::is_model_file(init) {
             "int8 model read back"

@@ -127,6 +127,9 @@ pub enum ConfigError {
     /// Label smoothing outside 0..1.
     #[error("label smoothing {0} must lie in 0..1")]
     LabelSmoothing(f32),
+    /// A negative or non-finite mixup alpha.
+    #[error("mixup alpha {0} must be a number >= 0")]
+    Mixup(f32),
     /// Negative weight decay or momentum outside 0..1.
     #[error("weight decay {weight_decay} must be >= 0 and momentum {momentum} in 0..1")]
     Optimizer {
@@ -218,6 +221,10 @@ pub struct TrainConfig {
     /// Label smoothing: targets become `(1 - e) * target + e / classes` (0: none).
     #[serde(default)]
     pub label_smoothing: f32,
+    /// Mixup's `alpha`: each batch blended with a shuffled copy of itself by a weight drawn
+    /// from `Beta(alpha, alpha)` ([`super::mixup`]); 0: off, as in older checkpoints.
+    #[serde(default)]
+    pub mixup: f32,
     /// The optimiser (Adam, the paper's, in older checkpoints).
     #[serde(default)]
     pub optimizer: OptimizerConfig,
@@ -252,6 +259,7 @@ impl Default for TrainConfig {
             augment: Augmentation::OFF,
             labels: LabelMode::Majority,
             label_smoothing: 0.0,
+            mixup: 0.0,
             optimizer: OptimizerConfig::default(),
             warmup_epochs: 0,
             init_from: None,
@@ -316,6 +324,9 @@ impl TrainConfig {
         self.augment.validate()?;
         if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
             return Err(ConfigError::LabelSmoothing(self.label_smoothing));
+        }
+        if !(self.mixup.is_finite() && self.mixup >= 0.0) {
+            return Err(ConfigError::Mixup(self.mixup));
         }
         let o = &self.optimizer;
         if !(o.weight_decay.is_finite()

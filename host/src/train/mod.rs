@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod images;
 pub mod init;
+pub mod mixup;
 pub mod objective;
 pub mod optim;
 pub mod resources;

@@ -5,7 +5,7 @@ use shared::arch::{Architecture, ConvSpec, Layer, LayerKind, PoolSpec, Shape};
 
 use super::augment::Augmentation;
 use super::checkpoint::{self, CheckpointError};
-use super::config::LabelMode;
+use super::config::{ConfigError, LabelMode};
 use super::*;
 use crate::data::{DataSelection, DatasetKind};
 use crate::eval::evaluate;
@@ -155,6 +155,16 @@ fn bad_settings_and_empty_data_are_errors() {
         Trainer::new(c, &arch, None, &ImageSet::default()),
         Err(TrainError::Config(_))
     ));
+    for mixup in [-0.2, f32::NAN] {
+        let c = TrainConfig {
+            mixup,
+            ..config(dir.path(), 1)
+        };
+        assert!(matches!(
+            Trainer::new(c, &arch, None, &ImageSet::default()),
+            Err(TrainError::Config(ConfigError::Mixup(_)))
+        ));
+    }
     let empty = ImageSet {
         per_image: 64,
         ..ImageSet::default()
@@ -212,7 +222,7 @@ fn vote_distributions_are_what_probability_targets_train_on() {
 /// `--init-from` starts from the other run's best weights, and augmentation changes what the
 /// training batches hold (a run with it ends with other weights than one without).
 #[test]
-fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
+fn init_from_loads_the_best_weights_and_augmentation_and_mixup_reach_the_batches() {
     let arch = tiny();
     let (train, val) = (synthetic(32), synthetic(8));
     let stop = || false;
@@ -249,11 +259,12 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
     // pure function of the seed.
     let mut arch = arch;
     arch.layers.iter_mut().for_each(|l| l.dropout = 0.0);
-    let run = |augment: Augmentation| {
+    let run = |augment: Augmentation, mixup: f32| {
         let dir = tempfile::tempdir().unwrap();
         let outcome = Trainer::new(
             TrainConfig {
                 augment,
+                mixup,
                 ..config(dir.path(), 1)
             },
             &arch,
@@ -265,12 +276,12 @@ fn init_from_loads_the_best_weights_and_augmentation_reaches_the_batches() {
         .unwrap();
         outcome.best_model.logits(&val.inputs, val.len()).unwrap()
     };
-    assert_eq!(
-        run(Augmentation::OFF),
-        run(Augmentation::OFF),
-        "training is deterministic"
-    );
-    assert_ne!(run(Augmentation::OFF), run(Augmentation::WILD));
+    let plain = run(Augmentation::OFF, 0.0);
+    assert_eq!(plain, run(Augmentation::OFF, 0.0), "training is deterministic");
+    assert_ne!(plain, run(Augmentation::WILD, 0.0));
+    let mixed = run(Augmentation::OFF, 0.4);
+    assert_eq!(mixed, run(Augmentation::OFF, 0.4), "mixup is seeded");
+    assert_ne!(plain, mixed);
 }
 
 /// A save interrupted between moving the old checkpoint aside and renaming the new one in

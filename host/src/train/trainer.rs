@@ -261,6 +261,18 @@ impl Trainer {
                 }
             }
             train.gather_targets(chunk, self.config.labels, self.config.label_smoothing, &mut ts);
+            if self.config.mixup > 0.0 {
+                let classes = shared::NUM_CLASSES;
+                super::mixup::mix(
+                    &mut xs,
+                    &mut ts,
+                    train.per_image,
+                    classes,
+                    self.config.mixup,
+                    &mut rng,
+                    &mut scratch,
+                );
+            }
             let (loss, ok) = self.step_soft(&xs, &ts, &ys, lr)?;
             if !loss.is_finite() {
                 bar.abandon();

@@ -109,6 +109,10 @@ pub struct TrainArgs {
     /// Label smoothing (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f32,
+    /// Mixup alpha: blend each batch with a shuffled copy of itself, images and targets, by a
+    /// weight drawn from Beta(alpha, alpha) per batch (0: off; 0.2-0.4 is usual)
+    #[arg(long, default_value_t = 0.0)]
+    pub mixup: f32,
     /// Optimiser (paper: Adam).
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     pub optimizer: OptimizerKind,
@@ -176,6 +180,7 @@ impl TrainArgs {
             augment: self.augmentation(),
             labels: self.labels,
             label_smoothing: self.label_smoothing,
+            mixup: self.mixup,
             optimizer: OptimizerConfig {
                 kind: self.optimizer,
                 weight_decay: self.weight_decay,
