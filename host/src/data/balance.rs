@@ -14,7 +14,7 @@ use shared::NUM_CLASSES;
 use super::{BalanceConfig, Sample};
 
 /// One standard-normal draw (Box-Muller; `rand` 0.9 has no normal distribution of its own).
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn standard_normal(rng: &mut impl Rng) -> f64 {
     // 1 - [0, 1) is (0, 1]: the logarithm stays finite.
     let u1: f64 = 1.0 - rng.random::<f64>();
     let u2: f64 = rng.random::<f64>();

@@ -11,6 +11,8 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use crate::data::balance::standard_normal;
+
 /// Mixes the batch in place: `inputs` holds `n` images of `per_image` values, `targets` `n`
 /// rows of `classes` values. Returns the mixing weight `l` of each image's own content (1 when
 /// `alpha` is 0 or the batch holds one image, and nothing changes). `scratch` is reused.
@@ -61,7 +63,7 @@ fn gamma<R: Rng>(shape: f64, rng: &mut R) -> f64 {
     let d = shape - 1.0 / 3.0;
     let c = 1.0 / (9.0 * d).sqrt();
     loop {
-        let z = normal(rng);
+        let z = standard_normal(rng);
         let v = 1.0 + c * z;
         if v <= 0.0 {
             continue;
@@ -72,13 +74,6 @@ fn gamma<R: Rng>(shape: f64, rng: &mut R) -> f64 {
             return d * v;
         }
     }
-}
-
-/// A standard normal draw (Box-Muller).
-fn normal<R: Rng>(rng: &mut R) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[cfg(test)]

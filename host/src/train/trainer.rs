@@ -262,12 +262,11 @@ impl Trainer {
             }
             train.gather_targets(chunk, self.config.labels, self.config.label_smoothing, &mut ts);
             if self.config.mixup > 0.0 {
-                let classes = shared::NUM_CLASSES;
                 super::mixup::mix(
                     &mut xs,
                     &mut ts,
                     train.per_image,
-                    classes,
+                    shared::NUM_CLASSES,
                     self.config.mixup,
                     &mut rng,
                     &mut scratch,
