@@ -1,8 +1,10 @@
 //! Max pooling (burn on the flex backend, with the plane kernels of
 //! `vendor/burn-flex/src/ops/pool.rs`) against the definition: values (training and
 //! inference) and input gradients for the network's pools (2x2 stride 2; 3x3 stride 2 padded
-//! by 1) and a 3x3 stride-1 one, with ties (the first of equal values wins), NaN (the last
-//! NaN of a window wins) and a batch large enough for the parallel gradient path.
+//! by 1), unpadded 3x3 stride 2 and odd widths, a 3x3 stride-1 one and a stride of 3 (the
+//! inference kernel's two paths for whole windows: pairs for stride 2, strided otherwise),
+//! with ties (the first of equal values wins), NaN (the last NaN of a window wins) and a
+//! batch large enough for the parallel gradient path.
 
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
@@ -23,6 +25,9 @@ fn max_pool_values_and_gradients_match_the_definition() {
         (1, 2, 6, 6, 3, 1, 1),
         (3, 2, 12, 12, 3, 2, 1),
         (4, 32, 48, 48, 2, 2, 0),
+        (2, 3, 10, 12, 3, 2, 0),
+        (2, 3, 7, 9, 2, 2, 0),
+        (2, 3, 11, 13, 3, 3, 0),
     ] {
         let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
         let mut x = random(n * c * h * w, &mut seed);

@@ -377,8 +377,11 @@ where
 
 /// The maxima of [`max_pool_planes`] without their positions (inference), separably: for
 /// each output row, the maximum over its kernel rows of every input column (whole rows at a
-/// time, which vectorises), then over each window's columns of that row. Any NaN in a window
-/// makes its maximum NaN; a window wholly in the padding gives `neg_inf`.
+/// time, which vectorises), then over each window's columns of that row. The columns whose
+/// windows lie inside the row take one kernel column at a time across all of them (for
+/// stride 2, the row read as pairs: every step a contiguous, vectorised run), the others
+/// one window at a time. Any NaN in a window makes its maximum NaN; a window wholly in the
+/// padding gives `neg_inf`.
 fn max_pool_planes_values<T>(x: &[T], planes: usize, g: &PlaneGeometry<'_>, neg_inf: T) -> Vec<T>
 where
     T: Copy + PartialOrd + Send + Sync + num_traits::Float,
@@ -388,11 +391,15 @@ where
     let spatial_out = g.range_h.len() * g.out_w;
     let len = planes * spatial_out;
     let mut output: Vec<T> = Vec::with_capacity(len);
-    let run_plane = |p: usize, out: &mut [MaybeUninit<T>], rows: &mut Vec<T>| {
+    let (lo, hi) = g.full_cols;
+    let [stride_h, stride_w] = g.stride;
+    let [pad_h, pad_w] = g.pad;
+    // `rows` holds the row maxima and two more values, so that read as pairs it covers every
+    // whole window's columns; `acc` the maxima of the whole windows.
+    let run_plane = |p: usize, out: &mut [MaybeUninit<T>], (rows, acc): &mut (Vec<T>, Vec<T>)| {
         let x = &x[p * g.spatial_in..(p + 1) * g.spatial_in];
-        let [stride_h, stride_w] = g.stride;
-        let [pad_h, pad_w] = g.pad;
-        rows.resize(g.in_w, neg_inf);
+        rows.resize(g.in_w + 2, neg_inf);
+        acc.resize(hi - lo, neg_inf);
         for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
             let out = &mut out[oh * g.out_w..][..g.out_w];
             let (r0, r1) = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
@@ -400,16 +407,41 @@ where
                 out.fill(MaybeUninit::new(neg_inf));
                 continue;
             }
-            rows.copy_from_slice(&x[r0 * g.in_w..][..g.in_w]);
+            rows[..g.in_w].copy_from_slice(&x[r0 * g.in_w..][..g.in_w]);
             for r in r0 + 1..r1 {
                 for (m, &v) in rows.iter_mut().zip(&x[r * g.in_w..][..g.in_w]) {
                     *m = max(*m, v);
                 }
             }
-            for (ow, (slot, &(kw0, kw1))) in out.iter_mut().zip(g.range_w).enumerate() {
+            if lo < hi {
+                // Column `kw` of the window of output column `lo + j` is row column
+                // `base + j * stride_w + kw`; the columns go in the same order as the fold
+                // below.
+                let base = lo * stride_w - pad_w;
+                for kw in 0..g.kernel_w {
+                    let take = |a: &mut T, v: T| *a = if kw == 0 { v } else { max(*a, v) };
+                    if stride_w == 2 {
+                        let (pairs, _) = rows[base..].as_chunks::<2>();
+                        let pairs = &pairs[kw / 2..][..acc.len()];
+                        for (a, pair) in acc.iter_mut().zip(pairs) {
+                            take(a, pair[kw % 2]);
+                        }
+                    } else {
+                        let strided = rows[base + kw..].iter().step_by(stride_w);
+                        for (a, &v) in acc.iter_mut().zip(strided) {
+                            take(a, v);
+                        }
+                    }
+                }
+                for (slot, &a) in out[lo..hi].iter_mut().zip(acc.iter()) {
+                    slot.write(a);
+                }
+            }
+            for ow in (0..lo).chain(hi..g.out_w) {
+                let (kw0, kw1) = g.range_w[ow];
                 let (c0, c1) = (ow * stride_w + kw0 - pad_w, ow * stride_w + kw1 - pad_w);
                 let m = rows[c0..c1].iter().fold(neg_inf, |m, &v| max(m, v));
-                slot.write(if c0 < c1 { m } else { neg_inf });
+                out[ow].write(if c0 < c1 { m } else { neg_inf });
             }
         }
     };
@@ -422,13 +454,15 @@ where
             out.par_chunks_mut(spatial_out)
                 .enumerate()
                 .with_min_len(min_len)
-                .for_each_init(Vec::new, |rows, (p, out)| run_plane(p, out, rows));
+                .for_each_init(Default::default, |scratch, (p, out)| {
+                    run_plane(p, out, scratch)
+                });
         }
         #[cfg(not(feature = "rayon"))]
         {
-            let mut rows = Vec::new();
+            let mut scratch = Default::default();
             for (p, out) in out.chunks_mut(spatial_out).enumerate() {
-                run_plane(p, out, &mut rows);
+                run_plane(p, out, &mut scratch);
             }
         }
     }
