@@ -260,6 +260,17 @@ fn im2col<T: NativeFloat>(x: &[T], g: &Geometry, rows: core::ops::Range<usize>, 
                     let first = lo * sw + kj * dw - pw;
                     if sw == 1 {
                         dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                    } else if sw == 2 {
+                        // Exactly the columns read, as pairs and a last one: a contiguous
+                        // run that vectorises, where `step_by` copies one at a time.
+                        let read = &src[first..first + 2 * (hi - lo) - 1];
+                        let (pairs, [last]) = read.as_chunks::<2>() else {
+                            unreachable!("an odd number of columns leaves one over");
+                        };
+                        for (d, pair) in dst[lo..hi - 1].iter_mut().zip(pairs) {
+                            *d = pair[0];
+                        }
+                        dst[hi - 1] = *last;
                     } else {
                         for (d, s) in dst[lo..hi].iter_mut().zip(src[first..].iter().step_by(sw)) {
                             *d = *s;
