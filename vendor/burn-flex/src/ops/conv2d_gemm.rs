@@ -30,7 +30,7 @@ use burn_backend::ops::ConvOptions;
 use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape};
 
-use super::native::{NativeFloat, by_dtype, compute_dtype, filled, fresh, zeroed};
+use super::native::{NativeFloat, by_dtype, compute_dtype, every_second, filled, fresh, zeroed};
 use crate::{FlexTensor, Layout};
 
 /// Weight gradient of `conv2d` with symmetric padding (asymmetric padding is applied to `x`
@@ -261,12 +261,7 @@ fn im2col<T: NativeFloat>(x: &[T], g: &Geometry, rows: core::ops::Range<usize>, 
                     if sw == 1 {
                         dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
                     } else if sw == 2 {
-                        // Exactly the columns read, as pairs and a last one: a contiguous
-                        // run that vectorises, where `step_by` copies one at a time.
-                        let read = &src[first..first + 2 * (hi - lo) - 1];
-                        let (pairs, [last]) = read.as_chunks::<2>() else {
-                            unreachable!("an odd number of columns leaves one over");
-                        };
+                        let (pairs, last) = every_second(&src[first..], hi - lo);
                         for (d, pair) in dst[lo..hi - 1].iter_mut().zip(pairs) {
                             *d = pair[0];
                         }

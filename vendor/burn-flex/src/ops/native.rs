@@ -67,6 +67,16 @@ pub(crate) fn filled<T: Copy>(part: &mut [MaybeUninit<T>], value: T) -> &mut [T]
     unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
+/// `from[0], from[2], .., from[2 (n - 1)]` (`n >= 1`), as the first elements of `n - 1` pairs
+/// and a last element: a stride-2 read as contiguous runs, which vectorise where
+/// `step_by(2)` reads one element at a time. `from` must hold at least `2 n - 1` elements.
+pub(crate) fn every_second<T>(from: &[T], n: usize) -> (&[[T; 2]], &T) {
+    let (pairs, [last]) = from[..2 * n - 1].as_chunks::<2>() else {
+        unreachable!("an odd number of elements leaves one over");
+    };
+    (pairs, last)
+}
+
 /// The dtype a kernel computes in for tensors of `dtype`: `f64` for `f64`, `f32` otherwise.
 pub(crate) fn compute_dtype(dtype: DType) -> DType {
     match dtype {

@@ -14,7 +14,7 @@ use core::mem::MaybeUninit;
 use burn_backend::{DType, Element};
 use burn_std::{Bytes, ElementAdd, Shape, bf16, f16};
 
-use super::native::{filled, fresh};
+use super::native::{every_second, filled, fresh};
 use crate::{FlexTensor, Layout};
 
 // ============================================================================
@@ -394,11 +394,10 @@ where
     let (lo, hi) = g.full_cols;
     let [stride_h, stride_w] = g.stride;
     let [pad_h, pad_w] = g.pad;
-    // `rows` holds the row maxima and two more values, so that read as pairs it covers every
-    // whole window's columns; `acc` the maxima of the whole windows.
+    // `rows` holds the row maxima, `acc` the maxima of the whole windows.
     let run_plane = |p: usize, out: &mut [MaybeUninit<T>], (rows, acc): &mut (Vec<T>, Vec<T>)| {
         let x = &x[p * g.spatial_in..(p + 1) * g.spatial_in];
-        rows.resize(g.in_w + 2, neg_inf);
+        rows.resize(g.in_w, neg_inf);
         acc.resize(hi - lo, neg_inf);
         for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
             let out = &mut out[oh * g.out_w..][..g.out_w];
@@ -407,7 +406,7 @@ where
                 out.fill(MaybeUninit::new(neg_inf));
                 continue;
             }
-            rows[..g.in_w].copy_from_slice(&x[r0 * g.in_w..][..g.in_w]);
+            rows.copy_from_slice(&x[r0 * g.in_w..][..g.in_w]);
             for r in r0 + 1..r1 {
                 for (m, &v) in rows.iter_mut().zip(&x[r * g.in_w..][..g.in_w]) {
                     *m = max(*m, v);
@@ -421,11 +420,12 @@ where
                 for kw in 0..g.kernel_w {
                     let take = |a: &mut T, v: T| *a = if kw == 0 { v } else { max(*a, v) };
                     if stride_w == 2 {
-                        let (pairs, _) = rows[base..].as_chunks::<2>();
-                        let pairs = &pairs[kw / 2..][..acc.len()];
-                        for (a, pair) in acc.iter_mut().zip(pairs) {
-                            take(a, pair[kw % 2]);
+                        let (pairs, last) = every_second(&rows[base + kw..], acc.len());
+                        let (end, body) = acc.split_last_mut().expect("whole windows are there");
+                        for (a, pair) in body.iter_mut().zip(pairs) {
+                            take(a, pair[0]);
                         }
+                        take(end, *last);
                     } else {
                         let strided = rows[base + kw..].iter().step_by(stride_w);
                         for (a, &v) in acc.iter_mut().zip(strided) {
