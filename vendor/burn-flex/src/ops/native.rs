@@ -1,6 +1,7 @@
-//! What vigil's native kernels (`batch_norm.rs`, `conv2d_gemm.rs`, and the max-pool gradient
-//! in `pool.rs`) share: the float types they run in, the dispatch that runs `f32`/`f64`
-//! natively and the half types through `f32`, and fresh outputs initialised part by part.
+//! What vigil's native kernels (`batch_norm.rs`, `conv2d_gemm.rs`, and the max pools in
+//! `pool.rs`) share: the float types they run in, the dispatch that runs `f32`/`f64`
+//! natively and the half types through `f32`, fresh outputs initialised part by part, and a
+//! stride-2 read as contiguous pairs ([`every_second`]).
 
 use core::mem::MaybeUninit;
 
