@@ -40,10 +40,17 @@ impl FloatTensorOps<Flex> for Flex {
     ) -> FloatTensor<Flex> {
         let mut seed = crate::backend::SEED.lock();
         let mut rng = seed.take().unwrap_or_else(crate::backend::get_seeded_rng);
+        // For f64 and f32, the values of `TensorData::random` (the same draws in the same
+        // order) from one sampler for the whole tensor instead of one built per element.
+        let n = shape.num_elements();
         let data = match dtype {
-            FloatDType::F64 => TensorData::random::<f64, _, _>(shape, distribution, &mut rng),
+            FloatDType::F64 => {
+                let mut sampler = distribution.sampler::<_, f64>(&mut rng);
+                TensorData::new((0..n).map(|_| sampler.sample()).collect::<Vec<_>>(), shape)
+            }
             FloatDType::F32 | FloatDType::Flex32 => {
-                TensorData::random::<f32, _, _>(shape, distribution, &mut rng)
+                let mut sampler = distribution.sampler::<_, f32>(&mut rng);
+                TensorData::new((0..n).map(|_| sampler.sample()).collect::<Vec<_>>(), shape)
             }
             FloatDType::F16 => TensorData::random::<f16, _, _>(shape, distribution, &mut rng),
             FloatDType::BF16 => TensorData::random::<bf16, _, _>(shape, distribution, &mut rng),
