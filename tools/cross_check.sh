@@ -14,10 +14,20 @@ target=aarch64-unknown-linux-gnu
 tdir="${CARGO_TARGET_DIR:-target}"
 
 features="${VIGIL_EDGE_FEATURES:-gpio,v4l}"
-cargo build --release -p edge --target "$target" --features "$features"
-cargo build --release -p edge
+edge_features=$(echo "$features" | sed 's/[^,][^,]*/edge\/&/g')
+# One invocation builds the aarch64 binary (for edge's integration tests) and the unit tests
+# run at the end, so both resolve features alike: a plain `cargo build` leaves out the
+# dev-dependencies' features, and the unit tests would then rebuild tract (~5 minutes).
+cargo test --release --target "$target" -p shared -p edge --features "$edge_features" --no-run
 arm="$tdir/$target/release/vigil-edge"
-x86="$tdir/release/vigil-edge"
+# The x86-64 reference: VIGIL_X86_EDGE names one already built (CI: the workspace tests'
+# dev-profile binary, which saves a release build of tract); otherwise a release build.
+x86="${VIGIL_X86_EDGE:-}"
+if [ -z "$x86" ]; then
+    cargo build --release -p edge
+    x86="$tdir/release/vigil-edge"
+fi
+test -x "$x86" || { echo "no x86-64 edge binary at $x86"; exit 1; }
 file "$arm" | grep -q "ARM aarch64" || { echo "not an aarch64 binary: $arm"; exit 1; }
 ls -l "$arm"
 
@@ -50,4 +60,4 @@ fi
 grep -m3 "frame source unavailable\|FAULT\|serial line unavailable" "$board/stderr" | cut -c1-200
 cat "$board/stdout"
 
-cargo test --release -p shared -p edge --target "$target" --lib
+cargo test --release --target "$target" -p shared -p edge --features "$edge_features" --lib
