@@ -6,7 +6,7 @@
 # is reopened and raises the fault alert, not "built without V4L2 support"). Also runs the
 # shared and edge crates' unit tests for aarch64 under qemu (cargo runner from
 # .cargo/config.toml; release profile, so the dependencies built above are reused).
-#   tools/cross_check.sh MODEL.onnx IMAGE...
+#   [VIGIL_X86_EDGE=BIN] tools/cross_check.sh MODEL.onnx IMAGE...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=$1; shift
@@ -18,7 +18,8 @@ edge_features=$(echo "$features" | sed 's/[^,][^,]*/edge\/&/g')
 # One invocation builds the aarch64 binary (for edge's integration tests) and the unit tests
 # run at the end, so both resolve features alike: a plain `cargo build` leaves out the
 # dev-dependencies' features, and the unit tests would then rebuild tract (~5 minutes).
-cargo test --release --target "$target" -p shared -p edge --features "$edge_features" --no-run
+aarch64_tests=(cargo test --release --target "$target" -p shared -p edge --features "$edge_features")
+"${aarch64_tests[@]}" --no-run
 arm="$tdir/$target/release/vigil-edge"
 # The x86-64 reference: VIGIL_X86_EDGE names one already built (CI: the workspace tests'
 # dev-profile binary, which saves a release build of tract); otherwise a release build.
@@ -60,4 +61,4 @@ fi
 grep -m3 "frame source unavailable\|FAULT\|serial line unavailable" "$board/stderr" | cut -c1-200
 cat "$board/stdout"
 
-cargo test --release --target "$target" -p shared -p edge --features "$edge_features" --lib
+"${aarch64_tests[@]}" --lib
