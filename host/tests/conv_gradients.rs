@@ -132,6 +132,17 @@ fn convolution_values_and_gradients_match_the_definition() {
         dilation: [2, 1],
         ..case(2, 3, 10, 9, 4, [3, 3], [1, 2], [2, 1])
     });
+    // Stride 1 with outputs as wide as the input: im2col copies whole planes at a shift.
+    cases.push(Case {
+        dilation: [2, 2],
+        ..case(2, 3, 9, 8, 4, [3, 3], [1, 1], [2, 2])
+    });
+    cases.push(Case {
+        dilation: [1, 3],
+        ..case(2, 4, 5, 7, 3, [1, 3], [1, 1], [0, 3])
+    });
+    cases.push(case(2, 4, 5, 1, 3, [1, 3], [1, 1], [0, 1])); // one column: only the centre is in
+    cases.push(case(2, 4, 1, 6, 3, [3, 1], [1, 1], [1, 0])); // one row
     cases.push(Case {
         groups: 2,
         ..case(2, 4, 6, 6, 6, [3, 3], [1, 1], [1, 1])

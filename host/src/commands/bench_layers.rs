@@ -165,6 +165,8 @@ pub struct PoolTiming {
     pub forward: f64,
     /// Input gradient.
     pub input_grad: f64,
+    /// Forward, inference (no autodiff: no positions kept).
+    pub inference: f64,
 }
 
 /// Times one max pool at `batch` images: the least of `repeats` calls of each pass.
@@ -175,9 +177,12 @@ pub fn time_pool(site: &PoolSite, batch: usize, repeats: usize) -> PoolTiming {
     let x = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &device).require_grad();
     let forward = least_ms(repeats, &mut || drop(pool.forward(x.clone())));
     let both = least_ms(repeats, &mut || drop(pool.forward(x.clone()).sum().backward()));
+    let plain = Tensor::<4>::random([batch, c, h, w], Distribution::Default, &Device::flex());
+    let inference = least_ms(repeats, &mut || drop(pool.forward(plain.clone())));
     PoolTiming {
         forward,
         input_grad: (both - forward).max(0.0),
+        inference,
     }
 }
 
@@ -211,8 +216,10 @@ pub fn print_profile(arch: &Architecture, batch: usize, repeats: usize, step_ms:
         sum[0], sum[1], sum[2], convs
     );
     let mut pools = 0.0;
+    let mut inference = Vec::new();
     for site in pool_sites {
         let t = time_pool(&site, batch, repeats);
+        inference.push((site.name.clone(), t.inference));
         let [c, h, w] = site.input;
         let (k, s) = (site.spec.kernel, site.spec.stride);
         println!(
@@ -231,6 +238,10 @@ pub fn print_profile(arch: &Architecture, batch: usize, repeats: usize, step_ms:
         "| everything else in a training step (whole step {step_ms:.1} ms) | | | | | | {:.1} | |",
         step_ms - convs - pools
     );
+    println!("\n| max pool, inference (no positions) | forward ms |\n|---|---:|");
+    for (name, ms) in inference {
+        println!("| {name} | {ms:.2} |");
+    }
     Ok(())
 }
 

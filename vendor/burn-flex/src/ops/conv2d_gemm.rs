@@ -248,6 +248,10 @@ fn im2col<T: NativeFloat>(x: &[T], g: &Geometry, rows: core::ops::Range<usize>, 
                 let row = col_rows.next().expect("im2col buffer holds every row");
                 // Output columns whose input column lies inside the image.
                 let (lo, hi) = valid_range(kj * dw, pw, sw, w, out_w);
+                if sh == 1 && sw == 1 && out_w == w {
+                    shifted_plane(plane, g, rows.clone(), ki * dh, (lo, hi, kj * dw), row);
+                    continue;
+                }
                 for (oi, dst) in rows.clone().zip(row.chunks_exact_mut(out_w)) {
                     let ii = (oi * sh + ki * dh).wrapping_sub(ph);
                     if ii >= h || lo >= hi {
@@ -273,6 +277,43 @@ fn im2col<T: NativeFloat>(x: &[T], g: &Geometry, rows: core::ops::Range<usize>, 
                     }
                 }
             }
+        }
+    }
+}
+
+/// One row of im2col for a stride-1 convolution whose output rows are as wide as the input's
+/// (`row[(oi - rows.start) * w + oj] = plane[(oi + di - ph) * w + oj + dj - pw]`, zero
+/// outside the input; valid columns `lo .. hi`, `dj` the kernel column's offset): consecutive
+/// output rows read consecutive input rows at the same column offset, so the valid rows are
+/// one contiguous copy, after which the few columns outside `lo .. hi` of each row (what the
+/// copy brought in from the neighbouring input rows) are zeroed. For a 1x3 kernel that is one
+/// copy of the plane and one zero per row, instead of one short copy per row.
+fn shifted_plane<T: NativeFloat>(
+    plane: &[T],
+    g: &Geometry,
+    rows: core::ops::Range<usize>,
+    di: usize,
+    (lo, hi, dj): (usize, usize, usize),
+    row: &mut [T],
+) {
+    let (h, w) = (g.h, g.w);
+    let [ph, pw] = g.padding;
+    // Output rows `oi` whose input row `oi + di - ph` lies inside the image.
+    let (r0, r1) = valid_range(di, ph, 1, h, rows.end);
+    let (r0, r1) = (r0.max(rows.start), r1.max(rows.start));
+    if r0 >= r1 || lo >= hi {
+        row.fill(T::ZERO);
+        return;
+    }
+    let (d0, d1) = ((r0 - rows.start) * w + lo, (r1 - 1 - rows.start) * w + hi);
+    let s0 = (r0 + di - ph) * w + lo + dj - pw;
+    row[d0..d1].copy_from_slice(&plane[s0..s0 + (d1 - d0)]);
+    row[..d0].fill(T::ZERO);
+    row[d1..].fill(T::ZERO);
+    if lo > 0 || hi < w {
+        for oi in r0..r1 - 1 {
+            let at = (oi - rows.start) * w;
+            row[at + hi..at + w + lo].fill(T::ZERO);
         }
     }
 }

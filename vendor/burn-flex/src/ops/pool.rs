@@ -382,67 +382,26 @@ where
 /// stride 2, the row read as pairs: every step a contiguous, vectorised run), the others
 /// one window at a time. Any NaN in a window makes its maximum NaN; a window wholly in the
 /// padding gives `neg_inf`.
+///
+/// A plane without NaN (checked first, one vectorised pass over a plane that is read next
+/// anyway) compares with `if v > m { v } else { m }`, one `max` instruction per vector; a
+/// plane with a NaN takes the NaN-keeping comparison, which costs about three times as many.
 fn max_pool_planes_values<T>(x: &[T], planes: usize, g: &PlaneGeometry<'_>, neg_inf: T) -> Vec<T>
 where
     T: Copy + PartialOrd + Send + Sync + num_traits::Float,
 {
-    // The later value wins if it is larger or NaN, so a NaN, once in, stays.
-    let max = |a: T, b: T| if b > a || b.is_nan() { b } else { a };
     let spatial_out = g.range_h.len() * g.out_w;
     let len = planes * spatial_out;
     let mut output: Vec<T> = Vec::with_capacity(len);
-    let (lo, hi) = g.full_cols;
-    let [stride_h, stride_w] = g.stride;
-    let [pad_h, pad_w] = g.pad;
-    // `rows` holds the row maxima, `acc` the maxima of the whole windows.
-    let run_plane = |p: usize, out: &mut [MaybeUninit<T>], (rows, acc): &mut (Vec<T>, Vec<T>)| {
+    let run_plane = |p: usize, out: &mut [MaybeUninit<T>], scratch: &mut (Vec<T>, Vec<T>)| {
         let x = &x[p * g.spatial_in..(p + 1) * g.spatial_in];
-        rows.resize(g.in_w, neg_inf);
-        acc.resize(hi - lo, neg_inf);
-        for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
-            let out = &mut out[oh * g.out_w..][..g.out_w];
-            let (r0, r1) = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
-            if r0 >= r1 {
-                out.fill(MaybeUninit::new(neg_inf));
-                continue;
-            }
-            rows.copy_from_slice(&x[r0 * g.in_w..][..g.in_w]);
-            for r in r0 + 1..r1 {
-                for (m, &v) in rows.iter_mut().zip(&x[r * g.in_w..][..g.in_w]) {
-                    *m = max(*m, v);
-                }
-            }
-            if lo < hi {
-                // Column `kw` of the window of output column `lo + j` is row column
-                // `base + j * stride_w + kw`; the columns go in the same order as the fold
-                // below.
-                let base = lo * stride_w - pad_w;
-                for kw in 0..g.kernel_w {
-                    let take = |a: &mut T, v: T| *a = if kw == 0 { v } else { max(*a, v) };
-                    if stride_w == 2 {
-                        let (pairs, last) = every_second(&rows[base + kw..], acc.len());
-                        let (end, body) = acc.split_last_mut().expect("whole windows are there");
-                        for (a, pair) in body.iter_mut().zip(pairs) {
-                            take(a, pair[0]);
-                        }
-                        take(end, *last);
-                    } else {
-                        let strided = rows[base + kw..].iter().step_by(stride_w);
-                        for (a, &v) in acc.iter_mut().zip(strided) {
-                            take(a, v);
-                        }
-                    }
-                }
-                for (slot, &a) in out[lo..hi].iter_mut().zip(acc.iter()) {
-                    slot.write(a);
-                }
-            }
-            for ow in (0..lo).chain(hi..g.out_w) {
-                let (kw0, kw1) = g.range_w[ow];
-                let (c0, c1) = (ow * stride_w + kw0 - pad_w, ow * stride_w + kw1 - pad_w);
-                let m = rows[c0..c1].iter().fold(neg_inf, |m, &v| max(m, v));
-                out[ow].write(if c0 < c1 { m } else { neg_inf });
-            }
+        if x.iter().fold(false, |nan, v| nan | v.is_nan()) {
+            // The later value wins if it is larger or NaN, so a NaN, once in, stays.
+            pool_plane_values(x, g, neg_inf, out, scratch, |a: T, b: T| {
+                if b > a || b.is_nan() { b } else { a }
+            });
+        } else {
+            pool_plane_values(x, g, neg_inf, out, scratch, |a: T, b: T| if b > a { b } else { a });
         }
     };
     if spatial_out > 0 {
@@ -469,6 +428,69 @@ where
     // SAFETY: every plane wrote each of its `spatial_out` outputs above.
     unsafe { output.set_len(len) };
     output
+}
+
+/// One plane `x` of [`max_pool_planes_values`] into `out`, comparing with `max`; `rows` holds
+/// the row maxima, `acc` the maxima of the whole windows.
+#[inline(always)]
+fn pool_plane_values<T: Copy>(
+    x: &[T],
+    g: &PlaneGeometry<'_>,
+    neg_inf: T,
+    out: &mut [MaybeUninit<T>],
+    (rows, acc): &mut (Vec<T>, Vec<T>),
+    max: impl Fn(T, T) -> T,
+) {
+    let (lo, hi) = g.full_cols;
+    let [stride_h, stride_w] = g.stride;
+    let [pad_h, pad_w] = g.pad;
+    rows.resize(g.in_w, neg_inf);
+    acc.resize(hi - lo, neg_inf);
+    for (oh, &(kh0, kh1)) in g.range_h.iter().enumerate() {
+        let out = &mut out[oh * g.out_w..][..g.out_w];
+        let (r0, r1) = (oh * stride_h + kh0 - pad_h, oh * stride_h + kh1 - pad_h);
+        if r0 >= r1 {
+            out.fill(MaybeUninit::new(neg_inf));
+            continue;
+        }
+        rows.copy_from_slice(&x[r0 * g.in_w..][..g.in_w]);
+        for r in r0 + 1..r1 {
+            for (m, &v) in rows.iter_mut().zip(&x[r * g.in_w..][..g.in_w]) {
+                *m = max(*m, v);
+            }
+        }
+        if lo < hi {
+            // Column `kw` of the window of output column `lo + j` is row column
+            // `base + j * stride_w + kw`; the columns go in the same order as the fold
+            // below.
+            let base = lo * stride_w - pad_w;
+            for kw in 0..g.kernel_w {
+                let take = |a: &mut T, v: T| *a = if kw == 0 { v } else { max(*a, v) };
+                if stride_w == 2 {
+                    let (pairs, last) = every_second(&rows[base + kw..], acc.len());
+                    let (end, body) = acc.split_last_mut().expect("whole windows are there");
+                    for (a, pair) in body.iter_mut().zip(pairs) {
+                        take(a, pair[0]);
+                    }
+                    take(end, *last);
+                } else {
+                    let strided = rows[base + kw..].iter().step_by(stride_w);
+                    for (a, &v) in acc.iter_mut().zip(strided) {
+                        take(a, v);
+                    }
+                }
+            }
+            for (slot, &a) in out[lo..hi].iter_mut().zip(acc.iter()) {
+                slot.write(a);
+            }
+        }
+        for ow in (0..lo).chain(hi..g.out_w) {
+            let (kw0, kw1) = g.range_w[ow];
+            let (c0, c1) = (ow * stride_w + kw0 - pad_w, ow * stride_w + kw1 - pad_w);
+            let m = rows[c0..c1].iter().fold(neg_inf, |m, &v| max(m, v));
+            out[ow].write(if c0 < c1 { m } else { neg_inf });
+        }
+    }
 }
 
 /// Generic 3D max pooling with indices implementation.
