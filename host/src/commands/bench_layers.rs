@@ -5,7 +5,8 @@
 //! own, at the step's batch size and with the shapes it has in the network: the forward
 //! pass, the weight gradient alone (input without a gradient, as for the first layer), and
 //! both gradients. Max pools do no arithmetic but touch every activation, so they are timed
-//! the same way (forward, input gradient). Whatever the step spends elsewhere (BatchNorm,
+//! the same way (forward, input gradient), and their inference forward (no positions kept)
+//! in a table of its own. Whatever the step spends elsewhere (BatchNorm,
 //! ReLU, concatenation, dense layers, loss, optimiser, copies) is the difference between the
 //! whole step and the sum of these rows.
 

@@ -29,8 +29,8 @@ pub struct BenchTrainArgs {
     #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Also time every convolution and max pool on its own (forward, weight gradient, input
-    /// gradient) at the same batch size, the least of `--steps` calls of each: where the
-    /// step's time goes (flex backend).
+    /// gradient; and each pool's inference forward) at the same batch size, the least of
+    /// `--steps` calls of each: where the step's time goes (flex backend).
     #[arg(long)]
     pub per_layer: bool,
 }
