@@ -241,9 +241,16 @@ pub fn run(args: &ExportArgs) -> Result<()> {
 
     let c = &state.config;
     let recipe = format!(
-        "{} epochs ({} best), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, mixup {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}",
+        "{} epochs ({} best{}), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, mixup {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}",
         c.epochs,
         state.best.map_or(state.epochs_done, |b| b.epoch),
+        match state.best.and_then(|b| b.averaged) {
+            Some(n) => format!(
+                ", weights averaged over {n} epochs from {}",
+                c.average_from.unwrap_or(0)
+            ),
+            None => String::new(),
+        },
         c.batch_size,
         c.optimizer,
         c.lr,

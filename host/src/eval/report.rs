@@ -189,9 +189,12 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(md, "| wall time | {total:.0} s |");
     }
     if let Some(b) = report.best {
+        let averaged = b
+            .averaged
+            .map_or(String::new(), |n| format!(", the weight average of {n} epochs"));
         let _ = writeln!(
             md,
-            "| evaluated weights | epoch {} (best validation: accuracy {:.2}%, loss {:.4}) |",
+            "| evaluated weights | epoch {}{averaged} (best validation: accuracy {:.2}%, loss {:.4}) |",
             b.epoch,
             100.0 * b.val_acc,
             b.val_loss

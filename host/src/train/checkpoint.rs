@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use shared::arch::Architecture;
 
 use super::EpochMetrics;
+use super::average::{AverageState, float_tensors, with_float_tensors};
 use super::config::TrainConfig;
 use crate::model::{ModelError, Network};
 
@@ -30,6 +31,8 @@ pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
 pub const MODEL_FILE: &str = "model.bpk";
 /// Adam state.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+/// The running weight average ([`super::average`]), in `last` when the run averages.
+pub const AVERAGE_FILE: &str = "average.bpk";
 /// [`CheckpointState`] as JSON.
 pub const STATE_FILE: &str = "state.json";
 /// Environment variable naming a point where [`save`] aborts the process, for crash tests.
@@ -98,6 +101,9 @@ pub struct Best {
     pub val_acc: f64,
     /// Validation loss.
     pub val_loss: f64,
+    /// When the best is the weight average of that epoch: how many snapshots it averages.
+    #[serde(default)]
+    pub averaged: Option<usize>,
 }
 
 impl Best {
@@ -132,6 +138,9 @@ pub struct CheckpointState {
     /// epoch's end.
     #[serde(default)]
     pub partial: Option<PartialEpoch>,
+    /// The weight average so far, when the run averages and an epoch has added to it.
+    #[serde(default)]
+    pub average: Option<AverageState>,
 }
 
 /// How far an unfinished epoch got, so that a resume continues it batch for batch: the same
@@ -236,11 +245,13 @@ pub fn restore_aside(dir: &Path, required: &[&str]) -> Result<(), CheckpointErro
 }
 
 /// Writes a checkpoint directory atomically ([`stage`], [`swap_in`]): model, optionally the
-/// optimizer, and state.
+/// optimizer and the weight average (its values, [`super::average::float_tensors`]'s order),
+/// and state.
 pub fn save(
     dir: &Path,
     model: &Network,
     optimizer: Option<&ModuleOptimizer>,
+    average: Option<&[Vec<f32>]>,
     state: &CheckpointState,
 ) -> Result<(), CheckpointError> {
     // BatchNorm's running statistics are burn `RunningState`s, which record their last
@@ -253,6 +264,11 @@ pub fn save(
     if let Some(optimizer) = optimizer {
         let path = tmp.join(OPTIMIZER_FILE);
         optimizer.save(&path).map_err(record_err(&path))?;
+    }
+    if let Some(values) = average {
+        let path = tmp.join(AVERAGE_FILE);
+        let network = with_float_tensors(Network::new(model.arch(), &model.device())?, values)?;
+        network.save_file(&path).map_err(record_err(&path))?;
     }
     let state_path = tmp.join(STATE_FILE);
     let json = serde_json::to_vec_pretty(state).map_err(|e| CheckpointError::Corrupt {
@@ -327,6 +343,30 @@ pub fn load_model(dir: &Path, state: &CheckpointState, device: &Device) -> Resul
     let model = Network::new(&state.architecture, device)?;
     let path = dir.join(MODEL_FILE);
     model.try_load_file(&path).map_err(record_err(&path))
+}
+
+/// The weight average saved beside the weights, as values, when `state` records one.
+pub fn load_average(
+    dir: &Path,
+    state: &CheckpointState,
+    device: &Device,
+) -> Result<Option<Vec<Vec<f32>>>, CheckpointError> {
+    if state.average.is_none() {
+        return Ok(None);
+    }
+    let path = dir.join(AVERAGE_FILE);
+    if !path.is_file() {
+        return Err(CheckpointError::Io {
+            path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the checkpoint state records a weight average, but its file is missing",
+            ),
+        });
+    }
+    let model = Network::new(&state.architecture, device)?;
+    let model = model.try_load_file(&path).map_err(record_err(&path))?;
+    Ok(Some(float_tensors(&model)))
 }
 
 /// Loads the optimizer state saved beside the weights, if there is one.

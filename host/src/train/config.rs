@@ -155,6 +155,14 @@ pub enum ConfigError {
     /// `--repeat` naming a dataset twice.
     #[error("--repeat names {0} twice")]
     RepeatTwice(DatasetKind),
+    /// `--average-from` outside the run's epochs.
+    #[error("--average-from {from}: must lie in 1..={epochs}, the run's epochs")]
+    AverageFrom {
+        /// The epoch asked for.
+        from: usize,
+        /// All epochs.
+        epochs: usize,
+    },
     /// The data settings (preprocessing, balance) the pipeline refuses.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -239,6 +247,10 @@ pub struct TrainConfig {
     /// Datasets oversampled in each epoch (none listed: every image once).
     #[serde(default)]
     pub repeat: Vec<DatasetRepeat>,
+    /// Average the weights at the end of every epoch from this one (1-based) on, and validate
+    /// the average beside the model ([`super::average`]); `None`: no averaging.
+    #[serde(default)]
+    pub average_from: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -264,6 +276,7 @@ impl Default for TrainConfig {
             warmup_epochs: 0,
             init_from: None,
             repeat: Vec::new(),
+            average_from: None,
         }
     }
 }
@@ -342,6 +355,14 @@ impl TrainConfig {
         if self.warmup_epochs >= self.epochs {
             return Err(ConfigError::Warmup {
                 warmup: self.warmup_epochs,
+                epochs: self.epochs,
+            });
+        }
+        if let Some(from) = self.average_from
+            && !(1..=self.epochs).contains(&from)
+        {
+            return Err(ConfigError::AverageFrom {
+                from,
                 epochs: self.epochs,
             });
         }

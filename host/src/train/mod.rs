@@ -8,6 +8,7 @@
 //! seed (splits, initialisation, shuffling and dropout all derive from it).
 
 pub mod augment;
+pub mod average;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -9,6 +9,8 @@ use super::config::{ConfigError, LabelMode};
 use super::*;
 use crate::data::{DataSelection, DatasetKind};
 use crate::eval::evaluate;
+use crate::model::Network;
+use burn::module::Module;
 use burn::tensor::Device;
 
 fn tiny() -> Architecture {
@@ -395,4 +397,135 @@ fn a_run_killed_or_stopped_mid_epoch_resumes_batch_for_batch() {
             );
         }
     }
+}
+
+#[test]
+fn weight_averages_fold_exactly_and_replace_a_networks_tensors() {
+    let mut mean = vec![vec![1.0f32, -2.0], vec![4.0]];
+    average::fold_in(&mut mean, &[vec![3.0, 2.0], vec![-4.0]], 1);
+    average::fold_in(&mut mean, &[vec![5.0, 3.0], vec![3.0]], 2);
+    assert_eq!(mean, vec![vec![3.0, 1.0], vec![1.0]]);
+
+    let arch = tiny();
+    let device = Device::flex();
+    let (a, b) = (
+        Network::seeded(&arch, &device, 1).unwrap(),
+        Network::seeded(&arch, &device, 2).unwrap(),
+    );
+    let x = synthetic(4);
+    let b_values = average::float_tensors(&b);
+    assert_ne!(average::float_tensors(&a), b_values);
+    let a_as_b = average::with_float_tensors(a.clone(), &b_values).unwrap();
+    assert_eq!(
+        a_as_b.logits(&x.inputs, x.len()).unwrap(),
+        b.logits(&x.inputs, x.len()).unwrap()
+    );
+    let short = &b_values[..b_values.len() - 1];
+    assert!(average::with_float_tensors(a.clone(), short).is_err());
+    let mut wrong = b_values.clone();
+    wrong[0].push(0.0);
+    assert!(average::with_float_tensors(a, &wrong).is_err());
+}
+
+/// The values of `model`'s first BatchNorm's running mean and variance in
+/// [`average::float_tensors`]' list.
+fn first_running_stats(model: &Network, values: &[Vec<f32>]) -> usize {
+    let weights = model.export_weights();
+    let bn = weights
+        .layers
+        .iter()
+        .find_map(|l| match &l.kind {
+            crate::model::LayerWeightsKind::Conv(c) => c.batch_norm.clone(),
+            _ => None,
+        })
+        .expect("tiny's conv1 has a BatchNorm");
+    values
+        .windows(2)
+        .position(|w| w[0] == bn.running_mean && w[1] == bn.running_var)
+        .expect("running statistics are among the float tensors")
+}
+
+#[test]
+fn an_averaging_run_validates_checkpoints_and_resumes_its_average() {
+    let mut arch = tiny();
+    arch.layers.iter_mut().for_each(|l| l.dropout = 0.0);
+    let (train, val) = (synthetic(32), synthetic(8));
+    let run = |dir: &std::path::Path, epochs: usize, resume: bool| {
+        let c = TrainConfig {
+            average_from: Some(2),
+            ..config(dir, epochs)
+        };
+        let last = checkpoint::last_dir(dir);
+        Trainer::new(c, &arch, resume.then_some(last.as_path()), &ImageSet::default())
+            .unwrap()
+            .fit(&train, &val, &|| false)
+            .unwrap()
+    };
+    let (whole, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let outcome = run(whole.path(), 4, false);
+    let average = outcome.state.average.clone().expect("epochs 2-4 were averaged");
+    assert_eq!(average.models, 3);
+    assert_eq!(average.history.iter().map(|m| m.epoch).collect::<Vec<_>>(), [2, 3, 4]);
+    let csv = std::fs::read_to_string(whole.path().join("average.csv")).unwrap();
+    assert_eq!(csv.lines().next().unwrap(), average::AverageMetrics::CSV_HEADER);
+    assert_eq!(csv.lines().count(), 4);
+    let best = outcome.state.best.unwrap();
+    let best_eval = evaluate(&outcome.best_model, &val, 4).unwrap();
+    assert!((best_eval.accuracy() - best.val_acc).abs() < 1e-9, "{best:?}");
+
+    // Stopped after epoch 3 and continued: the same average, validated the same.
+    run(split.path(), 3, false);
+    let resumed = run(split.path(), 4, true).state.average.unwrap();
+    assert_eq!(resumed.models, average.models);
+    assert_eq!(resumed.history.len(), average.history.len());
+    for (a, b) in resumed.history.iter().zip(&average.history) {
+        // Epochs 2-3 went through JSON: equal up to float printing.
+        assert_eq!((a.epoch, a.models, a.val_acc), (b.epoch, b.models, b.val_acc));
+        assert!((a.val_loss - b.val_loss).abs() < 1e-12, "{a:?} vs {b:?}");
+    }
+    let device = Device::flex();
+    let load = |dir: &std::path::Path| {
+        let last = checkpoint::last_dir(dir);
+        let state = checkpoint::load_state(&last, Some(&arch)).unwrap();
+        checkpoint::load_average(&last, &state, &device).unwrap().unwrap()
+    };
+    assert_eq!(load(split.path()), load(whole.path()));
+
+    // One snapshot is the model itself, running statistics included.
+    let one = tempfile::tempdir().unwrap();
+    let c = TrainConfig {
+        average_from: Some(2),
+        ..config(one.path(), 2)
+    };
+    Trainer::new(c, &arch, None, &ImageSet::default())
+        .unwrap()
+        .fit(&train, &val, &|| false)
+        .unwrap();
+    let last = checkpoint::last_dir(one.path());
+    let state = checkpoint::load_state(&last, Some(&arch)).unwrap();
+    let model = checkpoint::load_model(&last, &state, &device).unwrap().valid();
+    let values = checkpoint::load_average(&last, &state, &device).unwrap().unwrap();
+    assert_eq!(values, average::float_tensors(&model));
+
+    // The refresh re-measures BatchNorm statistics: spoiled ones do not survive it.
+    let at = first_running_stats(&model, &values);
+    let mut spoiled = values.clone();
+    spoiled[at].iter_mut().for_each(|m| *m += 100.0);
+    spoiled[at + 1].iter_mut().for_each(|v| *v = 1e-4);
+    let refreshed = average::refreshed(&arch, &spoiled, &train, 8, 42, &device.clone().autodiff()).unwrap();
+    let measured = average::float_tensors(&refreshed);
+    let trained_mean = &values[at];
+    for (m, t) in measured[at].iter().zip(trained_mean) {
+        assert!((m - t).abs() < 1.0, "running mean {m} after the refresh, {t} trained");
+    }
+    let (a, b) = (
+        evaluate(&refreshed, &val, 4).unwrap().accuracy(),
+        evaluate(&model, &val, 4).unwrap().accuracy(),
+    );
+    assert_eq!(a, b, "the refreshed model classifies as the trained one");
+    let stale = average::with_float_tensors(Network::new(&arch, &device).unwrap(), &spoiled).unwrap();
+    assert!(
+        evaluate(&stale, &val, 4).unwrap().accuracy() < b,
+        "spoiled statistics should hurt"
+    );
 }

@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::arch::Architecture;
 
+use super::average::{self, AverageMetrics};
 use super::checkpoint::{self, Best, CHECKPOINT_FORMAT_VERSION, CheckpointError, CheckpointState, PartialEpoch};
 use super::config::TrainConfig;
 pub use super::error::TrainError;
@@ -84,6 +85,8 @@ pub struct Trainer {
     pub save_every: Option<Duration>,
     schedule: Schedule,
     best_model: Option<Network>,
+    /// The weight average's values ([`super::average`]) once an epoch has added to it.
+    average: Option<Vec<Vec<f32>>>,
 }
 
 /// The dropout seed of batch `batch` (0-based) of `epoch`: any batch is reproducible alone.
@@ -109,11 +112,12 @@ impl Trainer {
         device.seed(config.data.seed);
         let schedule = config.schedule();
         let optimizer = optimizer_for(&config.optimizer);
-        let (model, optimizer, state) = match resume {
+        let (model, optimizer, state, average) = match resume {
             Some(dir) => {
                 let mut state = checkpoint::load_state(dir, Some(arch))?;
                 let model = checkpoint::load_model(dir, &state, &device)?;
                 let optimizer = checkpoint::load_optimizer(dir, optimizer)?;
+                let average = checkpoint::load_average(dir, &state, &device)?;
                 let within = match (state.partial, state.interrupted) {
                     (Some(p), _) => format!(" and {} batch(es) of epoch {}", p.batches, p.epoch),
                     (None, true) => " (stopped mid-epoch by an older version: that epoch restarts)".to_string(),
@@ -126,7 +130,7 @@ impl Trainer {
                 );
                 state.config = state.config.resumed(&config);
                 state.interrupted = false;
-                (model, optimizer, state)
+                (model, optimizer, state, average)
             }
             None => {
                 let model = init::initial_model(config.init_from.as_deref(), arch, &device, config.data.seed, train)?;
@@ -140,8 +144,9 @@ impl Trainer {
                     best: None,
                     interrupted: false,
                     partial: None,
+                    average: None,
                 };
-                (model, optimizer, state)
+                (model, optimizer, state, None)
             }
         };
         let config = state.config.clone();
@@ -154,6 +159,7 @@ impl Trainer {
             state,
             save_every: None,
             best_model: None,
+            average,
         })
     }
 
@@ -323,7 +329,66 @@ impl Trainer {
 
     fn save_last_as(&self, state: &CheckpointState) -> Result<(), TrainError> {
         let dir = checkpoint::last_dir(&self.config.out_dir);
-        checkpoint::save(&dir, &self.model, Some(&self.optimizer), state)?;
+        checkpoint::save(&dir, &self.model, Some(&self.optimizer), self.average.as_deref(), state)?;
+        Ok(())
+    }
+
+    /// Folds this epoch's weights into the average, validates the average (BatchNorm
+    /// statistics re-measured), records it in the state and `average.csv`, and makes it the
+    /// best checkpoint when it beats every epoch so far.
+    fn average_epoch(&mut self, epoch: usize, train: &ImageSet, val: &ImageSet) -> Result<(), TrainError> {
+        let snapshot = average::float_tensors(&self.model.valid());
+        let mut state = self.state.average.take().unwrap_or_default();
+        match self.average.as_mut() {
+            Some(mean) if state.models > 0 => average::fold_in(mean, &snapshot, state.models),
+            _ => {
+                state.models = 0;
+                self.average = Some(snapshot);
+            }
+        }
+        state.models += 1;
+        let values = self.average.as_deref().unwrap_or_default();
+        let model = average::refreshed(
+            self.model.arch(),
+            values,
+            train,
+            self.config.batch_size,
+            self.config.data.seed,
+            &self.device,
+        )?;
+        let validation = evaluate(&model, val, EVAL_BATCH)?;
+        let row = AverageMetrics {
+            epoch,
+            models: state.models,
+            val_loss: validation.loss,
+            val_acc: validation.accuracy(),
+        };
+        tracing::info!(
+            "epoch {epoch}: average of {} snapshot(s): val loss {:.4} acc {:.2}%",
+            row.models,
+            row.val_loss,
+            100.0 * row.val_acc
+        );
+        state.history.push(row);
+        let path = self.config.out_dir.join("average.csv");
+        average::write_average_csv(&path, &state.history).map_err(|source| TrainError::Io { path, source })?;
+        self.state.average = Some(state);
+        if self.state.best.is_none_or(|b| b.beaten_by(row.val_acc, row.val_loss)) {
+            self.state.best = Some(Best {
+                epoch,
+                val_acc: row.val_acc,
+                val_loss: row.val_loss,
+                averaged: Some(row.models),
+            });
+            checkpoint::save(
+                &checkpoint::best_dir(&self.config.out_dir),
+                &model,
+                None,
+                None,
+                &self.state,
+            )?;
+            self.best_model = Some(model);
+        }
         Ok(())
     }
 
@@ -415,9 +480,13 @@ impl Trainer {
                     epoch,
                     val_acc: row.val_acc,
                     val_loss: row.val_loss,
+                    averaged: None,
                 });
-                checkpoint::save(&checkpoint::best_dir(&out), &self.model, None, &self.state)?;
+                checkpoint::save(&checkpoint::best_dir(&out), &self.model, None, None, &self.state)?;
                 self.best_model = Some(self.model.valid());
+            }
+            if self.config.average_from.is_some_and(|from| epoch >= from) {
+                self.average_epoch(epoch, train, val)?;
             }
             self.save_last()?;
             write_metrics_csv(&metrics_path, &self.state.history).map_err(|source| TrainError::Io {

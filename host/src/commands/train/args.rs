@@ -133,6 +133,12 @@ pub struct TrainArgs {
     /// each of its training images appears TIMES times per epoch, augmented anew each time.
     #[arg(long, value_delimiter = ',')]
     pub repeat: Vec<DatasetRepeat>,
+    /// Average the weights at the end of every epoch from EPOCH on (stochastic weight
+    /// averaging; usually with --schedule fixed after a finished run, via --init-from): the
+    /// average is validated each epoch, with BatchNorm statistics re-measured, and becomes the
+    /// best checkpoint when it beats every epoch.
+    #[arg(long, value_name = "EPOCH")]
+    pub average_from: Option<usize>,
     /// Train on faces restored by this learned enhancer (`host export --enhancer`) before
     /// --enhancement; the export puts it beside the model and names it in the manifest.
     #[arg(long)]
@@ -189,6 +195,7 @@ impl TrainArgs {
             warmup_epochs: self.warmup,
             init_from: self.init_from.clone(),
             repeat: self.repeat.clone(),
+            average_from: self.average_from,
         }
     }
 

@@ -129,3 +129,20 @@ fn a_resume_keeps_the_checkpoints_settings_but_epochs_and_run_directory() {
     assert_eq!(checkpoint.resumed(&other_lr).lr, 3e-4);
     assert!(checkpoint.differs_on_resume(&other_lr));
 }
+
+#[test]
+fn averaging_must_start_within_the_run() {
+    let with = |average_from| TrainConfig {
+        average_from,
+        epochs: 5,
+        ..TrainConfig::default()
+    };
+    assert!(with(None).validate().is_ok());
+    assert!(with(Some(1)).validate().is_ok());
+    assert!(with(Some(5)).validate().is_ok());
+    for from in [0, 6] {
+        let err = with(Some(from)).validate().unwrap_err();
+        assert!(matches!(err, ConfigError::AverageFrom { .. }), "{err}");
+        assert!(err.to_string().contains("--average-from"), "{err}");
+    }
+}
