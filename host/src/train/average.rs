@@ -173,7 +173,10 @@ pub fn refreshed(
     seed: u64,
     device: &Device,
 ) -> Result<Network, TrainError> {
-    let model = with_float_tensors(Network::new(arch, device)?, values)?;
+    // Without gradients the autodiff device records no graph of these forward passes (one
+    // would hold every batch's activations, as nothing runs backward to free them); BatchNorm
+    // still takes its training path.
+    let model = with_float_tensors(Network::new(arch, device)?, values)?.no_grad();
     if train.is_empty() {
         return Err(TrainError::EmptySplit("training"));
     }
@@ -191,7 +194,7 @@ pub fn refreshed(
         train.gather(chunk, &mut xs, &mut ys);
         let x = batch_to_tensor(model.arch(), &xs, chunk.len(), device)?;
         // Training mode on the autodiff device: BatchNorm normalises with the batch's moments
-        // and moves its running statistics towards them; nothing is differentiated.
+        // and moves its running statistics towards them.
         drop(model.forward(x));
     }
     Ok(model.valid())
