@@ -147,6 +147,12 @@ pub fn render_markdown(report: &RunReport) -> String {
         };
         let _ = writeln!(md, "| initialised from | {} ({what}) |", init.display());
     }
+    if let Some(from) = c.average_from {
+        let _ = writeln!(
+            md,
+            "| weight averaging | the weights at the end of every epoch from epoch {from} on (`average.csv`; BatchNorm statistics re-measured) |"
+        );
+    }
     let _ = writeln!(
         md,
         "| enhancement | {} |",

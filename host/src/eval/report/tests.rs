@@ -49,6 +49,7 @@ fn markdown_names_the_split_and_has_paper_layout() {
         ..report.clone()
     };
     let md = render_markdown(&ablated);
+    assert!(!md.contains("weight average"), "{md}");
     assert!(md.contains("| enhancement | none |"), "{md}");
     assert!(md.contains("| augmentation | random left-right mirror"), "{md}");
     assert!(
@@ -66,4 +67,33 @@ fn markdown_names_the_split_and_has_paper_layout() {
     assert_eq!(csv.lines().count(), 8);
     let per = per_class_csv(&report.results);
     assert!(per.contains("test,ckplus,mean,4,0.833333"));
+}
+
+#[test]
+fn an_averaged_best_is_named_with_its_averaging() {
+    let report = RunReport {
+        config: TrainConfig {
+            average_from: Some(2),
+            ..TrainConfig::default()
+        },
+        history: vec![],
+        best: Some(crate::train::checkpoint::Best {
+            epoch: 8,
+            val_acc: 0.8232,
+            val_loss: 0.5311,
+            averaged: Some(7),
+        }),
+        results: vec![],
+        plots: vec![],
+        notes: vec![],
+    };
+    let md = render_markdown(&report);
+    assert!(
+        md.contains("| weight averaging | the weights at the end of every epoch from epoch 2 on"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| evaluated weights | epoch 8, the weight average of 7 epochs (best validation: accuracy 82.32%"),
+        "{md}"
+    );
 }
