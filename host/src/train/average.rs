@@ -55,28 +55,15 @@ pub struct AverageMetrics {
     pub val_acc: f64,
 }
 
-impl AverageMetrics {
-    /// Header of `average.csv`.
-    pub const CSV_HEADER: &'static str = "epoch,models,val_loss,val_acc";
+impl super::CsvRow for AverageMetrics {
+    const CSV_HEADER: &'static str = "epoch,models,val_loss,val_acc";
 
-    /// One CSV row.
-    pub fn csv_row(&self) -> String {
+    fn csv_row(&self) -> String {
         format!(
             "{},{},{:.6},{:.6}",
             self.epoch, self.models, self.val_loss, self.val_acc
         )
     }
-}
-
-/// Writes `average.csv` (header and one row per entry).
-pub fn write_average_csv(path: &std::path::Path, rows: &[AverageMetrics]) -> std::io::Result<()> {
-    let mut text = String::from(AverageMetrics::CSV_HEADER);
-    text.push('\n');
-    for r in rows {
-        text.push_str(&r.csv_row());
-        text.push('\n');
-    }
-    std::fs::write(path, text)
 }
 
 struct Collect(Vec<Vec<f32>>);

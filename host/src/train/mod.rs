@@ -51,12 +51,19 @@ pub struct EpochMetrics {
     pub ms_per_image: f64,
 }
 
-impl EpochMetrics {
-    /// The CSV header, matching [`EpochMetrics::csv_row`].
-    pub const CSV_HEADER: &'static str = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,ms_per_image";
+/// A row of a CSV file the trainer rewrites whole every epoch (so a resumed run's file is
+/// complete): `metrics.csv`, `average.csv`.
+pub trait CsvRow {
+    /// The header line, matching [`CsvRow::csv_row`].
+    const CSV_HEADER: &'static str;
+    /// One line (no newline).
+    fn csv_row(&self) -> String;
+}
 
-    /// One CSV line (no newline).
-    pub fn csv_row(&self) -> String {
+impl CsvRow for EpochMetrics {
+    const CSV_HEADER: &'static str = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,ms_per_image";
+
+    fn csv_row(&self) -> String {
         format!(
             "{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.3},{:.3}",
             self.epoch,
@@ -71,12 +78,11 @@ impl EpochMetrics {
     }
 }
 
-/// Writes the metrics CSV for a whole history (rewritten each epoch, so a resumed run's file
-/// is complete).
-pub fn write_metrics_csv(path: &std::path::Path, history: &[EpochMetrics]) -> std::io::Result<()> {
-    let mut text = String::from(EpochMetrics::CSV_HEADER);
+/// Writes a CSV file of `rows` under their header.
+pub fn write_csv<R: CsvRow>(path: &std::path::Path, rows: &[R]) -> std::io::Result<()> {
+    let mut text = String::from(R::CSV_HEADER);
     text.push('\n');
-    for row in history {
+    for row in rows {
         text.push_str(&row.csv_row());
         text.push('\n');
     }

@@ -93,7 +93,7 @@ fn learns_checkpoints_resumes_and_refuses_other_architectures() {
     assert!(h[3].train_loss < h[0].train_loss, "loss should fall: {h:?}");
     assert!(h[3].val_acc > 0.5, "validation accuracy should beat chance: {h:?}");
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
-    assert_eq!(csv.lines().next().unwrap(), EpochMetrics::CSV_HEADER);
+    assert_eq!(csv.lines().next().unwrap(), <EpochMetrics as CsvRow>::CSV_HEADER);
     assert_eq!(csv.lines().count(), 5);
     let best = outcome.state.best.unwrap();
     let best_eval = evaluate(&outcome.best_model, &val, 4).unwrap();
@@ -467,7 +467,10 @@ fn an_averaging_run_validates_checkpoints_and_resumes_its_average() {
     assert_eq!(average.models, 3);
     assert_eq!(average.history.iter().map(|m| m.epoch).collect::<Vec<_>>(), [2, 3, 4]);
     let csv = std::fs::read_to_string(whole.path().join("average.csv")).unwrap();
-    assert_eq!(csv.lines().next().unwrap(), average::AverageMetrics::CSV_HEADER);
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        <average::AverageMetrics as CsvRow>::CSV_HEADER
+    );
     assert_eq!(csv.lines().count(), 4);
     let best = outcome.state.best.unwrap();
     let best_eval = evaluate(&outcome.best_model, &val, 4).unwrap();

@@ -31,7 +31,7 @@ use super::init;
 use super::objective::{optimizer_for, soft_cross_entropy};
 use super::resources::{check_batch_memory, device_for};
 use super::schedule::Schedule;
-use super::{EpochMetrics, write_metrics_csv};
+use super::{EpochMetrics, write_csv};
 use crate::eval::evaluate;
 use crate::eval::pass::argmax_rows;
 use crate::model::{Network, batch_to_tensor};
@@ -371,7 +371,7 @@ impl Trainer {
         );
         state.history.push(row);
         let path = self.config.out_dir.join("average.csv");
-        average::write_average_csv(&path, &state.history).map_err(|source| TrainError::Io { path, source })?;
+        write_csv(&path, &state.history).map_err(|source| TrainError::Io { path, source })?;
         self.state.average = Some(state);
         if self.state.best.is_none_or(|b| b.beaten_by(row.val_acc, row.val_loss)) {
             self.state.best = Some(Best {
@@ -489,7 +489,7 @@ impl Trainer {
                 self.average_epoch(epoch, train, val)?;
             }
             self.save_last()?;
-            write_metrics_csv(&metrics_path, &self.state.history).map_err(|source| TrainError::Io {
+            write_csv(&metrics_path, &self.state.history).map_err(|source| TrainError::Io {
                 path: metrics_path.clone(),
                 source,
             })?;
