@@ -244,12 +244,9 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         "{} epochs ({} best{}), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, mixup {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}",
         c.epochs,
         state.best.map_or(state.epochs_done, |b| b.epoch),
-        match state.best.and_then(|b| b.averaged) {
-            Some(n) => format!(
-                ", weights averaged over {n} epochs from {}",
-                c.average_from.unwrap_or(0)
-            ),
-            None => String::new(),
+        match (state.best.and_then(|b| b.averaged), c.average_from) {
+            (Some(n), Some(from)) => format!(", weights averaged over {n} epochs from {from}"),
+            _ => String::new(),
         },
         c.batch_size,
         c.optimizer,

@@ -32,6 +32,10 @@ use crate::model::{ModelError, Network, batch_to_tensor};
 /// burn's momentum of 0.1, 64 batches of 64 leave 0.1% of the starting statistics).
 pub const REFRESH_IMAGES: usize = 4096;
 
+/// Mixed into the run seed for the refresh's sample and dropout, so that they do not repeat
+/// the training order's draws.
+const REFRESH_SEED_SALT: u64 = 0x5357_4121;
+
 /// What the checkpoint state records of a run's average (the values go beside it, in
 /// [`super::checkpoint::AVERAGE_FILE`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -163,11 +167,12 @@ pub fn refreshed(
     // Without gradients the autodiff device records no graph of these forward passes (one
     // would hold every batch's activations, as nothing runs backward to free them); BatchNorm
     // still takes its training path.
-    let model = with_float_tensors(Network::new(arch, device)?, values)?.no_grad();
     if train.is_empty() {
         return Err(TrainError::EmptySplit("training"));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4121);
+    let model = with_float_tensors(Network::new(arch, device)?, values)?.no_grad();
+    let seed = seed ^ REFRESH_SEED_SALT;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // A training set smaller than the sample is passed through more than once.
     let order: Vec<usize> = train
         .shuffled(&mut rng)
@@ -176,7 +181,7 @@ pub fn refreshed(
         .take(REFRESH_IMAGES)
         .collect();
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
-    device.seed(seed ^ 0x5357_4121);
+    device.seed(seed);
     for chunk in order.chunks(batch.max(1)) {
         train.gather(chunk, &mut xs, &mut ys);
         let x = batch_to_tensor(model.arch(), &xs, chunk.len(), device)?;

@@ -338,16 +338,16 @@ impl Trainer {
     /// best checkpoint when it beats every epoch so far.
     fn average_epoch(&mut self, epoch: usize, train: &ImageSet, val: &ImageSet) -> Result<(), TrainError> {
         let snapshot = average::float_tensors(&self.model.valid());
-        let mut state = self.state.average.take().unwrap_or_default();
-        match self.average.as_mut() {
-            Some(mean) if state.models > 0 => average::fold_in(mean, &snapshot, state.models),
-            _ => {
-                state.models = 0;
-                self.average = Some(snapshot);
+        let mut state = self.state.average.clone().unwrap_or_default();
+        let mean = match self.average.take() {
+            Some(mut mean) => {
+                average::fold_in(&mut mean, &snapshot, state.models);
+                mean
             }
-        }
+            None => snapshot,
+        };
+        let values = self.average.insert(mean);
         state.models += 1;
-        let values = self.average.as_deref().unwrap_or_default();
         let model = average::refreshed(
             self.model.arch(),
             values,
@@ -373,22 +373,37 @@ impl Trainer {
         let path = self.config.out_dir.join("average.csv");
         write_csv(&path, &state.history).map_err(|source| TrainError::Io { path, source })?;
         self.state.average = Some(state);
-        if self.state.best.is_none_or(|b| b.beaten_by(row.val_acc, row.val_loss)) {
-            self.state.best = Some(Best {
-                epoch,
-                val_acc: row.val_acc,
-                val_loss: row.val_loss,
-                averaged: Some(row.models),
-            });
-            checkpoint::save(
-                &checkpoint::best_dir(&self.config.out_dir),
-                &model,
-                None,
-                None,
-                &self.state,
-            )?;
-            self.best_model = Some(model);
+        let best = Best {
+            epoch,
+            val_acc: row.val_acc,
+            val_loss: row.val_loss,
+            averaged: Some(row.models),
+        };
+        if self.beats_best(&best) {
+            self.keep_best(best, model)?;
         }
+        Ok(())
+    }
+
+    /// Whether `candidate` beats the best so far (higher validation accuracy, ties broken by
+    /// lower loss).
+    fn beats_best(&self, candidate: &Best) -> bool {
+        self.state
+            .best
+            .is_none_or(|b| b.beaten_by(candidate.val_acc, candidate.val_loss))
+    }
+
+    /// Records `best` and writes `model` (inference mode) as `checkpoints/best`.
+    fn keep_best(&mut self, best: Best, model: Network) -> Result<(), TrainError> {
+        self.state.best = Some(best);
+        checkpoint::save(
+            &checkpoint::best_dir(&self.config.out_dir),
+            &model,
+            None,
+            None,
+            &self.state,
+        )?;
+        self.best_model = Some(model);
         Ok(())
     }
 
@@ -474,16 +489,15 @@ impl Trainer {
             if self.state.next_lr != lr {
                 tracing::info!("learning rate {lr:.2e} -> {:.2e}", self.state.next_lr);
             }
-            let improved = self.state.best.is_none_or(|b| b.beaten_by(row.val_acc, row.val_loss));
-            if improved {
-                self.state.best = Some(Best {
-                    epoch,
-                    val_acc: row.val_acc,
-                    val_loss: row.val_loss,
-                    averaged: None,
-                });
-                checkpoint::save(&checkpoint::best_dir(&out), &self.model, None, None, &self.state)?;
-                self.best_model = Some(self.model.valid());
+            let best = Best {
+                epoch,
+                val_acc: row.val_acc,
+                val_loss: row.val_loss,
+                averaged: None,
+            };
+            if self.beats_best(&best) {
+                let model = self.model.valid();
+                self.keep_best(best, model)?;
             }
             if self.config.average_from.is_some_and(|from| epoch >= from) {
                 self.average_epoch(epoch, train, val)?;
