@@ -1,5 +1,6 @@
 //! The int8 ONNX graph: QuantizeLinear -> QLinearConv (BN folded, ReLU by saturation) ->
-//! int8 MaxPool / Concat -> fully connected layers as QLinearConv -> DequantizeLinear.
+//! int8 MaxPool / Concat -> fully connected layers as QLinearConv -> the output layer on the
+//! dequantised int8 activations and int8 weights, in float.
 //!
 //! Design choices, each to keep the whole network in integer kernels:
 //! * weights are int8, symmetric, with a scalar zero point 0 (a per-channel zero point vector
@@ -17,7 +18,13 @@
 //!   parameters (a plain copy). tract constant-folds the kernel's packing and its int32 sum
 //!   (for the zero-point correction) only while the folded tensor stays within its 4 MiB
 //!   budget; unfolded, fc1 re-packed and re-summed its kernel on every run: 2.7 of 9.1 ms per
-//!   image, measured with `cargo run --release -p host --example tract_profile`.
+//!   image, measured with `cargo run --release -p host --example tract_profile`;
+//! * the output layer's inputs and weights are int8 like every other layer's, but its sums
+//!   are not requantised to int8 logits: one logit step (a 255th of their calibrated range,
+//!   about 0.1) is as wide as the top-two margin of many faces, so int8 logits tied or
+//!   swapped classes the fp32 model told apart (models/REPORT.md measures it). The layer is
+//!   a float Conv over `DequantizeLinear` of both; tract folds the weights' dequantisation
+//!   into constants, and 7 x 1024 float multiply-adds cost nothing next to the convolutions.
 
 use std::collections::HashMap;
 
@@ -105,6 +112,37 @@ impl Builder<'_> {
             conv.attributes,
         )
     }
+
+    /// Emits a float Conv over `x_float` (the dequantised `x`, quantised with `xq`) with the
+    /// layer's int8 weights dequantised: the sums of [`Self::qconv`] without requantisation.
+    /// The tensors keep [`Self::qconv`]'s names (a float bias `{name}.bias` instead of the
+    /// int32 one), so [`super::read_back`] reads both kinds alike.
+    fn float_output_conv(&mut self, x_float: &str, xq: QuantParams, conv: QConv<'_>) -> String {
+        let name = &conv.name;
+        let w = quantize_weights(conv.weight, conv.dims[0], self.weight_scales);
+        // The input scale is recorded for read-back; the graph itself reads it from `x_float`.
+        self.g.f32s(&format!("{name}.x.scale"), &[], &[xq.scale]);
+        let wq = self.g.i8s(&format!("{name}.weight_q"), &conv.dims, &w.values);
+        let ws = match self.weight_scales {
+            WeightScales::PerChannel => self.g.f32s(&format!("{name}.weight_scale"), &[conv.dims[0]], &w.scales),
+            WeightScales::PerTensor => self.g.f32s(&format!("{name}.weight_scale"), &[], &w.scales[..1]),
+        };
+        let weight = self.g.node(
+            "DequantizeLinear",
+            &format!("{name}/weight/Dequantize"),
+            &[&wq, &ws],
+            &format!("{name}.weight"),
+            vec![int("axis", 0)],
+        );
+        let b = self.g.f32s(&format!("{name}.bias"), &[conv.dims[0]], conv.bias);
+        self.g.node(
+            "Conv",
+            name,
+            &[x_float, &weight, &b],
+            &format!("{name}.out"),
+            conv.attributes,
+        )
+    }
 }
 
 /// Builds the int8 graph from calibrated float ranges keyed by fp32 tensor name
@@ -139,6 +177,8 @@ pub fn build(
     // kh x kw convolution over it, later ones 1x1.
     let mut flat_from: Option<[usize; 3]> = None;
     let mut spatial = Shape::Spatial { h, w, c };
+    // Whether `x` holds float values (after the output layer) rather than int8.
+    let mut float_out = false;
     let last_dense = net
         .layers
         .iter()
@@ -204,7 +244,6 @@ pub fn build(
                 }
             }
             FoldedLayer::Dense(d) => {
-                let out_name = if Some(index) == last_dense { LOGITS } else { name };
                 let [ic, kh, kw] = flat_from.take().unwrap_or([d.in_features, 1, 1]);
                 if ic * kh * kw != d.in_features {
                     return Err(ExportError::Shape(format!(
@@ -212,7 +251,22 @@ pub fn build(
                         d.in_features
                     )));
                 }
-                let yq = b.params(out_name)?;
+                // The output layer reads its input dequantised and writes float logits.
+                let output = Some(index) == last_dense;
+                let x_float = if output {
+                    let (s, z) = b.scalar_params(&format!("{name}.input.dq"), xq);
+                    let input = format!("{name}.input");
+                    Some(b.g.node(
+                        "DequantizeLinear",
+                        &format!("{name}/input/Dequantize"),
+                        &[&x, &s, &z],
+                        &input,
+                        vec![],
+                    ))
+                } else {
+                    None
+                };
+                let yq = if output { xq } else { b.params(name)? };
                 let parts = d.weight.len().div_ceil(MAX_FOLDED_KERNEL);
                 let per_part = d.out_features.div_ceil(parts);
                 let mut outs = Vec::new();
@@ -229,28 +283,34 @@ pub fn build(
                         dims: [end - first, ic, kh, kw],
                         attributes: vec![super::onnx::ints("kernel_shape", &[kh as i64, kw as i64])],
                     };
-                    outs.push(b.qconv(&x, xq, conv, yq));
+                    outs.push(match &x_float {
+                        Some(x_float) => b.float_output_conv(x_float, xq, conv),
+                        None => b.qconv(&x, xq, conv, yq),
+                    });
                 }
                 x = if parts == 1 {
                     outs.remove(0)
                 } else {
                     let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
-                    b.g.node("Concat", name, &refs, &format!("{name}.q"), vec![int("axis", 1)])
+                    b.g.node("Concat", name, &refs, &format!("{name}.out"), vec![int("axis", 1)])
                 };
                 xq = yq;
+                float_out = output;
                 spatial = Shape::Flat(d.out_features);
             }
         }
     }
-    let (s, z) = b.scalar_params("logits.dq", xq);
-    let y = b.g.node(
-        "DequantizeLinear",
-        "logits/Dequantize",
-        &[&x, &s, &z],
-        "logits.nchw",
-        vec![],
-    );
-    b.g.node("Flatten", "logits/Flatten", &[&y], LOGITS, vec![int("axis", 1)]);
+    if !float_out {
+        let (s, z) = b.scalar_params("logits.dq", xq);
+        x = b.g.node(
+            "DequantizeLinear",
+            "logits/Dequantize",
+            &[&x, &s, &z],
+            "logits.nchw",
+            vec![],
+        );
+    }
+    b.g.node("Flatten", "logits/Flatten", &[&x], LOGITS, vec![int("axis", 1)]);
     b.g.output(LOGITS, Some(&[batch, Dim::Fixed(net.num_classes() as i64)]));
     Ok(b.g.finish(
         "vigil_int8",

@@ -168,7 +168,8 @@ pub fn write_models(
     };
     let int8_quant = Quantization::Int8 {
         scheme: format!(
-            "QLinearConv; {} symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias",
+            "QLinearConv; {} symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias; \
+             output layer in float over int8 weights and inputs",
             options.weight_scales.name()
         ),
         calibration: options.calibration.name(),
@@ -254,6 +255,32 @@ mod tests {
         }
     }
 
+    /// The output layer's sums are not requantised: int8 logits would lie on a grid of a
+    /// 255th of their calibrated range, and a grid that coarse ties or swaps close classes.
+    #[test]
+    fn int8_logits_are_not_on_a_grid() {
+        let net = FoldedNetwork::random(&Architecture::paper(7), 11).unwrap();
+        let (_, int8) = build_graphs(
+            &net,
+            &images(24, 4),
+            Calibration::MinMax,
+            WeightScales::PerChannel,
+            (0.0, 1.0),
+        )
+        .unwrap();
+        let runner = TractRunner::new(&int8, net.input_chw).unwrap();
+        let mut values: Vec<f32> = images(64, 5).iter().map(|x| runner.logits(x).unwrap()[0]).collect();
+        values.sort_by(f32::total_cmp);
+        values.dedup();
+        let spread = values[values.len() - 1] - values[0];
+        let closest = values.windows(2).map(|w| w[1] - w[0]).fold(f32::MAX, f32::min);
+        assert!(values.len() > 32, "{} distinct logits of 64", values.len());
+        assert!(
+            closest < spread / 255.0 / 4.0,
+            "the closest logits are {closest} apart, over a spread of {spread}: quantised"
+        );
+    }
+
     /// Names of the ops tract runs for a graph, after optimisation.
     fn tract_ops(graph: &[u8]) -> Vec<String> {
         let model = artifacts::onnx::load_plan(graph, [1, 48, 48]).unwrap();
@@ -279,9 +306,23 @@ mod tests {
         let count = |ops: &[String], name: &str| ops.iter().filter(|o| o.as_str() == name).count();
         let per_channel = ops(WeightScales::PerChannel);
         let per_tensor = ops(WeightScales::PerTensor);
+        // The output layer is float (int8_graph's module docs): one dequantisation of its
+        // input, then a single matmul with the bias folded in, under either weight scale.
+        for ops in [&per_channel, &per_tensor] {
+            let dequantised = ops.iter().position(|o| o == "DequantizeLinearF32");
+            let output_layer = &ops[dequantised.unwrap_or_else(|| panic!("no dequantisation: {ops:?}")) + 1..];
+            assert_eq!(count(output_layer, "OptMatMul"), 1, "{output_layer:?}");
+            assert!(
+                output_layer
+                    .iter()
+                    .all(|o| ["IntoShape", "OptMatMulPack", "OptMatMul", "Const"].contains(&o.as_str())),
+                "the float output layer is more than a matmul: {output_layer:?}"
+            );
+        }
         let matmuls = count(&per_tensor, "OptMatMul");
         assert!(matmuls >= 20, "{per_tensor:?}");
-        assert_eq!(count(&per_channel, "Scale"), matmuls, "{per_channel:?}");
+        // Per-channel scales: every integer layer requantises in a separate Scale.
+        assert_eq!(count(&per_channel, "Scale"), matmuls - 1, "{per_channel:?}");
         for separate in ["Scale", "Add", "Min", "Max", "Cast"] {
             assert_eq!(
                 count(&per_tensor, separate),

@@ -94,7 +94,8 @@ impl<'m> Initializers<'m> {
         Ok(values)
     }
 
-    /// The fp32 weights `[out, in, kh, kw]` and bias of the QLinearConv named `name`.
+    /// The fp32 weights `[out, in, kh, kw]` and bias of the QLinearConv named `name`, or of
+    /// the float output layer (int8 weights, a float bias `{name}.bias`).
     fn conv(&self, name: &str, dims: [usize; 4]) -> Result<(Vec<f32>, Vec<f32>), ExportError> {
         let [out, ..] = dims;
         let q = self.values(&format!("{name}.weight_q"), DataType::Int8, Some(&dims))?;
@@ -105,14 +106,24 @@ impl<'m> Initializers<'m> {
             n => Err(self.error(format!("{name}.weight_scale: {n} scales for {out} output channels"))),
         };
         let x_scale = self.values(&format!("{name}.x.scale"), DataType::Float, Some(&[]))?[0];
-        let bias_q = self.values(&format!("{name}.bias_q"), DataType::Int32, Some(&[out]))?;
+        let float_bias = format!("{name}.bias");
+        let bias_q = if self.has(&float_bias) {
+            None
+        } else {
+            Some(self.values(&format!("{name}.bias_q"), DataType::Int32, Some(&[out]))?)
+        };
         let per_out = q.len() / out.max(1);
         let mut weight = Vec::with_capacity(q.len());
         let mut bias = Vec::with_capacity(out);
         for (o, row) in q.chunks_exact(per_out.max(1)).enumerate() {
             let s = scale(o)?;
             weight.extend(row.iter().map(|&v| v * s));
-            bias.push(bias_q[o] * x_scale * s);
+            if let Some(bias_q) = &bias_q {
+                bias.push(bias_q[o] * x_scale * s);
+            }
+        }
+        if bias_q.is_none() {
+            bias = self.values(&float_bias, DataType::Float, Some(&[out]))?;
         }
         Ok((weight, bias))
     }
