@@ -34,7 +34,7 @@ use super::ExportError;
 use super::float_graph::{INPUT, LOGITS, branch_conv_name, conv_attributes, pool_attributes};
 use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
 use super::onnx::{Dim, GraphBuilder, int};
-use super::quant::{QuantParams, WeightScales, quantize_bias, quantize_weights};
+use super::quant::{QuantParams, QuantizedWeights, WeightScales, quantize_bias, quantize_weights};
 
 /// Most weights in one int8 kernel: its int32 copy must fit tract's constant-folding budget
 /// (`tract_core::optim::CONST_FOLD_MEM_BUDGET`, 4 MiB). See the module docs.
@@ -88,19 +88,27 @@ impl Builder<'_> {
         )
     }
 
-    /// Emits one QLinearConv from `x` (quantised with `xq`) to a tensor quantised with `yq`.
-    fn qconv(&mut self, x: &str, xq: QuantParams, conv: QConv<'_>, yq: QuantParams) -> String {
+    /// Quantises `conv`'s weights and emits them as `{name}.weight_q` and `{name}.weight_scale`
+    /// initializers; returns the quantised weights and the two tensor names.
+    fn int8_weights(&mut self, conv: &QConv<'_>) -> (QuantizedWeights, String, String) {
         let name = &conv.name;
         let w = quantize_weights(conv.weight, conv.dims[0], self.weight_scales);
-        let bias = quantize_bias(conv.bias, xq.scale, &w.scales);
-        let (xs, xz) = self.scalar_params(&format!("{name}.x"), xq);
-        let (ys, yz) = self.scalar_params(&format!("{name}.y"), yq);
         let wq = self.g.i8s(&format!("{name}.weight_q"), &conv.dims, &w.values);
         // ONNX: a scalar w_scale means per-tensor, a vector of length M per output channel.
         let ws = match self.weight_scales {
             WeightScales::PerChannel => self.g.f32s(&format!("{name}.weight_scale"), &[conv.dims[0]], &w.scales),
             WeightScales::PerTensor => self.g.f32s(&format!("{name}.weight_scale"), &[], &w.scales[..1]),
         };
+        (w, wq, ws)
+    }
+
+    /// Emits one QLinearConv from `x` (quantised with `xq`) to a tensor quantised with `yq`.
+    fn qconv(&mut self, x: &str, xq: QuantParams, conv: QConv<'_>, yq: QuantParams) -> String {
+        let name = &conv.name;
+        let (xs, xz) = self.scalar_params(&format!("{name}.x"), xq);
+        let (ys, yz) = self.scalar_params(&format!("{name}.y"), yq);
+        let (w, wq, ws) = self.int8_weights(&conv);
+        let bias = quantize_bias(conv.bias, xq.scale, &w.scales);
         let wz = self.g.i8s(&format!("{name}.weight_zero_point"), &[], &[0]);
         let b = self.g.i32s(&format!("{name}.bias_q"), &[conv.dims[0]], &bias);
         let out = format!("{name}.q");
@@ -113,20 +121,13 @@ impl Builder<'_> {
         )
     }
 
-    /// Emits a float Conv over `x_float` (the dequantised `x`, quantised with `xq`) with the
-    /// layer's int8 weights dequantised: the sums of [`Self::qconv`] without requantisation.
-    /// The tensors keep [`Self::qconv`]'s names (a float bias `{name}.bias` instead of the
-    /// int32 one), so [`super::read_back`] reads both kinds alike.
-    fn float_output_conv(&mut self, x_float: &str, xq: QuantParams, conv: QConv<'_>) -> String {
+    /// Emits a float Conv over `x_float` (a dequantised int8 tensor) with the layer's int8
+    /// weights dequantised: the sums of [`Self::qconv`] without requantisation. The weights
+    /// keep [`Self::qconv`]'s names and the bias is float (`{name}.bias`), which is how
+    /// [`super::read_back`] tells the two kinds apart.
+    fn float_output_conv(&mut self, x_float: &str, conv: QConv<'_>) -> String {
         let name = &conv.name;
-        let w = quantize_weights(conv.weight, conv.dims[0], self.weight_scales);
-        // The input scale is recorded for read-back; the graph itself reads it from `x_float`.
-        self.g.f32s(&format!("{name}.x.scale"), &[], &[xq.scale]);
-        let wq = self.g.i8s(&format!("{name}.weight_q"), &conv.dims, &w.values);
-        let ws = match self.weight_scales {
-            WeightScales::PerChannel => self.g.f32s(&format!("{name}.weight_scale"), &[conv.dims[0]], &w.scales),
-            WeightScales::PerTensor => self.g.f32s(&format!("{name}.weight_scale"), &[], &w.scales[..1]),
-        };
+        let (_, wq, ws) = self.int8_weights(&conv);
         let weight = self.g.node(
             "DequantizeLinear",
             &format!("{name}/weight/Dequantize"),
@@ -284,7 +285,7 @@ pub fn build(
                         attributes: vec![super::onnx::ints("kernel_shape", &[kh as i64, kw as i64])],
                     };
                     outs.push(match &x_float {
-                        Some(x_float) => b.float_output_conv(x_float, xq, conv),
+                        Some(x_float) => b.float_output_conv(x_float, conv),
                         None => b.qconv(&x, xq, conv, yq),
                     });
                 }

@@ -8,7 +8,8 @@
 //! folded here and is re-expanded for training by [`crate::model::Network::unfold`].
 //!
 //! The walk follows the architecture and the exporter's tensor names (`{conv}.weight_q`,
-//! `.weight_scale`, `.x.scale`, `.bias_q`; a dense layer split into `{name}/part{k}`), so a
+//! `.weight_scale`, `.x.scale`, `.bias_q`, or a float `.bias` for the output layer; a dense
+//! layer split into `{name}/part{k}`), so a
 //! model of another architecture, or one not written by this exporter, is refused with the
 //! tensor that does not match.
 
@@ -105,26 +106,22 @@ impl<'m> Initializers<'m> {
             n if n == out => Ok(scales[o]),
             n => Err(self.error(format!("{name}.weight_scale: {n} scales for {out} output channels"))),
         };
-        let x_scale = self.values(&format!("{name}.x.scale"), DataType::Float, Some(&[]))?[0];
-        let float_bias = format!("{name}.bias");
-        let bias_q = if self.has(&float_bias) {
-            None
-        } else {
-            Some(self.values(&format!("{name}.bias_q"), DataType::Int32, Some(&[out]))?)
-        };
         let per_out = q.len() / out.max(1);
         let mut weight = Vec::with_capacity(q.len());
-        let mut bias = Vec::with_capacity(out);
         for (o, row) in q.chunks_exact(per_out.max(1)).enumerate() {
             let s = scale(o)?;
             weight.extend(row.iter().map(|&v| v * s));
-            if let Some(bias_q) = &bias_q {
-                bias.push(bias_q[o] * x_scale * s);
-            }
         }
-        if bias_q.is_none() {
-            bias = self.values(&float_bias, DataType::Float, Some(&[out]))?;
-        }
+        let float_bias = format!("{name}.bias");
+        let bias = if self.has(&float_bias) {
+            self.values(&float_bias, DataType::Float, Some(&[out]))?
+        } else {
+            let bias_q = self.values(&format!("{name}.bias_q"), DataType::Int32, Some(&[out]))?;
+            let x_scale = self.values(&format!("{name}.x.scale"), DataType::Float, Some(&[]))?[0];
+            (0..out)
+                .map(|o| scale(o).map(|s| bias_q[o] * x_scale * s))
+                .collect::<Result<_, ExportError>>()?
+        };
         Ok((weight, bias))
     }
 
