@@ -1,8 +1,16 @@
-//! The int8 ONNX graph: QuantizeLinear -> QLinearConv (BN folded, ReLU by saturation) ->
-//! int8 MaxPool / Concat -> fully connected layers as QLinearConv -> the output layer on the
-//! dequantised int8 activations and int8 weights, in float.
+//! The int8 ONNX graph: the first convolution in float, its output quantised -> QLinearConv
+//! (BN folded, ReLU by saturation) -> int8 MaxPool / Concat -> fully connected layers as
+//! QLinearConv -> the output layer on the dequantised int8 activations and int8 weights, in
+//! float.
 //!
-//! Design choices, each to keep the whole network in integer kernels:
+//! Design choices, each to keep the network in integer kernels where int8 costs no accuracy:
+//! * the first convolution runs in float on the float input, with float weights: its nine
+//!   weights per channel (one grey input channel, 3x3) are large after BatchNorm folding and
+//!   cancel against a large bias over the input's brightness, so the rounding of int8 weights
+//!   shifts every output by an amount that follows the local brightness: a systematic error
+//!   that no later layer averages out. Quantising that one layer's weights cost as much
+//!   logit error as all the network's activations and other weights together
+//!   (models/REPORT.md measures it); in float it is 32 x 9 multiply-adds per pixel;
 //! * weights are int8, symmetric, with a scalar zero point 0 (a per-channel zero point vector
 //!   stops tract from dropping the zero-point correction sums), and one scale per output
 //!   channel or, for speed in tract, one per layer ([`WeightScales`]);
@@ -24,7 +32,7 @@
 //!   about 0.1) is as wide as the top-two margin of many faces, so int8 logits tied or
 //!   swapped classes the fp32 model told apart (models/REPORT.md measures it). The layer is
 //!   a float Conv over `DequantizeLinear` of both; tract folds the weights' dequantisation
-//!   into constants, and 7 x 1024 float multiply-adds cost nothing next to the convolutions.
+//!   into constants, and 7 x 256 float multiply-adds cost nothing next to the convolutions.
 
 use std::collections::HashMap;
 
@@ -121,6 +129,30 @@ impl Builder<'_> {
         )
     }
 
+    /// Emits the first layer: a float Conv over the float input with float weights and bias
+    /// (`{name}.weight`, `{name}.bias`), its output quantised with `yq` (saturation at the
+    /// zero point -128 performs the ReLU).
+    fn float_input_conv(&mut self, x_float: &str, conv: QConv<'_>, yq: QuantParams) -> String {
+        let name = &conv.name;
+        let weight = self.g.f32s(&format!("{name}.weight"), &conv.dims, conv.weight);
+        let b = self.g.f32s(&format!("{name}.bias"), &[conv.dims[0]], conv.bias);
+        let pre = self.g.node(
+            "Conv",
+            name,
+            &[x_float, &weight, &b],
+            &format!("{name}.pre"),
+            conv.attributes,
+        );
+        let (ys, yz) = self.scalar_params(&format!("{name}.y"), yq);
+        self.g.node(
+            "QuantizeLinear",
+            &format!("{name}/Quantize"),
+            &[&pre, &ys, &yz],
+            &format!("{name}.q"),
+            vec![],
+        )
+    }
+
     /// Emits a float Conv over `x_float` (a dequantised int8 tensor) with the layer's int8
     /// weights dequantised: the sums of [`Self::qconv`] without requantisation. The weights
     /// keep [`Self::qconv`]'s names and the bias is float (`{name}.bias`), which is how
@@ -170,10 +202,16 @@ pub fn build(
             Dim::Fixed(w as i64),
         ],
     );
+    // A first convolution reads the float input itself (module docs); any other first layer
+    // reads the input quantised.
+    let float_first = matches!(net.layers.first().map(|l| &l.layer), Some(FoldedLayer::Conv(_)));
     let mut xq = QuantParams::from_range(input_range.0, input_range.1);
-    let (s, z) = b.scalar_params(INPUT, xq);
-    let mut x =
-        b.g.node("QuantizeLinear", "input/Quantize", &[INPUT, &s, &z], "input.q", vec![]);
+    let mut x = if float_first {
+        INPUT.to_string()
+    } else {
+        let (s, z) = b.scalar_params(INPUT, xq);
+        b.g.node("QuantizeLinear", "input/Quantize", &[INPUT, &s, &z], "input.q", vec![])
+    };
     // Spatial shape entering a dense layer, set by Flatten: the first dense becomes a
     // kh x kw convolution over it, later ones 1x1.
     let mut flat_from: Option<[usize; 3]> = None;
@@ -189,7 +227,12 @@ pub fn build(
         match &layer.layer {
             FoldedLayer::Conv(conv) => {
                 let yq = b.params(name)?;
-                x = b.qconv(&x, xq, QConv::from_conv(name.into(), conv), yq);
+                let qconv = QConv::from_conv(name.into(), conv);
+                x = if index == 0 && float_first {
+                    b.float_input_conv(&x, qconv, yq)
+                } else {
+                    b.qconv(&x, xq, qconv, yq)
+                };
                 xq = yq;
                 spatial = conv.spec.output(name, spatial)?;
             }

@@ -169,7 +169,7 @@ pub fn write_models(
     let int8_quant = Quantization::Int8 {
         scheme: format!(
             "QLinearConv; {} symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias; \
-             output layer in float over int8 weights and inputs",
+             first layer in float over the float input; output layer in float over int8 weights and inputs",
             options.weight_scales.name()
         ),
         calibration: options.calibration.name(),
@@ -319,10 +319,18 @@ mod tests {
                 "the float output layer is more than a matmul: {output_layer:?}"
             );
         }
+        // The first layer is float too: a matmul, then one fused quantisation of its output.
+        for ops in [&per_channel, &per_tensor] {
+            let quantised = ops.iter().position(|o| o == "QuantizeLinearI8");
+            let first_layer = &ops[..quantised.unwrap_or_else(|| panic!("no quantisation: {ops:?}"))];
+            assert_eq!(count(first_layer, "OptMatMul"), 1, "{first_layer:?}");
+            assert_eq!(count(ops, "QuantizeLinearI8"), 1, "{ops:?}");
+        }
         let matmuls = count(&per_tensor, "OptMatMul");
         assert!(matmuls >= 20, "{per_tensor:?}");
-        // Per-channel scales: every integer layer requantises in a separate Scale.
-        assert_eq!(count(&per_channel, "Scale"), matmuls - 1, "{per_channel:?}");
+        // Per-channel scales: every integer layer (all but the first and the output layer)
+        // requantises in a separate Scale.
+        assert_eq!(count(&per_channel, "Scale"), matmuls - 2, "{per_channel:?}");
         for separate in ["Scale", "Add", "Min", "Max", "Cast"] {
             assert_eq!(
                 count(&per_tensor, separate),

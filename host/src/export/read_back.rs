@@ -8,8 +8,8 @@
 //! folded here and is re-expanded for training by [`crate::model::Network::unfold`].
 //!
 //! The walk follows the architecture and the exporter's tensor names (`{conv}.weight_q`,
-//! `.weight_scale`, `.x.scale`, `.bias_q`, or a float `.bias` for the output layer; a dense
-//! layer split into `{name}/part{k}`), so a
+//! `.weight_scale`, `.x.scale`, `.bias_q`, or a float `.bias` for the output layer, or float
+//! `.weight` and `.bias` for the first layer; a dense layer split into `{name}/part{k}`), so a
 //! model of another architecture, or one not written by this exporter, is refused with the
 //! tensor that does not match.
 
@@ -95,10 +95,17 @@ impl<'m> Initializers<'m> {
         Ok(values)
     }
 
-    /// The fp32 weights `[out, in, kh, kw]` and bias of the QLinearConv named `name`, or of
-    /// the float output layer (int8 weights, a float bias `{name}.bias`).
+    /// The fp32 weights `[out, in, kh, kw]` and bias of the QLinearConv named `name`, of
+    /// the float output layer (int8 weights, a float bias `{name}.bias`), or of the float
+    /// first layer (float weights `{name}.weight` and bias).
     fn conv(&self, name: &str, dims: [usize; 4]) -> Result<(Vec<f32>, Vec<f32>), ExportError> {
         let [out, ..] = dims;
+        let float_weight = format!("{name}.weight");
+        if self.has(&float_weight) {
+            let weight = self.values(&float_weight, DataType::Float, Some(&dims))?;
+            let bias = self.values(&format!("{name}.bias"), DataType::Float, Some(&[out]))?;
+            return Ok((weight, bias));
+        }
         let q = self.values(&format!("{name}.weight_q"), DataType::Int8, Some(&dims))?;
         let scales = self.values(&format!("{name}.weight_scale"), DataType::Float, None)?;
         let scale = |o: usize| match scales.len() {
@@ -179,8 +186,8 @@ impl<'m> Initializers<'m> {
 }
 
 /// Reads the int8 ONNX model `bytes` (named `model` in errors) back into the fp32 folded
-/// network of `arch`: each weight is its int8 value times its scale, each bias its int32
-/// value times input scale times weight scale.
+/// network of `arch`: each int8 weight is its value times its scale, each int32 bias its
+/// value times input scale times weight scale, and float weights and biases are as stored.
 pub fn folded_from_int8(bytes: &[u8], model: &str, arch: &Architecture) -> Result<FoldedNetwork, ExportError> {
     let proto = tract_onnx::pb::ModelProto::decode(bytes).map_err(|e| ExportError::ReadBack {
         model: model.to_string(),

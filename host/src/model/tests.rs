@@ -246,6 +246,13 @@ fn int8_model_reads_back_into_a_trainable_network() {
         }
     }
 
+    // The first convolution stays float in the int8 graph: it reads back exactly.
+    let first = |n: &crate::export::FoldedNetwork| match &n.layers[0].layer {
+        crate::export::folded::FoldedLayer::Conv(c) => (c.weight.clone(), c.bias.clone()),
+        other => panic!("the tiny network starts with {other:?}"),
+    };
+    assert_eq!(first(&back), first(&original));
+
     let (graph, names) = float_graph::build(&back, Exposed::PreActivations);
     assert_eq!(names.len(), 7, "one pre-activation per convolution: {names:?}");
     let moments = calibrate::channel_moments(&graph, back.input_chw, &names, &images).unwrap();
