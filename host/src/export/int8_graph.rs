@@ -5,10 +5,10 @@
 //!
 //! Design choices, each to keep the network in integer kernels where int8 costs no accuracy:
 //! * the first convolution runs in float on the float input, with float weights: its nine
-//!   weights per channel (one grey input channel, 3x3) are large after BatchNorm folding and
-//!   cancel against a large bias over the input's brightness, so the rounding of int8 weights
-//!   shifts every output by an amount that follows the local brightness: a systematic error
-//!   that no later layer averages out. Quantising that one layer's weights cost as much
+//!   weights per channel (one grey input channel, 3x3) are large after BatchNorm folding
+//!   while many kernels sum to nearly zero (edge detectors), so rounding them changes each
+//!   kernel's sum and shifts every output by an amount that follows the local brightness: a
+//!   systematic error that no later layer averages out. Quantising that one layer's weights cost as much
 //!   logit error as all the network's activations and other weights together
 //!   (models/REPORT.md measures it); in float it is 32 x 9 multiply-adds per pixel;
 //! * weights are int8, symmetric, with a scalar zero point 0 (a per-channel zero point vector
