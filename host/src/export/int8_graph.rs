@@ -8,8 +8,8 @@
 //!   weights per channel (one grey input channel, 3x3) are large after BatchNorm folding
 //!   while many kernels sum to nearly zero (edge detectors), so rounding them changes each
 //!   kernel's sum and shifts every output by an amount that follows the local brightness: a
-//!   systematic error that no later layer averages out. Quantising that one layer's weights cost as much
-//!   logit error as all the network's activations and other weights together
+//!   systematic error that no later layer averages out. Rounding that one layer's weights
+//!   moved the logits as far as rounding all other weights and activations together
 //!   (models/REPORT.md measures it); in float it is 32 x 9 multiply-adds per pixel;
 //! * weights are int8, symmetric, with a scalar zero point 0 (a per-channel zero point vector
 //!   stops tract from dropping the zero-point correction sums), and one scale per output
@@ -228,7 +228,8 @@ pub fn build(
             FoldedLayer::Conv(conv) => {
                 let yq = b.params(name)?;
                 let qconv = QConv::from_conv(name.into(), conv);
-                x = if index == 0 && float_first {
+                // `float_first`: the input was left in float for this layer.
+                x = if index == 0 {
                     b.float_input_conv(&x, qconv, yq)
                 } else {
                     b.qconv(&x, xq, qconv, yq)
