@@ -19,7 +19,7 @@ use shared::{Emotion, INPUT_SIZE};
 
 use crate::data::{Sample, load_splits};
 use crate::eval::calibration::{self, ECE_BINS};
-use crate::export::{Calibration, ExportOptions, TractRunner, WeightScales, build_graphs, parity, write_models};
+use crate::export::{Calibration, ExportOptions, TractRunner, WeightScales, build_candidates, parity, write_models};
 use crate::train::checkpoint;
 use crate::train::device_for;
 
@@ -68,9 +68,12 @@ pub struct ExportArgs {
     /// agreement (models/REPORT.md).
     #[arg(long, default_value = "per-channel")]
     pub weight_scales: WeightScales,
-    /// Training images used for calibration (seeded random choice, originals only).
-    #[arg(long, default_value_t = 300)]
-    pub calibration_images: usize,
+    /// Training images used for calibration (seeded random choice, originals only). Several
+    /// counts, comma-separated (e.g. 2000,8000,16000), calibrate once on the largest and
+    /// export the count whose int8 model agrees best with fp32 on the validation split (the
+    /// larger count on a tie); a count above the training originals uses them all.
+    #[arg(long, value_delimiter = ',', default_value = "300")]
+    pub calibration_images: Vec<usize>,
     /// Also write the fp32 model.
     #[arg(long)]
     pub fp32: bool,
@@ -131,18 +134,58 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let norm = prepare.data.preprocessing.normalization;
     let mut originals: Vec<&Sample> = splits.train.iter().filter(|s| !s.augmented).collect();
     originals.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(state.config.data.seed));
-    originals.truncate(args.calibration_images);
     anyhow::ensure!(
         !originals.is_empty(),
         "the run's training split is empty: nothing to calibrate on"
     );
+    let mut counts: Vec<usize> = args
+        .calibration_images
+        .iter()
+        .map(|&n| n.min(originals.len()))
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    anyhow::ensure!(
+        counts.first().is_some_and(|&n| n > 0),
+        "--calibration-images: give one or more counts above 0"
+    );
+    originals.truncate(counts[counts.len() - 1]);
     let calibration = inputs(&originals, norm);
     let input_range = norm.range();
-    tracing::info!(images = calibration.len(), method = %args.calibration.name(), weights = args.weight_scales.name(), "calibrating");
-    let (fp32, int8) = build_graphs(&net, &calibration, args.calibration, args.weight_scales, input_range)?;
+    tracing::info!(images = ?counts, method = %args.calibration.name(), weights = args.weight_scales.name(), "calibrating");
+    let (fp32, mut candidates) = build_candidates(
+        &net,
+        &calibration,
+        &counts,
+        args.calibration,
+        args.weight_scales,
+        input_range,
+    )?;
 
     let chw = net.input_chw;
-    let (fp32_runner, int8_runner) = (TractRunner::new(&fp32, chw)?, TractRunner::new(&int8, chw)?);
+    let fp32_runner = TractRunner::new(&fp32, chw)?;
+    let val: Vec<&Sample> = splits.val.iter().collect();
+    let val_labels: Vec<usize> = val.iter().map(|s| s.label.index()).collect();
+    let val_inputs = inputs(&val, norm);
+    // Several counts: the one whose int8 model agrees best with fp32 on validation.
+    let chosen = if candidates.len() == 1 {
+        0
+    } else {
+        println!("| calibration images | validation images | fp32 acc | int8 acc | top-1 agreement | max logit diff |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+        let mut rows = Vec::new();
+        for (graph, n) in candidates.iter().zip(&counts) {
+            let p = parity::compare(&fp32_runner, &TractRunner::new(graph, chw)?, &val_inputs, &val_labels)?;
+            println!("{}", p.table_row(&n.to_string()));
+            rows.push(p);
+        }
+        let best = parity::most_agreeing(&rows).context("no calibration candidates")?;
+        println!("\nexporting the int8 model calibrated on {} images\n", counts[best]);
+        best
+    };
+    let calibration_images = counts[chosen];
+    let int8 = candidates.swap_remove(chosen);
+    let int8_runner = TractRunner::new(&int8, chw)?;
     let mut metrics = Vec::new();
     println!("| test set | images | fp32 acc | int8 acc | top-1 agreement | max logit diff |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -171,9 +214,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
 
     // The validation split's row is the one to choose export options by (calibration, its
     // image count, weight scales): the test rows above are for reporting only.
-    let val: Vec<&Sample> = splits.val.iter().collect();
-    let val_labels: Vec<usize> = val.iter().map(|s| s.label.index()).collect();
-    let p = parity::compare(&fp32_runner, &int8_runner, &inputs(&val, norm), &val_labels)?;
+    let p = parity::compare(&fp32_runner, &int8_runner, &val_inputs, &val_labels)?;
     println!(
         "{}",
         p.table_row("validation, all datasets (choose options on this row)")
@@ -285,7 +326,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         recipe,
         enhancer,
     };
-    let report = write_models(&fp32, &int8, calibration.len(), &options, &template)?;
+    let report = write_models(&fp32, &int8, calibration_images, &options, &template)?;
     if let Some((path, m)) = &report.fp32 {
         println!("wrote {} (sha256 {})", path.display(), m.sha256);
     }

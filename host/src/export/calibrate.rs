@@ -121,6 +121,9 @@ fn output_order(names: &[String]) -> Vec<String> {
     order
 }
 
+/// The range of every named activation, keyed by tensor name.
+pub type Ranges = HashMap<String, (f32, f32)>;
+
 /// Runs the exposed-activation fp32 graph on each input and returns the range of every
 /// named activation (graph outputs in order: logits first, then `names` without logits).
 pub fn calibrate(
@@ -129,18 +132,52 @@ pub fn calibrate(
     names: &[String],
     inputs: &[Vec<f32>],
     method: Calibration,
-) -> Result<HashMap<String, (f32, f32)>, ExportError> {
+) -> Result<Ranges, ExportError> {
+    let mut all = calibrate_prefixes(graph, chw, names, inputs, method, &[inputs.len()])?;
+    Ok(all.remove(0))
+}
+
+/// [`calibrate`] on the first `n` inputs for each `n` in `counts`, in one pass over the
+/// inputs: the ranges as they stood after `n` images, in the order of `counts` (each at most
+/// `inputs.len()`).
+pub fn calibrate_prefixes(
+    graph: &[u8],
+    chw: [usize; 3],
+    names: &[String],
+    inputs: &[Vec<f32>],
+    method: Calibration,
+    counts: &[usize],
+) -> Result<Vec<Ranges>, ExportError> {
+    if inputs.is_empty() {
+        return Err(ExportError::NoCalibrationData);
+    }
+    if let Some(&asked) = counts.iter().find(|&&n| n == 0 || n > inputs.len()) {
+        return Err(ExportError::CalibrationCount {
+            asked,
+            available: inputs.len(),
+        });
+    }
     let order = output_order(names);
     let mut collectors: Vec<Collector> = order.iter().map(|_| Collector::default()).collect();
+    let mut snapshots: HashMap<usize, Ranges> = HashMap::new();
+    let mut images = 0;
     run_each(graph, chw, inputs, |index, _, values| {
         if let Some(c) = collectors.get_mut(index) {
             c.add(values);
         }
+        if index + 1 == order.len() {
+            images += 1;
+            if counts.contains(&images) {
+                let ranges = order
+                    .iter()
+                    .cloned()
+                    .zip(collectors.iter_mut().map(|c| c.range(method)))
+                    .collect();
+                snapshots.insert(images, ranges);
+            }
+        }
     })?;
-    Ok(order
-        .into_iter()
-        .zip(collectors.iter_mut().map(|c| c.range(method)))
-        .collect())
+    Ok(counts.iter().map(|n| snapshots[n].clone()).collect())
 }
 
 /// Per-channel mean and (population) variance of an `[N, C, H, W]` tensor over images and
@@ -235,5 +272,24 @@ mod tests {
         assert_eq!(c.range(Calibration::MinMax), (0.0, 100.0));
         let (_, hi) = c.range(Calibration::Percentile(99.0));
         assert!(hi < 1.0, "{hi}");
+    }
+
+    #[test]
+    fn prefixes_match_separate_calibrations() {
+        let net = super::super::FoldedNetwork::random(&shared::arch::Architecture::paper(7), 3).unwrap();
+        let (graph, names) = super::super::float_graph::build(&net, super::super::Exposed::Activations);
+        let inputs: Vec<Vec<f32>> = (0..6)
+            .map(|i| (0..48 * 48).map(|p| ((p * 31 + i * 97) % 256) as f32 / 255.0).collect())
+            .collect();
+        let chw = net.input_chw;
+        let method = Calibration::MinMax;
+        let prefixes = calibrate_prefixes(&graph, chw, &names, &inputs, method, &[6, 2]).unwrap();
+        assert_eq!(prefixes[0], calibrate(&graph, chw, &names, &inputs, method).unwrap());
+        assert_eq!(
+            prefixes[1],
+            calibrate(&graph, chw, &names, &inputs[..2], method).unwrap()
+        );
+        assert_ne!(prefixes[0], prefixes[1]);
+        assert!(calibrate_prefixes(&graph, chw, &names, &inputs, method, &[7]).is_err());
     }
 }

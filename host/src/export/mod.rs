@@ -34,6 +34,14 @@ pub enum ExportError {
     /// Calibration got no images.
     #[error("calibration needs at least one image")]
     NoCalibrationData,
+    /// Ranges were asked after more images than calibration has (or after none).
+    #[error("ranges after {asked} images asked of {available} calibration images")]
+    CalibrationCount {
+        /// Images asked for.
+        asked: usize,
+        /// Calibration images given.
+        available: usize,
+    },
     /// Weights and architecture disagree.
     #[error("shape mismatch: {0}")]
     Shape(String),
@@ -133,10 +141,37 @@ pub fn build_graphs(
     weight_scales: WeightScales,
     input_range: (f32, f32),
 ) -> Result<(Vec<u8>, Vec<u8>), ExportError> {
+    let counts = [calibration_inputs.len()];
+    let (fp32, mut int8) = build_candidates(
+        net,
+        calibration_inputs,
+        &counts,
+        calibration,
+        weight_scales,
+        input_range,
+    )?;
+    Ok((fp32, int8.remove(0)))
+}
+
+/// The fp32 graph and one int8 graph for each count in `counts`, calibrated on the first
+/// that many of `calibration_inputs` (one calibration pass for all of them), in the order
+/// of `counts`: candidates to choose between on validation data.
+pub fn build_candidates(
+    net: &FoldedNetwork,
+    calibration_inputs: &[Vec<f32>],
+    counts: &[usize],
+    calibration: Calibration,
+    weight_scales: WeightScales,
+    input_range: (f32, f32),
+) -> Result<(Vec<u8>, Vec<Vec<u8>>), ExportError> {
     let (fp32, _) = float_graph::build(net, Exposed::Nothing);
     let (exposed, names) = float_graph::build(net, Exposed::Activations);
-    let ranges = calibrate::calibrate(&exposed, net.input_chw, &names, calibration_inputs, calibration)?;
-    let int8 = int8_graph::build(net, &ranges, weight_scales, input_range)?;
+    let ranges =
+        calibrate::calibrate_prefixes(&exposed, net.input_chw, &names, calibration_inputs, calibration, counts)?;
+    let int8 = ranges
+        .iter()
+        .map(|r| int8_graph::build(net, r, weight_scales, input_range))
+        .collect::<Result<_, _>>()?;
     Ok((fp32, int8))
 }
 

@@ -38,6 +38,19 @@ pub fn argmax(values: &[f32]) -> usize {
     (0..values.len()).fold(0, |best, i| if values[i] > values[best] { i } else { best })
 }
 
+/// Which of several int8 candidates (each compared with the same fp32 model on the same
+/// images) to keep: the highest top-1 agreement, the last of equals (candidates come in
+/// order of more calibration data). `None` for no candidates.
+pub fn most_agreeing(candidates: &[Parity]) -> Option<usize> {
+    (0..candidates.len()).reduce(|best, i| {
+        if candidates[i].top1_agreement >= candidates[best].top1_agreement {
+            i
+        } else {
+            best
+        }
+    })
+}
+
 /// Runs both models on every input.
 pub fn compare(
     fp32: &TractRunner,
@@ -80,5 +93,20 @@ mod tests {
         };
         assert_eq!(p.table_row("val"), "| val | 2664 | 82.70% | 82.51% | 99.14% | 0.284 |");
         assert_eq!(argmax(&[0.1, 0.7, 0.7, -1.0]), 1, "first of the ties");
+    }
+
+    #[test]
+    fn the_most_agreeing_candidate_is_kept_and_the_last_of_equals() {
+        let with = |top1_agreement| Parity {
+            images: 10,
+            fp32_accuracy: 0.8,
+            int8_accuracy: 0.8,
+            top1_agreement,
+            max_logit_diff: 0.1,
+        };
+        assert_eq!(most_agreeing(&[with(0.99), with(0.995), with(0.993)]), Some(1));
+        assert_eq!(most_agreeing(&[with(0.99), with(0.995), with(0.995)]), Some(2));
+        assert_eq!(most_agreeing(&[with(0.99)]), Some(0));
+        assert_eq!(most_agreeing(&[]), None);
     }
 }
