@@ -41,9 +41,10 @@ def varint(b, i):
             return value, i
 
 
-def read_cache(path):
-    """Pixels (n, 48*48) uint8 and labels (n,) of one cache file (`Sample` in
-    host/src/data/sample.rs: pixels, label, dataset, subject, source, augmented, votes)."""
+def read_samples(path):
+    """(pixels (48*48,) uint8, label, source path) of every sample of one cache file
+    (`Sample` in host/src/data/sample.rs: pixels, label, dataset, subject, source, augmented,
+    votes)."""
     b = path.read_bytes()
     if b[:8] != MAGIC:
         sys.exit(f"{path}: not a vigil cache file")
@@ -52,22 +53,33 @@ def read_cache(path):
         sys.exit(f"{path}: cache format version {version}; this script reads {FORMAT_VERSION}")
     i = 16 + head_len
     n, i = varint(b, i)
-    pixels = np.zeros((n, SIDE * SIDE), np.uint8)
-    labels = np.zeros(n, np.int64)
-    for k in range(n):
+    samples = []
+    for _ in range(n):
         length, i = varint(b, i)
-        pixels[k] = np.frombuffer(b, np.uint8, length, i)
+        pixels = np.frombuffer(b, np.uint8, length, i)
         i += length
-        labels[k], i = varint(b, i)
+        label, i = varint(b, i)
         _dataset, i = varint(b, i)
+        strings = []
         for _string in range(2):  # subject, source
             length, i = varint(b, i)
+            strings.append(b[i:i + length].decode())
             i += length
         i += 1  # augmented
         i += 8 if b[i] else 1  # votes: Option<[u8; 7]>
+        samples.append((pixels, label, strings[1]))
     if i != len(b) - 32:
         sys.exit(f"{path}: samples end at byte {i}, expected {len(b) - 32}")
-    return pixels, labels
+    return samples
+
+
+def read_cache(path):
+    """Pixels (n, 48*48) uint8 and labels (n,) of one cache file."""
+    samples = read_samples(path)
+    pixels = np.zeros((len(samples), SIDE * SIDE), np.uint8)
+    for k, (p, _, _) in enumerate(samples):
+        pixels[k] = p
+    return pixels, np.array([label for _, label, _ in samples], np.int64)
 
 
 def probabilities(model, x):

@@ -14,7 +14,6 @@ Usage: paper_split_leak.py WILD_CACHE PAPER_CACHE MODEL.onnx [MODEL.onnx ...]
   MODEL: int8 or fp32 models written by `host export` (input pixels / 255, logits out).
 Needs numpy and onnxruntime.
 """
-import struct
 import sys
 from pathlib import Path
 
@@ -22,45 +21,14 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ensemble_ceiling import FORMAT_VERSION, MAGIC, SIDE, varint  # noqa: E402
-
-
-def read_samples(path):
-    """(pixels, label, source file name) of every sample of one cache file (format as
-    tools/ensemble_ceiling.py's read_cache, keeping the source path)."""
-    b = path.read_bytes()
-    if b[:8] != MAGIC:
-        sys.exit(f"{path}: not a vigil cache file")
-    version, head_len = struct.unpack("<II", b[8:16])
-    if version != FORMAT_VERSION:
-        sys.exit(f"{path}: cache format version {version}; this script reads {FORMAT_VERSION}")
-    i = 16 + head_len
-    n, i = varint(b, i)
-    samples = []
-    for _ in range(n):
-        length, i = varint(b, i)
-        pixels = np.frombuffer(b, np.uint8, length, i)
-        i += length
-        label, i = varint(b, i)
-        _dataset, i = varint(b, i)
-        strings = []
-        for _ in range(2):  # subject, source
-            length, i = varint(b, i)
-            strings.append(b[i:i + length].decode())
-            i += length
-        i += 1  # augmented
-        i += 8 if b[i] else 1  # votes
-        samples.append((pixels, label, Path(strings[1]).name))
-    if i != len(b) - 32:
-        sys.exit(f"{path}: samples end at byte {i}, expected {len(b) - 32}")
-    return samples
+from ensemble_ceiling import SIDE, read_samples  # noqa: E402
 
 
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     wild, paper, models = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
-    seen = {name for f in wild.glob("*-train.vds") for _, _, name in read_samples(f)}
+    seen = {Path(source).name for f in wild.glob("*-train.vds") for _, _, source in read_samples(f)}
     if not seen:
         sys.exit(f"no *-train.vds in {wild}")
     print("| model | test set | images | of them trained on by the in-the-wild model | accuracy, all | on faces it trained on | on the others |")
@@ -73,7 +41,7 @@ def main():
             x = np.stack([s[0] for s in samples]).reshape(-1, 1, SIDE, SIDE).astype(np.float32) / 255
             y = np.array([s[1] for s in samples])
             hit = session.run(None, {name: x})[0].argmax(axis=1) == y
-            leaked = np.array([s[2] in seen for s in samples])
+            leaked = np.array([Path(s[2]).name in seen for s in samples])
             print(f"| {model} | {f.name} | {len(y)} | {leaked.sum()} | {100 * hit.mean():.2f}% "
                   f"| {hit[leaked].sum()}/{leaked.sum()} | {hit[~leaked].sum()}/{(~leaked).sum()} |")
 
