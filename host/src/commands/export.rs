@@ -167,9 +167,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let val: Vec<&Sample> = splits.val.iter().collect();
     let val_labels: Vec<usize> = val.iter().map(|s| s.label.index()).collect();
     let val_inputs = inputs(&val, norm);
-    // Several counts: the one whose int8 model agrees best with fp32 on validation.
-    let chosen = if candidates.len() == 1 {
-        0
+    // Several counts: the one whose int8 model agrees best with fp32 on validation (its
+    // validation row is kept for the table below).
+    let (chosen, chosen_val) = if candidates.len() == 1 {
+        (0, None)
     } else {
         println!("| calibration images | validation images | fp32 acc | int8 acc | top-1 agreement | max logit diff |");
         println!("|---:|---:|---:|---:|---:|---:|");
@@ -181,7 +182,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         }
         let best = parity::most_agreeing(&rows).context("no calibration candidates")?;
         println!("\nexporting the int8 model calibrated on {} images\n", counts[best]);
-        best
+        (best, Some(rows[best]))
     };
     let calibration_images = counts[chosen];
     let int8 = candidates.swap_remove(chosen);
@@ -214,7 +215,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
 
     // The validation split's row is the one to choose export options by (calibration, its
     // image count, weight scales): the test rows above are for reporting only.
-    let p = parity::compare(&fp32_runner, &int8_runner, &val_inputs, &val_labels)?;
+    let p = match chosen_val {
+        Some(p) => p,
+        None => parity::compare(&fp32_runner, &int8_runner, &val_inputs, &val_labels)?,
+    };
     println!(
         "{}",
         p.table_row("validation, all datasets (choose options on this row)")
