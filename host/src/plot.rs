@@ -16,6 +16,7 @@ use shared::{Emotion, NUM_CLASSES};
 
 use crate::eval::metrics::ConfusionMatrix;
 use crate::train::EpochMetrics;
+use crate::train::average::AverageMetrics;
 
 /// Font family name the plots use (registered on first use).
 const FONT: &str = "sans-serif";
@@ -198,9 +199,16 @@ pub fn loss_and_lr(path: &Path, history: &[EpochMetrics], title: &str) -> Result
     })
 }
 
-/// Training and validation accuracy (%) per epoch.
-pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<(), PlotError> {
-    let series = [
+/// Training and validation accuracy (%) per epoch, and the weight average's validation
+/// accuracy where the run kept one (`--average-from`). The axis fits the values (within 0-100),
+/// so that a short fine-tuning run's tenths of a point are visible.
+pub fn accuracy(
+    path: &Path,
+    history: &[EpochMetrics],
+    average: &[AverageMetrics],
+    title: &str,
+) -> Result<(), PlotError> {
+    let mut series: Vec<Series<'_>> = vec![
         (
             "training accuracy",
             RGBColor(120, 120, 120),
@@ -212,10 +220,20 @@ pub fn accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()
             history.iter().map(|m| (m.epoch as f64, 100.0 * m.val_acc)).collect(),
         ),
     ];
+    if !average.is_empty() {
+        series.push((
+            "weight average, validation",
+            BLUE,
+            average.iter().map(|m| (m.epoch as f64, 100.0 * m.val_acc)).collect(),
+        ));
+    }
+    let (lo, hi) = range(series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)));
     let axis = EpochAxis {
         y_desc: "accuracy (%)",
-        y_range: Some(0.0..100.0),
-        legend: SeriesLabelPosition::LowerRight,
+        y_range: Some(lo.max(0.0)..hi.min(100.0)),
+        // Training accuracy runs above validation, and both rise to the right: the middle of
+        // the right edge lies between them late in a run.
+        legend: SeriesLabelPosition::MiddleRight,
     };
     epoch_plot(path, title, axis, &series)
 }

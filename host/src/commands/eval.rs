@@ -51,9 +51,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let device = device_for(args.backend)?;
     let model = checkpoint::load_model(&dir, &state, &device)?;
     // The last checkpoint has the full history even when the best one is older.
-    let history = checkpoint::load_state(&checkpoint::last_dir(&args.run), Some(&arch))
-        .map(|s| s.history)
-        .unwrap_or_else(|_| state.history.clone());
+    let last = checkpoint::load_state(&checkpoint::last_dir(&args.run), Some(&arch)).unwrap_or_else(|_| state.clone());
+    let history = last.history;
+    let average = last.average.map(|a| a.history).unwrap_or_default();
     let mut config = state.config.clone();
     config.out_dir = args.run.clone();
     if let Some(data) = &args.data {
@@ -65,7 +65,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "evaluated the {:?} checkpoint (epoch {}) with `host eval`",
         args.checkpoint, state.epochs_done
     );
-    eval::write_run_report(&args.run, &config, &history, state.best, results.clone(), vec![note])?;
+    eval::write_run_report(
+        &args.run,
+        &config,
+        &history,
+        &average,
+        state.best,
+        results.clone(),
+        vec![note],
+    )?;
     for r in &results {
         println!(
             "{} {}: accuracy {:.2}%, mean per-class {:.2}% ({} images)",

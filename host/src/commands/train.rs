@@ -200,6 +200,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &config.out_dir,
         &config,
         &outcome.state.history,
+        outcome.state.average.as_ref().map_or(&[][..], |a| &a.history),
         outcome.state.best,
         results.clone(),
         notes,

@@ -21,6 +21,7 @@ pub use report::{RunReport, SplitResult};
 use crate::data::SplitName;
 use crate::model::Network;
 use crate::plot;
+use crate::train::average::AverageMetrics;
 use crate::train::checkpoint::Best;
 use crate::train::trainer::EVAL_BATCH;
 use crate::train::{EpochMetrics, ImageSet, TrainConfig, TrainError};
@@ -94,10 +95,12 @@ pub fn evaluate_parts(model: &Network, parts: &[(SplitName, &ImageSet)]) -> Resu
 }
 
 /// Draws the plots into `<run>/plots/` and writes `report.md` and the CSVs into `run`.
+/// `average` is the weight average's validation per epoch (empty without `--average-from`).
 pub fn write_run_report(
     run: &Path,
     config: &TrainConfig,
     history: &[EpochMetrics],
+    average: &[AverageMetrics],
     best: Option<Best>,
     results: Vec<SplitResult>,
     notes: Vec<String>,
@@ -120,7 +123,7 @@ pub fn write_run_report(
         ));
         written.push(p);
         let p = plots_dir.join("accuracy.png");
-        plot::accuracy(&p, history, &format!("{what}: accuracy"))?;
+        plot::accuracy(&p, history, average, &format!("{what}: accuracy"))?;
         plots.push((
             "training and validation accuracy".to_string(),
             "plots/accuracy.png".to_string(),

@@ -20,7 +20,15 @@ fn plots_render_to_png_files_with_text() {
     let dir = tempfile::tempdir().unwrap();
     let h = history();
     loss_and_lr(&dir.path().join("loss.png"), &h, "validation loss and learning rate").unwrap();
-    accuracy(&dir.path().join("acc.png"), &h, "accuracy").unwrap();
+    let average: Vec<AverageMetrics> = (2..=6)
+        .map(|epoch| AverageMetrics {
+            epoch,
+            models: epoch - 1,
+            val_loss: 2.0 / epoch as f64,
+            val_acc: 0.095 * epoch as f64,
+        })
+        .collect();
+    accuracy(&dir.path().join("acc.png"), &h, &average, "accuracy").unwrap();
     let m = ConfusionMatrix::from_predictions(&[0, 0, 3, 6, 6], &[0, 1, 3, 6, 2]);
     confusion(&dir.path().join("cm.png"), &m, "confusion").unwrap();
     let probs = [[0.9, 0.1, 0., 0., 0., 0., 0.], [0.4, 0.3, 0.3, 0., 0., 0., 0.]];
@@ -33,7 +41,7 @@ fn plots_render_to_png_files_with_text() {
         assert!(dark > 500, "{name}: only {dark} dark pixels");
     }
     assert!(matches!(
-        accuracy(&dir.path().join("x.png"), &[], "x"),
+        accuracy(&dir.path().join("x.png"), &[], &[], "x"),
         Err(PlotError::Empty)
     ));
 }
