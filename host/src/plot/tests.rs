@@ -45,3 +45,30 @@ fn plots_render_to_png_files_with_text() {
         Err(PlotError::Empty)
     ));
 }
+
+#[test]
+fn the_accuracy_plot_draws_the_weight_average_only_where_there_is_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = history();
+    let average = [AverageMetrics {
+        epoch: 3,
+        models: 2,
+        val_loss: 0.5,
+        val_acc: 0.3,
+    }];
+    accuracy(&dir.path().join("with.png"), &h, &average, "accuracy").unwrap();
+    accuracy(&dir.path().join("without.png"), &h, &[], "accuracy").unwrap();
+    // The average is the only blue series (its dot and legend line).
+    let blue = |name: &str| {
+        let img = image::open(dir.path().join(name)).unwrap().to_rgb8();
+        img.pixels()
+            .filter(|p| p.0[2] > 200 && p.0[0] < 60 && p.0[1] < 60)
+            .count()
+    };
+    assert!(
+        blue("with.png") > 40,
+        "with an average: {} blue pixels",
+        blue("with.png")
+    );
+    assert_eq!(blue("without.png"), 0);
+}
