@@ -227,10 +227,9 @@ pub fn accuracy(
             average.iter().map(|m| (m.epoch as f64, 100.0 * m.val_acc)).collect(),
         ));
     }
-    let (lo, hi) = range(series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)));
     let axis = EpochAxis {
         y_desc: "accuracy (%)",
-        y_range: Some(lo.max(0.0)..hi.min(100.0)),
+        y_bounds: Some(0.0..100.0),
         // Training accuracy runs above validation, and both rise to the right: the middle of
         // the right edge lies between them late in a run.
         legend: SeriesLabelPosition::MiddleRight,
@@ -243,7 +242,7 @@ pub fn accuracy(
 pub fn epoch_lines(path: &Path, title: &str, y_desc: &str, series: &[Series<'_>]) -> Result<(), PlotError> {
     let axis = EpochAxis {
         y_desc,
-        y_range: None,
+        y_bounds: None,
         legend: SeriesLabelPosition::UpperRight,
     };
     epoch_plot(path, title, axis, series)
@@ -255,8 +254,8 @@ pub type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 /// The y axis and legend of a per-epoch plot.
 struct EpochAxis<'a> {
     y_desc: &'a str,
-    /// Fixed range, or `None` to fit the values.
-    y_range: Option<std::ops::Range<f64>>,
+    /// The axis fits the values; where given, it stays within these bounds.
+    y_bounds: Option<std::ops::Range<f64>>,
     legend: SeriesLabelPosition,
 }
 
@@ -268,10 +267,11 @@ fn epoch_plot(path: &Path, title: &str, axis: EpochAxis<'_>, series: &[Series<'_
     let (first, last) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
         (lo.min(p.0), hi.max(p.0))
     });
-    let y = axis.y_range.clone().unwrap_or_else(|| {
-        let (lo, hi) = range(points().map(|p| p.1));
-        lo..hi
-    });
+    let (lo, hi) = range(points().map(|p| p.1));
+    let y = match &axis.y_bounds {
+        Some(bounds) => lo.max(bounds.start)..hi.min(bounds.end),
+        None => lo..hi,
+    };
     render(path, (900, 560), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 24))
