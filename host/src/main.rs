@@ -1,7 +1,10 @@
 //! `host`: the vigil trainer's command line.
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use host::commands::Interrupted;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -37,13 +40,29 @@ enum Command {
     Export(host::commands::export::ExportArgs),
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     host::train::resources::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<Interrupted>() {
+            Some(stopped) => {
+                eprintln!("{stopped}");
+                ExitCode::from(Interrupted::EXIT_CODE)
+            }
+            None => {
+                eprintln!("Error: {e:?}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Arch(args) => host::commands::arch::run(&args)?,
         Command::Prepare(args) => host::commands::prepare::run(&args)?,
         Command::Train(args) => host::commands::train::run(&args)?,

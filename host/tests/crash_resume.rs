@@ -5,13 +5,25 @@
 //! the worst moment of the second epoch's checkpoint, with the first epoch's checkpoint moved
 //! aside and the new one not yet in place (the `VIGIL_FAILPOINT` hook of
 //! `host::train::checkpoint::save`). Trains the real network on JAFFE for three short epochs.
+//!
+//! A run stopped by SIGTERM (what a session's end or `kill` sends) saves where the epoch stood,
+//! exits with 130 rather than 0, so that `train && export` stops there, and resumes from it.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use host::train::checkpoint::{CheckpointState, FAILPOINT_BETWEEN_RENAMES, FAILPOINT_ENV, STATE_FILE};
 
 fn train(data: &Path, cache: &Path, out: &Path, extra: &[&str], failpoint: bool) -> Output {
+    let mut cmd = train_command(data, cache, out, 3, extra);
+    if failpoint {
+        cmd.env(FAILPOINT_ENV, FAILPOINT_BETWEEN_RENAMES);
+    }
+    cmd.output().expect("host runs")
+}
+
+fn train_command(data: &Path, cache: &Path, out: &Path, epochs: usize, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil-host"));
     cmd.arg("train")
         .arg("--data")
@@ -25,19 +37,40 @@ fn train(data: &Path, cache: &Path, out: &Path, extra: &[&str], failpoint: bool)
             "jaffe",
             "--protocol",
             "subject",
-            "--epochs",
-            "3",
             "--batch-size",
             "32",
             "--seed",
             "7",
         ])
+        .args(["--epochs", &epochs.to_string()])
         .args(extra)
         .env("RAYON_NUM_THREADS", "2");
-    if failpoint {
-        cmd.env(FAILPOINT_ENV, FAILPOINT_BETWEEN_RENAMES);
+    cmd
+}
+
+/// Starts `cmd`, sends it SIGTERM once its stderr shows `started` (the trainer logs it after
+/// installing its signal handler), and returns its exit code and whole stderr.
+fn terminate_once_started(mut cmd: Command, started: &str) -> (Option<i32>, String) {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().expect("host runs");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("exited before {started:?}:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains(started) {
+            break;
+        }
     }
-    cmd.output().expect("host runs")
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success(), "kill -TERM");
+    stderr.read_to_string(&mut seen).unwrap();
+    (child.wait().unwrap().code(), seen)
 }
 
 fn state(path: &Path) -> CheckpointState {
@@ -87,4 +120,31 @@ fn a_run_killed_while_writing_a_checkpoint_resumes_and_finishes() {
         "one history row per epoch, none lost or repeated"
     );
     assert!(!checkpoints.join(".last.old").exists() && !checkpoints.join(".last.tmp").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_run_stopped_by_sigterm_saves_exits_130_and_resumes() {
+    let Some(data) = vigil_tests::data_dir("crash_resume") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, run) = (tmp.path().join("cache"), tmp.path().join("run"));
+    let epochs = 500;
+    let last = run.join("checkpoints").join("last");
+
+    let (code, stderr) = terminate_once_started(train_command(&data, &cache, &run, epochs, &[]), "parameters on");
+    assert_eq!(code, Some(130), "stopped, not finished nor failed:\n{stderr}");
+    assert!(stderr.contains("interrupted: checkpoint in"), "{stderr}");
+    let stopped = state(&last);
+    assert!(stopped.epochs_done < epochs, "it stopped early");
+
+    let resumed = train_command(&data, &cache, &run, epochs, &["--resume"]);
+    let (code, stderr) = terminate_once_started(resumed, "parameters on");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("after {} epoch(s)", stopped.epochs_done)),
+        "resumed where it stopped:\n{stderr}"
+    );
+    assert!(state(&last).epochs_done >= stopped.epochs_done);
 }

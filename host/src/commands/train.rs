@@ -83,20 +83,22 @@ pub fn load_data(config: &TrainConfig, arch: &Architecture, verify_sources: bool
     Ok(data)
 }
 
-/// Ctrl-C sets the returned flag (the loop saves a checkpoint and stops); a second Ctrl-C
-/// exits at once.
-pub fn install_ctrl_c() -> Arc<AtomicBool> {
+/// Ctrl-C, SIGTERM or SIGHUP sets the returned flag (the loop saves a checkpoint and stops);
+/// a second one exits at once.
+pub fn install_stop_handler() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let installed = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("second Ctrl-C: exiting without saving");
+            eprintln!("second stop signal: exiting without saving");
             std::process::exit(130);
         }
-        eprintln!("Ctrl-C: finishing the current step, saving a checkpoint and stopping");
+        eprintln!(
+            "stop signal (Ctrl-C, SIGTERM or SIGHUP): finishing the current step, saving a checkpoint and stopping"
+        );
     });
     if let Err(e) = installed {
-        tracing::warn!("Ctrl-C handler not installed: {e}");
+        tracing::warn!("stop-signal handler not installed: {e}");
     }
     stop
 }
@@ -135,7 +137,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     config.validate()?;
     let data = load_data(&config, &arch, !args.cache_only)?;
-    let stop = install_ctrl_c();
+    let stop = install_stop_handler();
     anyhow::ensure!(
         args.save_every.is_finite() && args.save_every >= 0.0,
         "--save-every {} must be a number of minutes, 0 or more",
@@ -181,11 +183,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     let outcome = trainer.fit(&data.train, &data.val, &|| stop.load(Ordering::Relaxed))?;
     if outcome.interrupted {
-        println!(
+        return Err(super::Interrupted(format!(
             "interrupted: checkpoint in {}; continue with --resume",
             resume_dir.display()
-        );
-        return Ok(());
+        ))
+        .into());
     }
     let mut notes = Vec::new();
     if let Some(why) = &outcome.stopped_early {

@@ -125,15 +125,15 @@ pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
         val.clean.len(),
         test.clean.len()
     );
-    let stop = super::train::install_ctrl_c();
+    let stop = super::train::install_stop_handler();
     let val_each_epoch = val.truncated(config.max_val);
     let state = train::fit(&config, &train_faces, &val_each_epoch, &args.out, args.resume, &stop)?;
     if state.epochs_done < state.config.epochs {
-        println!(
+        return Err(super::Interrupted(format!(
             "stopped after {} of {} epochs; continue with the same command and --resume",
             state.epochs_done, state.config.epochs
-        );
-        return Ok(());
+        ))
+        .into());
     }
     let best = crate::train::checkpoint::best_dir(&args.out);
     let best_state = train::load_state(&best)?;
