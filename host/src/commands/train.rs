@@ -91,7 +91,7 @@ pub fn install_stop_handler() -> Arc<AtomicBool> {
     let installed = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             eprintln!("second stop signal: exiting without saving");
-            std::process::exit(130);
+            std::process::exit(super::Interrupted::EXIT_CODE.into());
         }
         eprintln!(
             "stop signal (Ctrl-C, SIGTERM or SIGHUP): finishing the current step, saving a checkpoint and stopping"
