@@ -31,6 +31,10 @@ pub const DEFAULT_RETRY_INITIAL_MS: u64 = 100;
 /// Longest wait between camera (and serial port) reopen attempts: the loop turns, and the
 /// fault alert's beeps and blinking advance, at least this often while a device is gone.
 pub const DEFAULT_RETRY_MAX_MS: u64 = 1_000;
+/// The reopen waits allowed: at least 10 ms, so a device that stays gone is not asked again
+/// in a busy loop that floods the journal; at most 5 s, since the loop (and with it the
+/// fault alert's beeps and blinking) waits that long on the loop thread.
+pub const RETRY_MS_RANGE: std::ops::RangeInclusive<u64> = 10..=5_000;
 /// Smallest face searched for, in pixels: a driver's face in a 640x480 dashboard camera is
 /// well over 100 px wide, and skipping the small scales makes detection ~4x cheaper than
 /// OpenCV's default of 30.
@@ -325,6 +329,12 @@ impl EdgeConfig {
         }
         if !crate::source::replay::FPS_RANGE.contains(&self.source.fps) {
             return bad("source.fps", "must be in 0.01..=1000");
+        }
+        if !RETRY_MS_RANGE.contains(&self.source.retry_initial_ms) {
+            return bad("source.retry_initial_ms", &format!("must be in {RETRY_MS_RANGE:?} ms"));
+        }
+        if !RETRY_MS_RANGE.contains(&self.source.retry_max_ms) {
+            return bad("source.retry_max_ms", &format!("must be in {RETRY_MS_RANGE:?} ms"));
         }
         if self.source.retry_initial_ms > self.source.retry_max_ms {
             return bad("source.retry_initial_ms", "must not exceed source.retry_max_ms");

@@ -94,6 +94,16 @@ fn out_of_range_numbers_are_refused_with_their_key() {
         let m = msg(&format!("[source]\nfps = {fps}\n"));
         assert!(m.starts_with("edge.toml: source.fps: "), "{m}");
     }
+    for (text, key) in [
+        ("retry_initial_ms = 0", "retry_initial_ms"),
+        ("retry_initial_ms = 9", "retry_initial_ms"),
+        ("retry_max_ms = 5001", "retry_max_ms"),
+        ("retry_initial_ms = 2000\nretry_max_ms = 1000", "retry_initial_ms"),
+    ] {
+        let m = msg(&format!("[source]\n{text}\n"));
+        assert!(m.starts_with(&format!("edge.toml: source.{key}: ")), "{m}");
+    }
+    assert!(EdgeConfig::parse("[source]\nretry_initial_ms = 10\nretry_max_ms = 5000\n", "t").is_ok());
     let m = msg("[outputs]\nbuzzer_ms = 18446744073709551615\n");
     assert!(m.starts_with("edge.toml: outputs.buzzer_ms: "), "{m}");
     assert!(EdgeConfig::parse("[outputs]\nbuzzer_ms = 60000\n", "t").is_ok());

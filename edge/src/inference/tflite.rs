@@ -249,7 +249,7 @@ impl Classifier for TfliteClassifier {
             .invoke()
             .map_err(|e| self.backend("invoke failed", e))?;
         let (values, softmax_quantized) = self.raw_output()?;
-        output_probabilities(&values, softmax_quantized)
+        output_probabilities(&values, softmax_quantized, self.manifest.temperature)
             .map_err(|e| InferenceError::InvalidOutput(format!("{}: {e}", self.path)))
     }
 }

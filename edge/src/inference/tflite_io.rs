@@ -26,6 +26,11 @@
 //!   A logits vector would have to consist of seven values in 0..=1 summing to 1 within
 //!   1e-3 to be mistaken for probabilities; the two readings also agree on the top class,
 //!   which is what the policy's thresholds are applied to.
+//! * **Temperature**: the scores are those of `softmax(logits / t)` with the manifest's
+//!   temperature `t`, as on the tract backend, so the policy's thresholds act on the
+//!   calibrated probabilities the temperature was fitted for. Logits are divided by `t`;
+//!   probabilities `p` become `p^(1/t)` renormalised, which is the same for `p =
+//!   softmax(logits)`.
 
 use shared::{INPUT_SIZE, NUM_CLASSES};
 
@@ -179,9 +184,14 @@ impl Affine {
     }
 }
 
-/// Turns one output (already dequantised) into probabilities, following the module's rules.
+/// Turns one output (already dequantised) into probabilities at the manifest's
+/// `temperature` (positive, checked at load), following the module's rules.
 /// `softmax_quantized` is [`Affine::is_softmax_output`] of a quantised output, else false.
-pub fn output_probabilities(values: &[f32], softmax_quantized: bool) -> Result<[f32; NUM_CLASSES], OutputValuesError> {
+pub fn output_probabilities(
+    values: &[f32],
+    softmax_quantized: bool,
+    temperature: f32,
+) -> Result<[f32; NUM_CLASSES], OutputValuesError> {
     let values: [f32; NUM_CLASSES] = values.try_into().map_err(|_| OutputValuesError::Count(values.len()))?;
     if let Some(&value) = values.iter().find(|v| !v.is_finite()) {
         return Err(OutputValuesError::NonFinite { value, values });
@@ -191,13 +201,27 @@ pub fn output_probabilities(values: &[f32], softmax_quantized: bool) -> Result<[
         if values.iter().any(|&v| v < 0.0) || sum <= 0.0 {
             return Err(OutputValuesError::NotADistribution(values));
         }
-        return Ok(values.map(|v| v / sum));
+        return Ok(at_temperature(values.map(|v| v / sum), temperature));
     }
     let sum: f32 = values.iter().sum();
     if values.iter().all(|v| (0.0..=1.0).contains(v)) && (sum - 1.0).abs() <= PROBABILITY_SUM_TOLERANCE {
-        return Ok(values);
+        return Ok(at_temperature(values, temperature));
     }
-    Ok(softmax(&values))
+    Ok(softmax(&values.map(|v| v / temperature)))
+}
+
+/// The probabilities `p` at temperature `t`: `p^(1/t)` renormalised (`p` itself at `t = 1`).
+/// Each term is divided by the largest first, so the largest becomes 1 and the sum cannot
+/// underflow to zero; `p` holds at least one positive value.
+fn at_temperature(p: [f32; NUM_CLASSES], t: f32) -> [f32; NUM_CLASSES] {
+    if t == 1.0 {
+        return p;
+    }
+    let max = p.iter().fold(0.0_f32, |m, &v| m.max(v));
+    let mut out = p.map(|v| (v / max).powf(1.0 / t));
+    let sum: f32 = out.iter().sum();
+    out.iter_mut().for_each(|v| *v /= sum);
+    out
 }
 
 #[cfg(test)]
@@ -286,12 +310,12 @@ mod tests {
         let q = Affine::new(QuantType::Int8, 1.0 / 256.0, -128).unwrap();
         let raw: [i8; 7] = [72, -118, -118, -118, -118, -118, -128];
         let values = q.dequantize_i8(&raw);
-        let p = output_probabilities(&values, true).unwrap();
+        let p = output_probabilities(&values, true, 1.0).unwrap();
         check_probabilities(&p).unwrap();
         assert!((p[0] - 200.0 / 250.0).abs() < 1e-6);
         assert_eq!(p[6], 0.0);
         assert_eq!(
-            output_probabilities(&[0.0; 7], true),
+            output_probabilities(&[0.0; 7], true, 1.0),
             Err(OutputValuesError::NotADistribution([0.0; 7]))
         );
     }
@@ -299,24 +323,61 @@ mod tests {
     #[test]
     fn float_probabilities_pass_and_logits_get_a_softmax() {
         let probs = [0.7, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05];
-        assert_eq!(output_probabilities(&probs, false).unwrap(), probs);
+        assert_eq!(output_probabilities(&probs, false, 1.0).unwrap(), probs);
         let logits = [2.0, -1.0, 0.5, 0.0, 0.0, 0.0, -3.0];
-        let p = output_probabilities(&logits, false).unwrap();
+        let p = output_probabilities(&logits, false, 1.0).unwrap();
         assert_eq!(p, softmax(&logits));
         check_probabilities(&p).unwrap();
         // In 0..=1 but not summing to 1: logits, not probabilities.
-        let p = output_probabilities(&[0.5; 7], false).unwrap();
+        let p = output_probabilities(&[0.5; 7], false, 1.0).unwrap();
         assert!((p[0] - 1.0 / 7.0).abs() < 1e-6);
+    }
+
+    /// Every reading of the output gives the tract backend's `softmax(logits / t)`: a
+    /// TFLite model converted from the ONNX export keeps its calibration.
+    #[test]
+    fn the_manifest_temperature_applies_to_logits_and_probabilities() {
+        let logits = [2.0, -1.0, 0.5, 0.0, 0.3, -0.2, -3.0];
+        for t in [0.5_f32, 0.695, 2.0] {
+            let want = softmax(&logits.map(|v| v / t));
+            let close = |p: [f32; 7], tol: f32| {
+                check_probabilities(&p).unwrap();
+                assert!(
+                    p.iter().zip(&want).all(|(a, b)| (a - b).abs() < tol),
+                    "t {t}: {p:?} vs {want:?}"
+                );
+            };
+            close(output_probabilities(&logits, false, t).unwrap(), 1e-6);
+            close(output_probabilities(&softmax(&logits), false, t).unwrap(), 1e-5);
+            // TFLite's quantised softmax output: 1/256 steps, so agreement to a few steps.
+            let q = Affine::new(QuantType::Int8, 1.0 / 256.0, -128).unwrap();
+            let raw: Vec<i8> = softmax(&logits)
+                .iter()
+                .map(|&p| (p * 256.0 - 128.0).round().min(127.0) as i8)
+                .collect();
+            close(output_probabilities(&q.dequantize_i8(&raw), true, t).unwrap(), 0.02);
+            let untempered = softmax(&logits);
+            assert_eq!(
+                output_probabilities(&logits, false, t).unwrap()[0] > untempered[0],
+                t < 1.0,
+                "a temperature below 1 sharpens, above 1 softens"
+            );
+        }
+        // Tiny probabilities at a low temperature: still a distribution, nothing underflows.
+        let p = output_probabilities(&[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], false, 0.01).unwrap();
+        assert_eq!(p[0], 1.0);
+        let p = output_probabilities(&[0.2, 0.2, 0.1, 0.1, 0.1, 0.1, 0.2], false, 0.01).unwrap();
+        check_probabilities(&p).unwrap();
     }
 
     #[test]
     fn bad_outputs_are_errors() {
-        let e = output_probabilities(&[0.1; 6], false).unwrap_err();
+        let e = output_probabilities(&[0.1; 6], false, 1.0).unwrap_err();
         assert_eq!(e, OutputValuesError::Count(6));
         assert!(e.to_string().contains("6 values"), "{e}");
         let mut v = [0.0; 7];
         v[2] = f32::INFINITY;
-        let e = output_probabilities(&v, false).unwrap_err();
+        let e = output_probabilities(&v, false, 1.0).unwrap_err();
         assert!(matches!(e, OutputValuesError::NonFinite { .. }), "{e}");
         assert!(e.to_string().contains("non-finite value inf"), "{e}");
     }

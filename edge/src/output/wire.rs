@@ -11,9 +11,14 @@
 //! exponential back-off on the loop's clock; a port missing at start-up is opened the same
 //! way once it appears. Until then every message is an output error and the sink reports
 //! itself unhealthy, which the policy turns into the fault alert. Each frame is written whole
-//! and flushed, so a receiver never waits on a half frame. [`open_serial`] sets a tty to raw
-//! mode at the configured speed (a tty's default mode turns each 0x0A into 0D 0A, which
-//! breaks frames).
+//! and flushed, so a receiver never waits on a half frame; a frame that a failed write cut
+//! short is closed with a lone `0` before the next one, so the receiver loses that frame
+//! alone (a COBS decoder skips the empty frame). [`open_serial`] sets a tty to raw mode at
+//! the configured speed (a tty's default mode turns each 0x0A into 0D 0A, which breaks
+//! frames) and opens the port non-blocking: a peer that stops reading (a USB serial gadget
+//! still plugged in but hung) fills the line's buffer, and a blocking write would then stop
+//! the whole loop, alerts and watchdog included, without a word; a non-blocking one fails,
+//! which is the fault above.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -37,6 +42,8 @@ pub struct WireSink<W> {
     seq: u32,
     manifest: Option<Box<ModelManifest>>,
     failing: bool,
+    /// The last write failed, possibly part-way through a frame.
+    cut: bool,
     name: String,
 }
 
@@ -66,6 +73,7 @@ impl<W: Write> WireSink<W> {
             seq: 0,
             manifest: None,
             failing: false,
+            cut: false,
             name,
         }
     }
@@ -127,8 +135,12 @@ impl<W: Write> WireSink<W> {
                 format!("{} is not open", self.name),
             )));
         };
-        let written = writer.write_all(&frame).and_then(|()| writer.flush());
+        let close_cut_frame = if self.cut { writer.write_all(&[0]) } else { Ok(()) };
+        let written = close_cut_frame
+            .and_then(|()| writer.write_all(&frame))
+            .and_then(|()| writer.flush());
         self.failing = written.is_err();
+        self.cut = written.is_err();
         if written.is_err() && self.opener.is_some() {
             self.writer = None;
         }
@@ -170,10 +182,15 @@ pub fn boot_id() -> u32 {
     h.finish() as u32
 }
 
-/// Opens a serial port for writing; a tty is put in raw mode at `baud` (8N1, no flow
-/// control, no output processing), anything else (a file, a FIFO) is used as it is.
+/// Opens a serial port for writing, non-blocking (see the module docs); a tty is put in raw
+/// mode at `baud` (8N1, no flow control, no output processing), anything else (a file, a
+/// FIFO) is used as it is (a FIFO with no reader yet fails to open, and is retried).
 pub fn open_serial(path: &Path, baud: u32) -> io::Result<File> {
-    let file = OpenOptions::new().write(true).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
     if rustix::termios::isatty(&file) {
         configure_tty(&file, baud)?;
     }
@@ -273,6 +290,137 @@ mod tests {
         let mut got = [0u8; 3];
         master.read_exact(&mut got).unwrap();
         assert_eq!(got, [0x41, 0x0A, 0x00]);
+    }
+
+    /// A peer that stops reading fills the line: the write fails at once instead of blocking
+    /// the loop, and once the peer reads again the next frame arrives whole, the cut one
+    /// being the only loss.
+    #[test]
+    fn a_line_nobody_reads_fails_instead_of_blocking_and_recovers() {
+        use std::os::fd::AsRawFd;
+
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let path = std::path::PathBuf::from(ptsname(&master, Vec::new()).unwrap().to_str().unwrap());
+        let port = open_serial(&path, 115_200).unwrap();
+        // The test's side reads without blocking too, to drain what is there.
+        // SAFETY: `master` is an open descriptor for the whole call.
+        assert_eq!(
+            unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) },
+            0
+        );
+        let mut master = std::fs::File::from(master);
+
+        // A blocking port would hang here, so the writes run on their own thread.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sink = WireSink::new(port, 0xB0);
+            let sent = (0..1_000_000u64)
+                .take_while(|&t| sink.alert(&alert(t), 1).is_ok())
+                .count();
+            let _ = done.send((sent, sink));
+        });
+        let (sent, mut sink) = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("writing to a line nobody reads blocked");
+        assert!(sent < 1_000_000, "the writes never failed");
+        assert!(!sink.healthy());
+
+        // The pty hands bytes over asynchronously: read until `frames` frame ends (zeros)
+        // have arrived, or 10 s.
+        let mut bytes = Vec::new();
+        let mut read_until = |bytes: &mut Vec<u8>, frames: usize| {
+            let mut buf = [0u8; 4096];
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while bytes.iter().filter(|&&b| b == 0).count() < frames && std::time::Instant::now() < deadline {
+                match master.read(&mut buf) {
+                    Ok(n) if n > 0 => bytes.extend_from_slice(&buf[..n]),
+                    _ => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        };
+        read_until(&mut bytes, sent);
+        sink.alert(&alert(2_000_000), 1).unwrap();
+        assert!(sink.healthy());
+        // The lone zero that closes the cut frame, then the new frame.
+        read_until(&mut bytes, sent + 2);
+        let packets = FrameDecoder::new(4096).push(&bytes);
+        let stamps: Vec<u64> = packets
+            .iter()
+            .filter_map(|p| match p {
+                Ok(Packet {
+                    message: Message::Alert(a),
+                    ..
+                }) => Some(a.timestamp_ms),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stamps.len(), sent + 1, "every whole frame arrives");
+        assert_eq!(
+            stamps.last(),
+            Some(&2_000_000),
+            "the frame after the cut one arrives whole"
+        );
+        assert!(
+            packets.iter().filter(|p| p.is_err()).count() <= 1,
+            "only the cut frame is lost"
+        );
+    }
+
+    /// A frame cut short by a failed write is closed before the next one, which then decodes.
+    #[test]
+    fn a_frame_cut_short_costs_only_itself() {
+        /// Takes `room` more bytes, then fails.
+        struct Cutting {
+            bytes: Vec<u8>,
+            room: usize,
+        }
+        impl Write for Cutting {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.room);
+                if n == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                self.room -= n;
+                self.bytes.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut sink = WireSink::new(
+            Cutting {
+                bytes: Vec::new(),
+                room: 0,
+            },
+            0xB0,
+        );
+        let whole = encode_frame(&Packet {
+            boot_id: 0xB0,
+            seq: 0,
+            message: Message::Alert(alert(1)),
+        })
+        .unwrap()
+        .len();
+        sink.writer.as_mut().unwrap().room = whole + whole / 2;
+        sink.alert(&alert(1), 1).unwrap();
+        assert!(sink.alert(&alert(2), 1).is_err(), "half of the second frame fits");
+        sink.writer.as_mut().unwrap().room = usize::MAX;
+        sink.alert(&alert(3), 1).unwrap();
+
+        let mut check = SequenceCheck::default();
+        let got: Vec<_> = FrameDecoder::new(4096)
+            .push(&sink.writer.as_ref().unwrap().bytes)
+            .into_iter()
+            .map(|p| p.map(|p| check.check(&p)))
+            .collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], Ok(Continuity::First));
+        assert!(got[1].is_err(), "the cut frame fails its check: {got:?}");
+        assert_eq!(got[2], Ok(Continuity::Gap { missing: 1 }));
     }
 
     /// A line that can be unplugged: writes fail while `down` is set.
