@@ -229,22 +229,31 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     });
 
     // Temperature: fitted on the validation split's int8 logits (what the edge computes), then
-    // the calibration of the test split's scores before and after, per dataset.
-    let logits_of = |samples: &[&Sample]| -> Result<Vec<[f32; shared::NUM_CLASSES]>> {
+    // the calibration of the test split's scores before and after, per dataset. The fp32
+    // model, when written, gets its own, fitted on its logits.
+    let logits_with = |runner: &TractRunner, samples: &[&Sample]| -> Result<Vec<[f32; shared::NUM_CLASSES]>> {
         inputs(samples, norm)
             .iter()
             .map(|x| {
-                let z = int8_runner.logits(x)?;
+                let z = runner.logits(x)?;
                 <[f32; shared::NUM_CLASSES]>::try_from(z.as_slice())
                     .map_err(|_| anyhow::anyhow!("{} logits, expected {}", z.len(), shared::NUM_CLASSES))
             })
             .collect()
     };
+    let logits_of = |samples: &[&Sample]| logits_with(&int8_runner, samples);
     let temperature = calibration::fit_temperature(&logits_of(&val)?, &val_labels);
     println!(
         "\ntemperature {temperature:.3} (fitted on {} validation images)\n",
         val.len()
     );
+    let fp32_temperature = if args.fp32 {
+        let t = calibration::fit_temperature(&logits_with(&fp32_runner, &val)?, &val_labels);
+        println!("fp32 model's temperature {t:.3} (fitted on the same images)\n");
+        t
+    } else {
+        temperature
+    };
     println!("| test set | ECE (15 bins), t = 1 | ECE, t = {temperature:.3} |");
     println!("|---|---:|---:|");
     let plots = args.run.join("plots");
@@ -330,7 +339,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         recipe,
         enhancer,
     };
-    let report = write_models(&fp32, &int8, calibration_images, &options, &template)?;
+    let report = write_models(&fp32, &int8, calibration_images, &options, &template, fp32_temperature)?;
     if let Some((path, m)) = &report.fp32 {
         println!("wrote {} (sha256 {})", path.display(), m.sha256);
     }

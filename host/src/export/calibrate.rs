@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tract_onnx::prelude::*;
 
 use super::ExportError;
@@ -49,24 +51,49 @@ impl FromStr for Calibration {
 }
 
 /// Values of one tensor seen during calibration.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Collector {
     min: f32,
     max: f32,
     samples: Vec<f32>,
+    /// Picks the sampled positions; seeded, so an export is reproducible.
+    rng: ChaCha8Rng,
 }
 
-/// How many values per tensor per image are kept for percentiles (evenly strided).
+impl Default for Collector {
+    fn default() -> Self {
+        Collector {
+            min: 0.0,
+            max: 0.0,
+            samples: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(SAMPLE_SEED),
+        }
+    }
+}
+
+/// How many values per tensor per image are kept for percentiles.
 const SAMPLES_PER_IMAGE: usize = 512;
+/// Seed of the sampled positions.
+const SAMPLE_SEED: u64 = 0x5a4d_504c;
 
 impl Collector {
+    /// Takes in one image's tensor: its extremes, and [`SAMPLES_PER_IMAGE`] values at random
+    /// positions (all of them when there are fewer). The positions are random, not evenly
+    /// strided: a `[C, H, W]` tensor is laid out channel by channel, and a stride that is a
+    /// multiple of the width (as `len / 512` is for every tensor of this network) samples a
+    /// single column, the border one that each 3x3 convolution reads half padding for.
     fn add(&mut self, values: &[f32]) {
         for &v in values {
             self.min = self.min.min(v);
             self.max = self.max.max(v);
         }
-        let step = (values.len() / SAMPLES_PER_IMAGE).max(1);
-        self.samples.extend(values.iter().step_by(step));
+        if values.len() <= SAMPLES_PER_IMAGE {
+            self.samples.extend_from_slice(values);
+        } else {
+            let rng = &mut self.rng;
+            self.samples
+                .extend((0..SAMPLES_PER_IMAGE).map(|_| values[rng.random_range(0..values.len())]));
+        }
     }
 
     fn range(&mut self, method: Calibration) -> (f32, f32) {
@@ -272,6 +299,26 @@ mod tests {
         assert_eq!(c.range(Calibration::MinMax), (0.0, 100.0));
         let (_, hi) = c.range(Calibration::Percentile(99.0));
         assert!(hi < 1.0, "{hi}");
+    }
+
+    /// A tensor whose left column is 0 and every other value 1, laid out like conv1's
+    /// `[32, 48, 48]` output: the percentiles must see the whole map, not one column.
+    #[test]
+    fn percentiles_sample_every_column() {
+        let (channels, width) = (32, 48);
+        let values: Vec<f32> = (0..channels * width * width)
+            .map(|i| if i % width == 0 { 0.0 } else { 1.0 })
+            .collect();
+        let collect = || {
+            let mut c = Collector::default();
+            (0..4).for_each(|_| c.add(&values));
+            c
+        };
+        let mut c = collect();
+        assert!(c.samples == collect().samples, "the same images give the same samples");
+        let ones = c.samples.iter().filter(|&&v| v == 1.0).count() as f64 / c.samples.len() as f64;
+        assert!((ones - 47.0 / 48.0).abs() < 0.02, "share of interior samples {ones}");
+        assert_eq!(c.range(Calibration::Percentile(99.0)), (0.0, 1.0));
     }
 
     #[test]

@@ -176,13 +176,16 @@ pub fn build_candidates(
 }
 
 /// Writes fp32 (optional) and int8 graphs with manifests into `options.out_dir`.
-/// `template` supplies everything in the manifest except name, quantisation and hash.
+/// `template` supplies everything in the manifest except name, quantisation and hash; its
+/// temperature is the int8 model's, `fp32_temperature` the fp32 model's (each fitted on its
+/// own logits).
 pub fn write_models(
     fp32: &[u8],
     int8: &[u8],
     calibration_images: usize,
     options: &ExportOptions,
     template: &ModelManifest,
+    fp32_temperature: f32,
 ) -> Result<ExportReport, ExportError> {
     options.check_outputs()?;
     std::fs::create_dir_all(&options.out_dir).map_err(|source| ExportError::Io {
@@ -196,7 +199,11 @@ pub fn write_models(
     };
     let fp32 = if options.write_fp32 {
         let p = options.model_path("fp32");
-        let m = artifacts::manifest::write_model(&p, fp32, with("fp32", Quantization::Float32))?;
+        let manifest = ModelManifest {
+            temperature: fp32_temperature,
+            ..with("fp32", Quantization::Float32)
+        };
+        let m = artifacts::manifest::write_model(&p, fp32, manifest)?;
         Some((p, m))
     } else {
         None
@@ -414,13 +421,16 @@ mod tests {
             err.ends_with("vigil-fp32.manifest.json exists; pass --force to replace it (and its manifest)"),
             "{err}"
         );
-        let err = write_models(b"fp32", b"int8", 1, &options, &template()).unwrap_err();
+        let err = write_models(b"fp32", b"int8", 1, &options, &template(), 1.5).unwrap_err();
         assert!(matches!(err, ExportError::Exists(_)), "{err}");
         assert!(!dir.path().join("vigil-int8.onnx").exists(), "nothing written");
         options.overwrite = true;
-        write_models(b"fp32", b"int8", 1, &options, &template()).unwrap();
+        let report = write_models(b"fp32", b"int8", 1, &options, &template(), 1.5).unwrap();
         assert_eq!(std::fs::read(dir.path().join("vigil-int8.onnx")).unwrap(), b"int8");
         let manifest = std::fs::read_to_string(dir.path().join("vigil-fp32.manifest.json")).unwrap();
         assert!(manifest.contains(&artifacts::manifest::sha256_hex(b"fp32")));
+        // Each model carries the temperature fitted on its own logits.
+        assert_eq!(report.fp32.unwrap().1.temperature, 1.5);
+        assert_eq!(report.int8.1.temperature, template().temperature);
     }
 }
