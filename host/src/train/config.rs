@@ -110,6 +110,13 @@ pub enum ConfigError {
     /// No dataset to train on.
     #[error("no dataset selected")]
     NoDataset,
+    /// FER2013 and FER+ together: the same faces under two names.
+    #[error(
+        "fer2013 and ferplus hold the same faces (JPEG with the original labels, PNG with the \
+         FER+ votes): train on one of them; each is split on its own, so together the faces of \
+         one's validation and test parts would be training faces of the other"
+    )]
+    SameFacesTwice,
     /// No epoch or an empty batch.
     #[error("epochs ({epochs}) and batch size ({batch_size}) must be at least 1")]
     Zero {
@@ -324,6 +331,12 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.data.datasets.is_empty() {
             return Err(ConfigError::NoDataset);
+        }
+        if [DatasetKind::Fer2013, DatasetKind::FerPlus]
+            .iter()
+            .all(|k| self.data.datasets.contains(k))
+        {
+            return Err(ConfigError::SameFacesTwice);
         }
         if self.epochs == 0 || self.batch_size == 0 {
             return Err(ConfigError::Zero {

@@ -146,3 +146,19 @@ fn averaging_must_start_within_the_run() {
         assert!(err.to_string().contains("--average-from"), "{err}");
     }
 }
+
+#[test]
+fn fer2013_and_ferplus_are_never_trained_together() {
+    let with = |datasets: Vec<DatasetKind>| TrainConfig {
+        data: DataSelection {
+            datasets,
+            ..TrainConfig::default().data
+        },
+        ..TrainConfig::default()
+    };
+    let both = with(vec![DatasetKind::Fer2013, DatasetKind::CkPlus, DatasetKind::FerPlus]);
+    assert!(matches!(both.validate(), Err(ConfigError::SameFacesTwice)));
+    assert!(both.validate().unwrap_err().to_string().contains("same faces"));
+    assert!(with(vec![DatasetKind::FerPlus, DatasetKind::CkPlus]).validate().is_ok());
+    assert!(with(vec![DatasetKind::Fer2013, DatasetKind::CkPlus]).validate().is_ok());
+}
