@@ -16,6 +16,7 @@ use shared::arch::Architecture;
 use super::checkpoint;
 use super::error::TrainError;
 use super::images::ImageSet;
+use crate::data::{DataSelection, DatasetKind, SplitProtocol};
 use crate::export::float_graph::{self, Exposed};
 use crate::export::{calibrate, read_back};
 use crate::model::Network;
@@ -29,28 +30,72 @@ pub fn is_model_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
 }
 
-/// The first model of a new run: `init_from`'s weights, or a seeded random start.
+/// The first model of a new run whose data is `run`: `init_from`'s weights, or a seeded
+/// random start.
 pub fn initial_model(
     init_from: Option<&Path>,
     arch: &Architecture,
     device: &Device,
-    seed: u64,
+    run: &DataSelection,
     train: &ImageSet,
 ) -> Result<Network, TrainError> {
     let Some(path) = init_from else {
-        return Ok(Network::seeded(arch, device, seed)?);
+        return Ok(Network::seeded(arch, device, run.seed)?);
     };
     if is_model_file(path) {
-        return from_int8_model(path, arch, device, seed, train);
+        match artifacts::manifest::load_verified(path) {
+            Ok((_, m)) => warn_on_other_split(path, (&m.datasets, m.split, m.seed), run),
+            Err(e) => tracing::warn!(
+                "{e}: what {} was trained on is unknown, so whether this run's validation and test \
+                 faces were among its training faces cannot be checked",
+                path.display()
+            ),
+        }
+        return from_int8_model(path, arch, device, run.seed, train);
     }
     let dir = checkpoint::best_dir(path);
     let state = checkpoint::load_state(&dir, Some(arch))?;
+    let source = &state.config.data;
+    warn_on_other_split(&dir, (&source.datasets, source.protocol, source.seed), run);
     tracing::info!(
         "initialising from {} (epoch {} of that run)",
         dir.display(),
         state.best.map_or(state.epochs_done, |b| b.epoch)
     );
     Ok(checkpoint::load_model(&dir, &state, device)?)
+}
+
+/// The warning for starting weights trained on some of this run's datasets split another way
+/// (protocol or seed), if they were: faces in this run's validation and test parts may then
+/// be training faces of the starting weights, which makes the run's figures on them
+/// optimistic. Not an error: fine-tuning across splits is legitimate when its figures are
+/// read with that in mind (REPORT, "The paper-split model").
+pub fn other_split(source: (&[DatasetKind], SplitProtocol, u64), run: &DataSelection) -> Option<String> {
+    let (datasets, protocol, seed) = source;
+    let shared: Vec<&str> = run
+        .datasets
+        .iter()
+        .filter(|k| datasets.contains(k))
+        .map(|k| k.name())
+        .collect();
+    if shared.is_empty() || (protocol == run.protocol && seed == run.seed) {
+        return None;
+    }
+    Some(format!(
+        "they were trained on {} split by the {} protocol with seed {seed}, this run splits them by \
+         the {} protocol with seed {}: some of its validation and test faces may have been their \
+         training faces, so its figures on those are optimistic",
+        shared.join(", "),
+        protocol.name(),
+        run.protocol.name(),
+        run.seed
+    ))
+}
+
+fn warn_on_other_split(path: &Path, source: (&[DatasetKind], SplitProtocol, u64), run: &DataSelection) {
+    if let Some(why) = other_split(source, run) {
+        tracing::warn!("starting weights {}: {why}", path.display());
+    }
 }
 
 /// A trainable network from an exported int8 model, its BatchNorm statistics measured on up
@@ -89,4 +134,34 @@ pub fn from_int8_model(
         inputs.len()
     );
     Ok(Network::unfold(arch, &folded, &moments, device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_from_another_split_of_the_same_data_are_flagged() {
+        let run = DataSelection {
+            datasets: vec![DatasetKind::CkPlus, DatasetKind::Jaffe],
+            protocol: SplitProtocol::Paper,
+            seed: 42,
+            ..crate::train::TrainConfig::default().data
+        };
+        let wild = [DatasetKind::FerPlus, DatasetKind::CkPlus, DatasetKind::Jaffe];
+        let why = other_split((&wild, SplitProtocol::Subject, 42), &run).expect("flagged");
+        assert!(why.contains("ckplus, jaffe") && why.contains("subject"), "{why}");
+        let why = other_split((&run.datasets, SplitProtocol::Paper, 7), &run).expect("flagged");
+        assert!(why.contains("seed 7"), "{why}");
+        assert_eq!(
+            other_split((&run.datasets, SplitProtocol::Paper, 42), &run),
+            None,
+            "same split"
+        );
+        assert_eq!(
+            other_split((&[DatasetKind::FerPlus], SplitProtocol::Subject, 42), &run),
+            None,
+            "no dataset in common"
+        );
+    }
 }

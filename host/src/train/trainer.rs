@@ -133,7 +133,7 @@ impl Trainer {
                 (model, optimizer, state, average)
             }
             None => {
-                let model = init::initial_model(config.init_from.as_deref(), arch, &device, config.data.seed, train)?;
+                let model = init::initial_model(config.init_from.as_deref(), arch, &device, &config.data, train)?;
                 let state = CheckpointState {
                     format_version: CHECKPOINT_FORMAT_VERSION,
                     architecture: arch.clone(),
