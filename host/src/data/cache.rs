@@ -94,7 +94,11 @@ impl CacheHeader {
             val_fraction
         );
         if self.source_digest != wanted.source_digest {
-            return Some("was prepared from different input files (the dataset directory changed)".into());
+            return Some(
+                "was prepared from different input files (the dataset directory changed), or by a \
+                 vigil that fingerprinted them differently"
+                    .into(),
+            );
         }
         None
     }

@@ -176,9 +176,11 @@ fn header(
     }
 }
 
-/// SHA-256 over what the reader listed: relative path, content, label and official split of
-/// each entry (pixels for CSV rows). No decoding, so it costs a read of the files (about a
-/// second for FER+), and it changes when any byte of any input does.
+/// SHA-256 over what the reader listed: relative path, content, label, official split and
+/// annotator votes (FER+'s soft targets, read from its `label.csv`) of each entry (pixels for
+/// CSV rows). No decoding, so it costs a read of the files (about a second for FER+), and it
+/// changes when any byte of any input does. Entries without votes hash as they always did,
+/// so only caches of voted datasets change with the votes.
 pub fn source_digest(dir: &Path, listing: &Listing) -> String {
     let mut hasher = Sha256::new();
     for e in &listing.entries {
@@ -202,6 +204,10 @@ pub fn source_digest(dir: &Path, listing: &Listing) -> String {
             }
         }
         hasher.update([e.label as u8, e.official.map_or(0, |o| o as u8 + 1), 0xff]);
+        if let Some(votes) = e.votes {
+            hasher.update(votes);
+            hasher.update([0xfe]);
+        }
     }
     hex::encode(hasher.finalize())
 }

@@ -28,6 +28,31 @@ fn the_source_digest_covers_file_contents() {
     assert_ne!(before, source_digest(tmp.path(), &listing));
 }
 
+/// FER+'s votes are the soft targets: the same faces with other votes (same majority) are
+/// another input, or a cache would go on training on the old distributions.
+#[test]
+fn the_source_digest_covers_votes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("fer0000001.png");
+    std::fs::write(&path, [1u8, 2, 3, 4]).unwrap();
+    let with = |votes| Listing {
+        entries: vec![crate::data::Entry {
+            origin: crate::data::Origin::File(path.clone()),
+            display: "fer0000001.png".into(),
+            label: shared::Emotion::Happy,
+            subject: "fer0000001".into(),
+            source: "fer0000001.png".into(),
+            official: None,
+            votes,
+        }],
+        skipped: vec![],
+    };
+    let a = source_digest(tmp.path(), &with(Some([0, 6, 0, 0, 0, 0, 4])));
+    let b = source_digest(tmp.path(), &with(Some([0, 7, 0, 0, 0, 0, 3])));
+    assert_ne!(a, b);
+    assert_ne!(a, source_digest(tmp.path(), &with(None)));
+}
+
 /// A small CK+-style tree: `per_class` images for 4 classes over 8 subjects, one truncated
 /// PNG, one exact duplicate, one unknown-label folder.
 fn small_ckplus(root: &Path, per_class: usize) {
