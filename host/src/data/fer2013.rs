@@ -7,7 +7,8 @@
 //!
 //! PublicTest is the test split of the subject protocol. PrivateTest is kept out on purpose
 //! (the project holds the third official split back as a final check), so its rows are
-//! counted as held out. FER2013 has no subject ids: the file name (or CSV row) stands in.
+//! counted as held out. A test folder with more faces than PublicTest has (the common export
+//! whose `test/` holds both) is read as it is, with a warning that it is not PublicTest. FER2013 has no subject ids: the file name (or CSV row) stands in.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -73,9 +74,26 @@ pub fn read(dir: &Path) -> Result<Listing, DataError> {
     }
 }
 
+/// Faces in FER2013's PublicTest.
+pub const PUBLIC_TEST_FACES: usize = 3_589;
+
+/// The warning for a test folder with more faces than PublicTest has: the common class-folder
+/// export's `test/` holds PublicTest and PrivateTest together (7,178 faces), and figures on it
+/// are then not PublicTest figures.
+pub fn test_folder_warning(folder: &Path, faces: usize) -> Option<String> {
+    (faces > PUBLIC_TEST_FACES).then(|| {
+        format!(
+            "{}: {faces} faces, more than PublicTest's {PUBLIC_TEST_FACES}: it likely holds PrivateTest \
+             too, so test figures on it are not PublicTest figures (fer2013.csv keeps the two apart)",
+            folder.display()
+        )
+    })
+}
+
 fn read_folders(splits: &[(OfficialSplit, PathBuf)]) -> Result<Listing, DataError> {
     let mut listing = Listing::default();
     for (split, split_dir) in splits {
+        let before = listing.entries.len();
         for (class_dir, folder) in class_folders(split_dir, &mut listing)? {
             let label = Emotion::from_fer2013_folder(&folder);
             for (path, name) in class_folder_files(&class_dir, &mut listing)? {
@@ -93,6 +111,11 @@ fn read_folders(splits: &[(OfficialSplit, PathBuf)]) -> Result<Listing, DataErro
                     Err(e) => listing.skip(display, SkipReason::UnknownLabel, e.to_string()),
                 }
             }
+        }
+        if *split == OfficialSplit::Test
+            && let Some(warning) = test_folder_warning(split_dir, listing.entries.len() - before)
+        {
+            tracing::warn!("{warning}");
         }
     }
     Ok(listing)
@@ -213,6 +236,17 @@ fn parse_row(fields: &[&str], columns: &Columns) -> Result<(Emotion, OfficialSpl
 mod tests {
     use super::*;
     use crate::data::test_util::{write_png, write_truncated_png};
+
+    #[test]
+    fn a_test_folder_larger_than_publictest_is_flagged() {
+        let folder = Path::new("fer2013/test");
+        assert_eq!(test_folder_warning(folder, PUBLIC_TEST_FACES), None);
+        let warning = test_folder_warning(folder, 7_178).expect("flagged");
+        assert!(
+            warning.contains("fer2013/test: 7178 faces") && warning.contains("PrivateTest"),
+            "{warning}"
+        );
+    }
 
     fn row(emotion: &str, n: usize, usage: &str) -> String {
         let pixels: Vec<String> = (0..n).map(|i| (i % 256).to_string()).collect();
