@@ -31,6 +31,15 @@ if [ -z "$binary" ]; then
 fi
 [ -x "$binary" ] || { echo "bundle.sh: no executable at $binary" >&2; exit 1; }
 ls "$models"/*.onnx >/dev/null 2>&1 || { echo "bundle.sh: no *.onnx model in $models" >&2; exit 1; }
+# The model (with its manifest) and the cascade the board config names must be in the
+# bundle: without them the service cannot start on a fresh board, and on an upgrade the
+# copies of an earlier install would go on being used.
+board_file() { sed -n "s/^$1 *= *\"\(.*\)\"/\1/p" "$repo/deploy/edge.board.toml" | head -n 1; }
+model=$(basename "$(board_file model)")
+cascade=$(basename "$(board_file cascade)")
+for f in "$model" "${model%.onnx}.manifest.json" "$cascade"; do
+    [ -f "$models/$f" ] || { echo "bundle.sh: $models/$f is missing (deploy/edge.board.toml uses it)" >&2; exit 1; }
+done
 
 name="vigil-edge-$target"
 stage=$(mktemp -d)
@@ -38,7 +47,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/$name/bin" "$stage/$name/models"
 cp "$binary" "$stage/$name/bin/vigil-edge"
 cp "$models"/*.onnx "$models"/*.manifest.json "$stage/$name/models/"
-cp "$models"/haarcascade_*.xml "$stage/$name/models/" 2>/dev/null || true
+cp "$models"/haarcascade_*.xml "$stage/$name/models/"
 cp "$repo/deploy/edge.board.toml" "$stage/$name/edge.toml"
 cp "$repo/deploy/vigil-edge.service" "$repo/deploy/install.sh" "$stage/$name/"
 cp "$repo/README.md" "$stage/$name/"

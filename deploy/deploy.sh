@@ -9,7 +9,9 @@ set -eu
 [ $# -ge 1 ] || { echo "usage: deploy/deploy.sh user@host [bundle.sh options]" >&2; exit 2; }
 board=$1; shift
 repo=$(cd "$(dirname "$0")/.." && pwd)
-bundle=$("$repo/deploy/bundle.sh" "$@" | tail -n 1)
+# No pipe: a failed bundle.sh stops here (sh has no pipefail).
+built=$("$repo/deploy/bundle.sh" "$@")
+bundle=$(printf '%s\n' "$built" | tail -n 1)
 name=$(basename "$bundle" .tar.gz)
 # A private directory on the board (not a predictable /tmp path that another user could
 # prepare), removed whatever happens.

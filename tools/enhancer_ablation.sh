@@ -21,7 +21,7 @@ ENH=$PWD/models/vigil-enhancer.onnx
 mkdir -p "$OUT"
 cargo build --release -p host
 BIN=$OUT/vigil-host
-cp target/release/vigil-host "$BIN"
+cp "${CARGO_TARGET_DIR:-target}/release/vigil-host" "$BIN"
 COMMON=(--data "$DATA" --dataset ckplus,jaffe --protocol subject --flip --augment wild --no-balance
   --schedule cosine --warmup 1 --optimizer adamw --weight-decay 0.05 --batch-size 64 --lr 1e-3
   --seed 42 --epochs 30)

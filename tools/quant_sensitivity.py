@@ -111,7 +111,7 @@ def main():
         row(f"activations of {a}", round_activations(onnx.load(fp32), {a: acts[a]}))
     row("all activations", round_activations(onnx.load(fp32), acts))
     row("all weights", round_weights(onnx.load(fp32), set(weights)))
-    row("**everything** (the int8 graph)", round_weights(round_activations(onnx.load(fp32), acts), set(weights)))
+    row("**everything** (all weights and activations)", round_weights(round_activations(onnx.load(fp32), acts), set(weights)))
     for w in weights:
         keep = set(weights) - {w}
         row(f"everything but the weights of {w.removesuffix('.weight')}", round_weights(round_activations(onnx.load(fp32), acts), keep))

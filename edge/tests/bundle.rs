@@ -23,7 +23,7 @@ fn write_model(dir: &Path, bytes: &[u8], manifest_hash: Option<&str>) {
         repo().join("models/haarcascade_frontalface_default.xml"),
         dir.join("haarcascade_frontalface_default.xml"),
     )
-    .ok();
+    .unwrap();
 }
 
 /// `<tmp>/models` holding a model and its manifest (see [`write_model`]).
@@ -146,6 +146,30 @@ fn install_refuses_a_bundle_with_an_altered_cascade() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("do not match SHA256SUMS"), "{stderr}");
     assert!(!root.join("usr/local/bin/vigil-edge").exists(), "nothing installed");
+}
+
+/// The files the board config names must be packed: a bundle without the cascade (or the
+/// model's manifest) is refused when it is built, not when the service fails on the board.
+#[test]
+fn bundle_refuses_models_without_what_the_board_config_names() {
+    for missing in ["haarcascade_frontalface_default.xml", "vigil-int8.manifest.json"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let models = models_in(tmp.path(), b"model bytes", None);
+        std::fs::remove_file(models.join(missing)).unwrap();
+        let out = Command::new("sh")
+            .arg(repo().join("deploy/bundle.sh"))
+            .args(["--target", "test-target", "--binary", env!("CARGO_BIN_EXE_vigil-edge")])
+            .arg("--models")
+            .arg(&models)
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "bundled without {missing}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("{missing} is missing")), "{stderr}");
+        assert!(!tmp.path().join("out/vigil-edge-test-target.tar.gz").exists());
+    }
 }
 
 #[test]
