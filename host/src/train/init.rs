@@ -70,7 +70,7 @@ pub fn initial_model(
 /// be training faces of the starting weights, which makes the run's figures on them
 /// optimistic. Not an error: fine-tuning across splits is legitimate when its figures are
 /// read with that in mind (REPORT, "The paper-split model").
-pub fn other_split(source: (&[DatasetKind], SplitProtocol, u64), run: &DataSelection) -> Option<String> {
+fn other_split(source: (&[DatasetKind], SplitProtocol, u64), run: &DataSelection) -> Option<String> {
     let (datasets, protocol, seed) = source;
     let shared: Vec<&str> = run
         .datasets
