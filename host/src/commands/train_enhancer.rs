@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use shared::enhancer::FfaSpec;
 use shared::preprocess::{Enhancement, Preprocessing};
@@ -64,10 +64,15 @@ pub struct TrainEnhancerArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Replace a previous run in --out (without it, a run directory with checkpoints is
+    /// refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
 }
 
 impl TrainEnhancerArgs {
-    fn prepare_config(&self) -> PrepareConfig {
+    /// The clean faces' data, split with `seed` (the run's: a resumed run's is its checkpoint's).
+    fn prepare_config(&self, seed: u64) -> PrepareConfig {
         let defaults = PrepareConfig::default();
         PrepareConfig {
             data: DataSelection {
@@ -75,7 +80,7 @@ impl TrainEnhancerArgs {
                 datasets: self.dataset.clone(),
                 protocol: self.protocol,
                 cache_dir: self.cache.clone(),
-                seed: self.seed,
+                seed,
                 preprocessing: Preprocessing {
                     enhancement: Enhancement::None,
                     ..Preprocessing::default()
@@ -106,16 +111,56 @@ impl TrainEnhancerArgs {
     }
 }
 
+/// The settings a run in `out` trains with: a resumed run keeps its checkpoint's (all but the
+/// epochs), since its validation faces and their degradations follow from them; a new run
+/// refuses a directory holding another run's checkpoints unless `force` replaces it.
+fn run_config(args: &TrainEnhancerArgs) -> Result<EnhancerConfig> {
+    let asked = args.config();
+    let (last, best) = (
+        crate::train::checkpoint::last_dir(&args.out),
+        crate::train::checkpoint::best_dir(&args.out),
+    );
+    if args.resume {
+        let state =
+            train::load_state(&last).with_context(|| format!("--resume: cannot resume from {}", last.display()))?;
+        let kept = EnhancerConfig {
+            epochs: asked.epochs,
+            ..state.config
+        };
+        if kept != asked {
+            tracing::warn!(
+                "--resume trains with the checkpoint's settings (all but --epochs): {kept:?}; the options given that differ from them are ignored"
+            );
+        }
+        return Ok(kept);
+    }
+    if last.exists() || best.exists() {
+        if !args.force {
+            bail!(
+                "{} holds a previous enhancer run's checkpoints: continue it with --resume, or replace it with --force",
+                args.out.display()
+            );
+        }
+        tracing::warn!("--force: replacing the previous run in {}", args.out.display());
+        for dir in [last, best] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            }
+        }
+    }
+    Ok(asked)
+}
+
 /// Runs `host train-enhancer`.
 pub fn run(args: &TrainEnhancerArgs) -> Result<()> {
-    let splits = data::load_splits(&args.prepare_config()).context("loading the clean faces")?;
+    let config = run_config(args)?;
+    let splits = data::load_splits(&args.prepare_config(config.seed)).context("loading the clean faces")?;
     let faces = |part: &[data::Sample]| part.iter().map(|s| s.pixels.clone()).collect::<Vec<_>>();
     let (train_faces, val, test) = (
         faces(&splits.train),
-        EvalSet::new(&faces(&splits.val), args.seed),
-        EvalSet::new(&faces(&splits.test), args.seed),
+        EvalSet::new(&faces(&splits.val), config.seed),
+        EvalSet::new(&faces(&splits.test), config.seed),
     );
-    let config = args.config();
     tracing::info!(
         "enhancer {:?}: {} parameters, {:.1} M multiply-adds per face; {} training faces, {} validation, {} test",
         config.spec,
@@ -192,4 +237,74 @@ fn tract_ms_per_face(onnx: &[u8], set: &EvalSet) -> Result<f64> {
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainEnhancerArgs,
+    }
+
+    fn args(out: &std::path::Path, extra: &[&str]) -> TrainEnhancerArgs {
+        let mut argv = vec!["host", "--out", out.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    }
+
+    /// A run directory holding a checkpoint whose settings are `config`.
+    fn saved_run(out: &std::path::Path, config: &EnhancerConfig) {
+        let dir = crate::train::checkpoint::last_dir(out);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = train::EnhancerState {
+            version: train::STATE_VERSION,
+            config: config.clone(),
+            epochs_done: 1,
+            history: Vec::new(),
+            best_epoch: None,
+        };
+        std::fs::write(
+            dir.join(crate::train::checkpoint::STATE_FILE),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_settings_and_a_new_one_does_not_overwrite_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("run");
+        assert_eq!(
+            run_config(&args(&out, &["--seed", "7"])).unwrap().seed,
+            7,
+            "a new directory"
+        );
+
+        let first = args(&out, &["--seed", "7", "--max-val", "100"]).config();
+        saved_run(&out, &first);
+        // Resumed with other data settings: the checkpoint's seed and validation size hold,
+        // so validation faces and their degradations stay those the run was selected on.
+        let resumed = run_config(&args(
+            &out,
+            &["--resume", "--seed", "9", "--max-val", "50", "--epochs", "40"],
+        ))
+        .unwrap();
+        assert_eq!((resumed.seed, resumed.max_val, resumed.epochs), (7, 100, 40));
+
+        let err = run_config(&args(&out, &[])).unwrap_err().to_string();
+        assert!(
+            err.contains("holds a previous enhancer run") && err.contains("--force"),
+            "{err}"
+        );
+        assert!(crate::train::checkpoint::last_dir(&out).exists(), "nothing removed");
+        assert_eq!(run_config(&args(&out, &["--force", "--seed", "9"])).unwrap().seed, 9);
+        assert!(
+            !crate::train::checkpoint::last_dir(&out).exists(),
+            "--force replaces the old run"
+        );
+    }
 }
