@@ -321,7 +321,12 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     );
     let enhancer = match &prepare.data.enhancer {
         None => None,
-        Some(path) => Some(place_enhancer(path, &args.out, args.force)?),
+        Some(path) => Some(place_enhancer(
+            path,
+            state.config.enhancer_sha256.as_deref(),
+            &args.out,
+            args.force,
+        )?),
     };
     let template = ModelManifest {
         format_version: WIRE_VERSION,
@@ -405,10 +410,27 @@ fn export_enhancer(args: &ExportArgs) -> Result<()> {
 
 /// Puts the enhancer a run was trained behind into `out` (beside the model, with its
 /// manifest) unless the same file is already there, and returns the reference the model's
-/// manifest records. A different file under the same name is kept unless `force`.
-fn place_enhancer(path: &std::path::Path, out: &std::path::Path, force: bool) -> Result<shared::wire::EnhancerRef> {
+/// manifest records. A different file under the same name is kept unless `force`. The file
+/// at `path` must be the one the run recorded (`trained_sha256`; older runs recorded none):
+/// an enhancer retrained in place would otherwise be named as the model's.
+fn place_enhancer(
+    path: &std::path::Path,
+    trained_sha256: Option<&str>,
+    out: &std::path::Path,
+    force: bool,
+) -> Result<shared::wire::EnhancerRef> {
     let (bytes, manifest) = artifacts::enhancer::read_checked(path)
         .with_context(|| format!("the run was trained behind the enhancer {}", path.display()))?;
+    if let Some(trained) = trained_sha256
+        && !trained.eq_ignore_ascii_case(&manifest.sha256)
+    {
+        anyhow::bail!(
+            "the run was trained behind an enhancer with sha256 {trained}, but {} is now another (sha256 {}): \
+             restore that enhancer there, or train the classifier again behind this one",
+            path.display(),
+            manifest.sha256
+        );
+    }
     let name = path.file_name().context("enhancer path without a file name")?;
     let target = out.join(name);
     if !artifacts::enhancer::holds(&target, &manifest.sha256) {
@@ -423,4 +445,29 @@ fn place_enhancer(path: &std::path::Path, out: &std::path::Path, force: bool) ->
         println!("wrote {} (the run's enhancer)", target.display());
     }
     Ok(artifacts::enhancer::reference(&target, &manifest.sha256))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run records its enhancer's hash; an export finding another file at that path refuses
+    /// to name it as the model's enhancer.
+    #[test]
+    fn the_enhancer_placed_beside_the_model_is_the_one_the_run_trained_behind() {
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vigil-enhancer.onnx");
+        let (_, manifest) = artifacts::enhancer::read_checked(&shipped).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let other = "0".repeat(64);
+        let err = place_enhancer(&shipped, Some(&other), tmp.path(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&other) && err.contains(&manifest.sha256), "{err}");
+        assert!(!tmp.path().join("vigil-enhancer.onnx").exists(), "nothing placed");
+        for recorded in [Some(manifest.sha256.as_str()), None] {
+            let reference = place_enhancer(&shipped, recorded, tmp.path(), false).unwrap();
+            assert_eq!(reference.sha256, manifest.sha256);
+        }
+        assert!(tmp.path().join("vigil-enhancer.onnx").is_file());
+    }
 }

@@ -103,6 +103,17 @@ pub fn install_stop_handler() -> Arc<AtomicBool> {
     stop
 }
 
+/// Records the SHA-256 of the run's learned enhancer (if any) in `config`, for its export to
+/// check ([`TrainConfig::enhancer_sha256`]).
+fn record_enhancer(config: &mut TrainConfig) -> Result<()> {
+    if let Some(path) = &config.data.enhancer {
+        let (_, manifest) =
+            artifacts::enhancer::read_checked(path).with_context(|| format!("--enhancer {}", path.display()))?;
+        config.enhancer_sha256 = Some(manifest.sha256);
+    }
+    Ok(())
+}
+
 /// Runs `host train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let arch = Architecture::paper(shared::NUM_CLASSES);
@@ -135,6 +146,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         None
     };
+    if resume.is_none() {
+        record_enhancer(&mut config)?;
+    }
     config.validate()?;
     let data = load_data(&config, &arch, !args.cache_only)?;
     let stop = install_stop_handler();

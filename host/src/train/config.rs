@@ -258,6 +258,11 @@ pub struct TrainConfig {
     /// the average beside the model ([`super::average`]); `None`: no averaging.
     #[serde(default)]
     pub average_from: Option<usize>,
+    /// SHA-256 of the learned enhancer (`data.enhancer`) the faces were restored by, recorded
+    /// when the run starts, so an export can refuse to name another file found at that path
+    /// later; `None` without an enhancer and in older checkpoints.
+    #[serde(default)]
+    pub enhancer_sha256: Option<String>,
 }
 
 impl Default for TrainConfig {
@@ -284,6 +289,7 @@ impl Default for TrainConfig {
             init_from: None,
             repeat: Vec::new(),
             average_from: None,
+            enhancer_sha256: None,
         }
     }
 }
@@ -311,7 +317,12 @@ impl TrainConfig {
     /// Whether `asked` differs from this (a checkpoint's) configuration in a setting that
     /// [`Self::resumed`] keeps from the checkpoint, i.e. an option a resume ignores.
     pub fn differs_on_resume(&self, asked: &TrainConfig) -> bool {
-        &self.resumed(asked) != asked
+        // The enhancer's hash is recorded when a run starts, never asked for.
+        let asked = TrainConfig {
+            enhancer_sha256: self.enhancer_sha256.clone(),
+            ..asked.clone()
+        };
+        self.resumed(&asked) != asked
     }
 
     /// How many times an image of `dataset` appears in an epoch.

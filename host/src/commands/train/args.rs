@@ -196,6 +196,7 @@ impl TrainArgs {
             init_from: self.init_from.clone(),
             repeat: self.repeat.clone(),
             average_from: self.average_from,
+            enhancer_sha256: None,
         }
     }
 

@@ -43,3 +43,19 @@ fn ablation_options_reach_the_data_pipeline() {
     assert!(Cli::try_parse_from(["train", "--enhancement", "ffa"]).is_err());
     assert!(Cli::try_parse_from(["train", "--no-balance", "2"]).is_err());
 }
+
+/// A run behind a learned enhancer records that file's hash when it starts; its export checks it.
+#[test]
+fn the_enhancers_hash_is_recorded() {
+    let mut c = Cli::parse_from(["train"]).args.config();
+    record_enhancer(&mut c).unwrap();
+    assert_eq!(c.enhancer_sha256, None, "no enhancer");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vigil-enhancer.onnx");
+    c.data.enhancer = Some(shipped.clone());
+    record_enhancer(&mut c).unwrap();
+    let (_, manifest) = artifacts::enhancer::read_checked(&shipped).unwrap();
+    assert_eq!(c.enhancer_sha256.as_deref(), Some(manifest.sha256.as_str()));
+    c.data.enhancer = Some(shipped.with_file_name("absent-enhancer.onnx"));
+    let err = record_enhancer(&mut c).unwrap_err();
+    assert!(format!("{err:#}").contains("absent-enhancer.onnx"), "{err:#}");
+}
