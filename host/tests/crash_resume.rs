@@ -6,6 +6,8 @@
 //! aside and the new one not yet in place (the `VIGIL_FAILPOINT` hook of
 //! `host::train::checkpoint::save`). Trains the real network on JAFFE for three short epochs.
 //!
+//! The finished run is evaluated again by `host eval --cache-only` without the data.
+//!
 //! A run stopped by SIGTERM (what a session's end or `kill` sends) saves where the epoch stood,
 //! exits with 130 rather than 0, so that `train && export` stops there, and resumes from it.
 
@@ -120,6 +122,26 @@ fn a_run_killed_while_writing_a_checkpoint_resumes_and_finishes() {
         "one history row per epoch, none lost or repeated"
     );
     assert!(!checkpoints.join(".last.old").exists() && !checkpoints.join(".last.tmp").exists());
+
+    // The finished run is evaluated again from its cache alone: `--cache-only` needs no data,
+    // without it the datasets are listed to check the cache, and a missing data directory is an error.
+    let eval = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vigil-host"))
+            .arg("eval")
+            .arg("--run")
+            .arg(&run)
+            .arg("--data")
+            .arg(tmp.path().join("no-data"))
+            .args(extra)
+            .env("RAYON_NUM_THREADS", "2")
+            .output()
+            .expect("host runs")
+    };
+    let checked = eval(&[]);
+    assert!(!checked.status.success(), "the data directory is missing");
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("no-data"));
+    let cached = eval(&["--cache-only"]);
+    assert!(cached.status.success(), "{}", String::from_utf8_lossy(&cached.stderr));
 }
 
 #[cfg(unix)]

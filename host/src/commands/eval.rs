@@ -37,6 +37,10 @@ pub struct EvalArgs {
     /// Backend to evaluate on.
     #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
+    /// Evaluate on the run's complete prepared-cache files alone, without listing the datasets
+    /// to check that the cache matches them (as `host train --cache-only`).
+    #[arg(long)]
+    pub cache_only: bool,
 }
 
 /// Runs `host eval`.
@@ -59,7 +63,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(data) = &args.data {
         config.data.data_root = data.clone();
     }
-    let data = load_data(&config, &arch, true)?;
+    let data = load_data(&config, &arch, !args.cache_only)?;
     let results = eval::evaluate_parts(&model, &[(SplitName::Test, &data.test), (SplitName::Val, &data.val)])?;
     let note = format!(
         "evaluated the {:?} checkpoint (epoch {}) with `host eval`",
