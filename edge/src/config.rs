@@ -330,11 +330,13 @@ impl EdgeConfig {
         if !crate::source::replay::FPS_RANGE.contains(&self.source.fps) {
             return bad("source.fps", "must be in 0.01..=1000");
         }
-        if !RETRY_MS_RANGE.contains(&self.source.retry_initial_ms) {
-            return bad("source.retry_initial_ms", &format!("must be in {RETRY_MS_RANGE:?} ms"));
-        }
-        if !RETRY_MS_RANGE.contains(&self.source.retry_max_ms) {
-            return bad("source.retry_max_ms", &format!("must be in {RETRY_MS_RANGE:?} ms"));
+        for (key, ms) in [
+            ("source.retry_initial_ms", self.source.retry_initial_ms),
+            ("source.retry_max_ms", self.source.retry_max_ms),
+        ] {
+            if !RETRY_MS_RANGE.contains(&ms) {
+                return bad(key, &format!("must be in {RETRY_MS_RANGE:?} ms"));
+            }
         }
         if self.source.retry_initial_ms > self.source.retry_max_ms {
             return bad("source.retry_initial_ms", "must not exceed source.retry_max_ms");

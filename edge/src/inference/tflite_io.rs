@@ -34,7 +34,7 @@
 
 use shared::{INPUT_SIZE, NUM_CLASSES};
 
-use super::tract::softmax;
+use super::tract::softmax_at;
 
 /// How far from 1 the sum of a float output may be for it to be taken as probabilities.
 pub const PROBABILITY_SUM_TOLERANCE: f32 = 1e-3;
@@ -207,27 +207,24 @@ pub fn output_probabilities(
     if values.iter().all(|v| (0.0..=1.0).contains(v)) && (sum - 1.0).abs() <= PROBABILITY_SUM_TOLERANCE {
         return Ok(at_temperature(values, temperature));
     }
-    Ok(softmax(&values.map(|v| v / temperature)))
+    Ok(softmax_at(&values, temperature))
 }
 
-/// The probabilities `p` at temperature `t`: `p^(1/t)` renormalised (`p` itself at `t = 1`).
-/// Each term is divided by the largest first, so the largest becomes 1 and the sum cannot
-/// underflow to zero; `p` holds at least one positive value.
+/// The probabilities `p` at temperature `t`: `p^(1/t)` renormalised, i.e. the softmax of
+/// `ln p` at `t` (a zero stays zero; `p` holds at least one positive value); `p` itself at
+/// `t = 1`.
 fn at_temperature(p: [f32; NUM_CLASSES], t: f32) -> [f32; NUM_CLASSES] {
     if t == 1.0 {
         return p;
     }
-    let max = p.iter().fold(0.0_f32, |m, &v| m.max(v));
-    let mut out = p.map(|v| (v / max).powf(1.0 / t));
-    let sum: f32 = out.iter().sum();
-    out.iter_mut().for_each(|v| *v /= sum);
-    out
+    softmax_at(&p.map(f32::ln), t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inference::check_probabilities;
+    use crate::inference::tract::softmax;
 
     #[test]
     fn accepted_shapes() {

@@ -67,6 +67,11 @@ impl TractClassifier {
     }
 }
 
+/// The scores of `logits` at temperature `t`: `softmax(logits / t)`.
+pub fn softmax_at(logits: &[f32; NUM_CLASSES], t: f32) -> [f32; NUM_CLASSES] {
+    softmax(&logits.map(|v| v / t))
+}
+
 /// Numerically stable softmax.
 pub fn softmax(logits: &[f32; NUM_CLASSES]) -> [f32; NUM_CLASSES] {
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
@@ -82,8 +87,7 @@ impl Classifier for TractClassifier {
         if logits.iter().any(|v| !v.is_finite()) {
             return Err(InferenceError::InvalidOutput(format!("non-finite logits {logits:?}")));
         }
-        let t = self.manifest.temperature;
-        Ok(softmax(&logits.map(|v| v / t)))
+        Ok(softmax_at(&logits, self.manifest.temperature))
     }
 }
 

@@ -11,9 +11,9 @@
 //! exponential back-off on the loop's clock; a port missing at start-up is opened the same
 //! way once it appears. Until then every message is an output error and the sink reports
 //! itself unhealthy, which the policy turns into the fault alert. Each frame is written whole
-//! and flushed, so a receiver never waits on a half frame; a frame that a failed write cut
-//! short is closed with a lone `0` before the next one, so the receiver loses that frame
-//! alone (a COBS decoder skips the empty frame). [`open_serial`] sets a tty to raw mode at
+//! and flushed, so a receiver never waits on a half frame; after a failure the next frame
+//! starts with a lone `0`, which closes any frame a failed write cut short, so the receiver
+//! loses that frame alone (a COBS decoder skips the empty frame). [`open_serial`] sets a tty to raw mode at
 //! the configured speed (a tty's default mode turns each 0x0A into 0D 0A, which breaks
 //! frames) and opens the port non-blocking: a peer that stops reading (a USB serial gadget
 //! still plugged in but hung) fills the line's buffer, and a blocking write would then stop
@@ -41,9 +41,8 @@ pub struct WireSink<W> {
     boot_id: u32,
     seq: u32,
     manifest: Option<Box<ModelManifest>>,
+    /// The last send or open failed: a write may have stopped part-way through a frame.
     failing: bool,
-    /// The last write failed, possibly part-way through a frame.
-    cut: bool,
     name: String,
 }
 
@@ -73,7 +72,6 @@ impl<W: Write> WireSink<W> {
             seq: 0,
             manifest: None,
             failing: false,
-            cut: false,
             name,
         }
     }
@@ -135,12 +133,12 @@ impl<W: Write> WireSink<W> {
                 format!("{} is not open", self.name),
             )));
         };
-        let close_cut_frame = if self.cut { writer.write_all(&[0]) } else { Ok(()) };
+        // After a failure a lone 0 closes whatever part of a frame the failed write left.
+        let close_cut_frame = if self.failing { writer.write_all(&[0]) } else { Ok(()) };
         let written = close_cut_frame
             .and_then(|()| writer.write_all(&frame))
             .and_then(|()| writer.flush());
         self.failing = written.is_err();
-        self.cut = written.is_err();
         if written.is_err() && self.opener.is_some() {
             self.writer = None;
         }

@@ -130,20 +130,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config = state.config.resumed(&config);
         Some(resume_dir.as_path())
     } else {
-        if resume_dir.exists() || checkpoint::best_dir(&args.out).exists() {
-            if !args.force {
-                bail!(
-                    "{} holds a previous run's checkpoints: continue it with --resume, or replace it with --force",
-                    args.out.display()
-                );
-            }
-            tracing::warn!("--force: replacing the previous run in {}", args.out.display());
-            for dir in [resume_dir.clone(), checkpoint::best_dir(&args.out)] {
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-                }
-            }
-        }
+        super::make_way_for_new_run(&args.out, "run", args.force)?;
         None
     };
     if resume.is_none() {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use shared::enhancer::FfaSpec;
 use shared::preprocess::{Enhancement, Preprocessing};
@@ -116,11 +116,8 @@ impl TrainEnhancerArgs {
 /// refuses a directory holding another run's checkpoints unless `force` replaces it.
 fn run_config(args: &TrainEnhancerArgs) -> Result<EnhancerConfig> {
     let asked = args.config();
-    let (last, best) = (
-        crate::train::checkpoint::last_dir(&args.out),
-        crate::train::checkpoint::best_dir(&args.out),
-    );
     if args.resume {
+        let last = crate::train::checkpoint::last_dir(&args.out);
         let state =
             train::load_state(&last).with_context(|| format!("--resume: cannot resume from {}", last.display()))?;
         let kept = EnhancerConfig {
@@ -134,20 +131,7 @@ fn run_config(args: &TrainEnhancerArgs) -> Result<EnhancerConfig> {
         }
         return Ok(kept);
     }
-    if last.exists() || best.exists() {
-        if !args.force {
-            bail!(
-                "{} holds a previous enhancer run's checkpoints: continue it with --resume, or replace it with --force",
-                args.out.display()
-            );
-        }
-        tracing::warn!("--force: replacing the previous run in {}", args.out.display());
-        for dir in [last, best] {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-            }
-        }
-    }
+    super::make_way_for_new_run(&args.out, "enhancer run", args.force)?;
     Ok(asked)
 }
 
