@@ -19,9 +19,10 @@ use crate::inference::face::FacePipeline;
 use crate::monitor::{EndReason, Monitor, MonitorConfig};
 use crate::output::wire::{boot_id, open_serial};
 use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
+use crate::source::deadline::Deadline;
 use crate::source::replay::{ImageLoader, ReplaySource};
 use crate::source::stdin::RawGreySource;
-use crate::source::{FrameSource, parse_size};
+use crate::source::{FrameSource, READ_DEADLINE, parse_size};
 use artifacts::enhancer::Enhancer;
 use artifacts::shipped;
 use shared::wire::ModelManifest;
@@ -173,10 +174,10 @@ fn open_source(args: &RunArgs, config: &EdgeConfig) -> Result<Opened> {
         return Ok((Box::new(source), None));
     }
     if let Some((w, h)) = args.stdin {
-        return Ok((
-            Box::new(RawGreySource::new(std::io::stdin().lock(), w, h)),
-            Some((w, h)),
-        ));
+        // A pipe whose writer stalls would block the loop for ever; read it on a thread.
+        let source = Deadline::spawn(RawGreySource::new(std::io::stdin(), w, h), READ_DEADLINE)
+            .context("starting the stdin reader thread")?;
+        return Ok((Box::new(source), Some((w, h))));
     }
     let Some(device) = args.camera.clone().or_else(|| config.source.camera.clone()) else {
         bail!("no frame source: pass --replay DIR, --stdin WxH or --camera DEVICE (or set source.camera)");

@@ -8,7 +8,7 @@
 //! [`super::retry::Reconnecting`] to reopen it.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use shared::GrayImage;
 use v4l::buffer::Type;
@@ -67,9 +67,8 @@ impl Camera {
             tracing::warn!(requested = %format!("{width}x{height}"), got = %format!("{}x{}", fmt.width, fmt.height), "camera chose another size");
         }
         let mut stream = Stream::with_buffers(&device, Type::VideoCapture, 4).map_err(|e| err("map buffers", e))?;
-        // A read waits at most this long: a stalled camera becomes an error (and a turn of
-        // the loop) in half a second, not never.
-        stream.set_timeout(Duration::from_millis(500));
+        // A stalled camera becomes an error, and a turn of the loop, after the deadline.
+        stream.set_timeout(super::READ_DEADLINE);
         Ok(Camera {
             path: path.to_path_buf(),
             stream,

@@ -9,11 +9,18 @@
 
 #[cfg(all(feature = "v4l", target_os = "linux"))]
 pub mod camera;
+pub mod deadline;
 pub mod replay;
 pub mod retry;
 pub mod stdin;
 
+use std::time::Duration;
+
 use shared::GrayImage;
+
+/// The longest a live source (camera, stdin) may take to deliver a frame before the loop
+/// takes a turn without one: a stalled device or pipe shows in half a second, not never.
+pub const READ_DEADLINE: Duration = Duration::from_millis(500);
 
 /// One captured frame.
 #[derive(Debug, Clone, PartialEq)]

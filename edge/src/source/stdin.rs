@@ -3,6 +3,8 @@
 //!
 //! The stream has no framing, so the size must be given; a truncated last frame is reported
 //! as a bad frame and then the stream ends. Frames are stamped with the time they arrived.
+//! A read blocks until the writer delivers; `edge run` reads it behind a
+//! [`super::deadline::Deadline`] so that a stalled writer cannot stall the loop.
 
 use std::io::{ErrorKind, Read};
 use std::time::Instant;
