@@ -23,7 +23,7 @@ enum Command {
     Run(edge::commands::run::RunArgs),
     /// Find faces in still images with a Haar cascade; one JSON line per image.
     Detect(edge::commands::detect::DetectArgs),
-    /// Classify the face in still images with a model: one JSON line per image.
+    /// Classify the face in still images (the shipped model unless --model): one JSON line per image.
     Classify(edge::commands::classify::ClassifyArgs),
     /// Drive the buzzer and LED pins low (the unit's ExecStopPost, after any stop or crash).
     SafeState(edge::commands::safe_state::SafeStateArgs),

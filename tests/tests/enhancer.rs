@@ -77,7 +77,7 @@ fn classify(model: &Path, image: &Path) -> anyhow::Result<serde_json::Value> {
 /// `edge classify`, with `enhancer` put in front of the model when given.
 fn classify_with(model: &Path, image: &Path, enhancer: Option<&Path>) -> anyhow::Result<serde_json::Value> {
     let args = ClassifyArgs {
-        model: model.to_path_buf(),
+        model: Some(model.to_path_buf()),
         images: vec![image.to_path_buf()],
         crop: Crop::None,
         cascade: None,

@@ -1,4 +1,4 @@
-//! `edge classify --model M IMAGE...`: the face, label and class probabilities of still
+//! `edge classify [--model M] IMAGE...`: the face, label and class probabilities of still
 //! images, one JSON line each — the runtime's inference path without the camera and policy.
 //!
 //! Each image goes through exactly what the alert loop does: decode to grey, find the
@@ -32,9 +32,10 @@ pub enum Crop {
 /// Options of `edge classify`.
 #[derive(Debug, clap::Args)]
 pub struct ClassifyArgs {
-    /// ONNX model (fp32 or int8) with its `.manifest.json` beside it.
+    /// ONNX model (fp32 or int8) with its `.manifest.json` beside it [default: the shipped
+    /// models/vigil-int8.onnx, as `edge run`].
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// Images to classify.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -77,10 +78,14 @@ impl Line {
 
 /// Runs the command, writing JSON lines to `out`.
 pub fn run_to(args: &ClassifyArgs, out: &mut impl Write) -> Result<()> {
-    let mut classifier = TractClassifier::load(&args.model)?;
+    let model = match &args.model {
+        Some(model) => model.clone(),
+        None => artifacts::shipped::find(artifacts::shipped::MODEL, "--model FILE").context("no emotion model")?,
+    };
+    let mut classifier = TractClassifier::load(&model)?;
     let manifest = classifier.manifest().clone();
-    let mut faces = FacePipeline::for_model(&args.model, &manifest, manifest.preprocessing)
-        .with_context(|| format!("loading the enhancer of model {}", args.model.display()))?;
+    let mut faces = FacePipeline::for_model(&model, &manifest, manifest.preprocessing)
+        .with_context(|| format!("loading the enhancer of model {}", model.display()))?;
     if let Some(path) = &args.enhancer {
         let enhancer = artifacts::enhancer::Enhancer::load(path)
             .with_context(|| format!("loading the enhancer {}", path.display()))?;
