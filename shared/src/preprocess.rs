@@ -142,7 +142,7 @@ impl Default for Preprocessing {
 impl Preprocessing {
     /// Checks that the recipe can feed the network: 48x48 output, a margin in 0..=1, a CLAHE
     /// with a positive clip limit and 1..=16 tiles, a finite non-zero scale and a finite
-    /// offset. Recipes come from outside (a manifest, `edge.toml`), and a wrong size would
+    /// offset that keep every pixel value finite. Recipes come from outside (a manifest, `edge.toml`), and a wrong size would
     /// make every face a huge allocation.
     pub fn validate(&self) -> Result<(), RecipeError> {
         let bad = |key, reason| Err(RecipeError { key, reason });
@@ -166,6 +166,13 @@ impl Preprocessing {
         }
         if !norm.offset.is_finite() {
             return bad("normalization.offset", "must be a finite number");
+        }
+        let (lo, hi) = norm.range();
+        if !(lo.is_finite() && hi.is_finite()) {
+            return bad(
+                "normalization",
+                "scales pixel values beyond f32 (0 or 255 is not finite)",
+            );
         }
         Ok(())
     }

@@ -151,6 +151,11 @@ impl EmotionScores {
         }
         Emotion::ALL[best]
     }
+
+    /// Whether every value is a probability, in `0..=1` (NaN and infinities are not).
+    pub fn are_probabilities(&self) -> bool {
+        self.0.iter().all(|p| (0.0..=1.0).contains(p))
+    }
 }
 
 /// An alert raised or cleared by the policy.
@@ -264,8 +269,12 @@ pub enum Continuity {
     },
     /// A sequence number at or before the last one of the same boot: repeated or reordered.
     Stale,
-    /// Another boot id: the sender restarted (its sequence starts again).
-    Restarted,
+    /// Another boot id: the sender restarted. Its sequence starts at 0 each boot, so the
+    /// new boot's first `missing` packets (its manifest first) were lost before this one.
+    Restarted {
+        /// How many of the new boot's packets came before this one and were not seen.
+        missing: u32,
+    },
 }
 
 /// Tracks boot id and sequence numbers of received packets; see [`Continuity`].
@@ -283,7 +292,7 @@ impl SequenceCheck {
         let this = (packet.boot_id, packet.seq);
         let continuity = match self.last {
             None => Continuity::First,
-            Some((boot, _)) if boot != packet.boot_id => Continuity::Restarted,
+            Some((boot, _)) if boot != packet.boot_id => Continuity::Restarted { missing: packet.seq },
             Some((_, seq)) => match packet.seq.wrapping_sub(seq) {
                 1 => Continuity::InOrder,
                 d if d == 0 || d > MAX_GAP => Continuity::Stale,

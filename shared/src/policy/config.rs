@@ -50,6 +50,9 @@ pub const DEFAULT_FACE_LOST_COOLDOWN_MS: u32 = 5_000;
 pub const DEFAULT_FAULT_AFTER_MS: u32 = 3_000;
 /// Decisions must flow with working outputs this long before the fault clears.
 pub const DEFAULT_FAULT_CLEAR_AFTER_MS: u32 = 1_000;
+/// The longest either fault timing may be: a fault that waits longer is as good as disabled,
+/// and the board's systemd watchdog (`WatchdogSec=30`) would restart the loop first.
+pub const MAX_FAULT_MS: u32 = 30_000;
 
 /// An invalid policy setting; `key` is the setting's path as written in `edge.toml`
 /// (relative to the `[policy]` table).
@@ -197,10 +200,16 @@ impl PolicyConfig {
         self.anger.validate("anger.raise", "anger.clear")?;
         self.fear.validate("fear.raise", "fear.clear")?;
         self.distress.validate("distress.raise", "distress.clear")?;
-        if self.fault.raise_after_ms == 0 {
+        if !(1..=MAX_FAULT_MS).contains(&self.fault.raise_after_ms) {
             return Err(PolicyConfigError {
                 key: "fault.raise_after_ms",
-                reason: "must be above 0 (the fault alert cannot be disabled)",
+                reason: "must be in 1..=30000 ms (the fault alert cannot be disabled)",
+            });
+        }
+        if self.fault.clear_after_ms > MAX_FAULT_MS {
+            return Err(PolicyConfigError {
+                key: "fault.clear_after_ms",
+                reason: "must be at most 30000 ms (a fault that never clears hides the next one)",
             });
         }
         Ok(())

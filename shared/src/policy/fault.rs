@@ -83,8 +83,13 @@ impl FaultAlert {
         if turn == Turn::Decided {
             self.last_decision = Some(t.max(last_decision));
         }
-        let after = self.rule.raise_after_ms as u64;
+        let now = self.cause_at(t, turn, last_decision, last_frame);
         if self.cause.is_some() {
+            // While it lasts, the cause follows what is wrong now (a camera that sent garbage
+            // and then vanished is `NoFrames`, not the `NoDecisions` it was raised with).
+            if now.is_some() {
+                self.cause = now;
+            }
             if turn != Turn::Decided || self.outputs_failing_since.is_some() {
                 self.healthy_since = None;
                 return None;
@@ -97,17 +102,22 @@ impl FaultAlert {
             self.healthy_since = None;
             return Some(AlertPhase::Cleared);
         }
-        let cause = if self.outputs_failing_since.is_some_and(|s| t.saturating_sub(s) >= after) {
-            FaultCause::Outputs
-        } else if t.saturating_sub(last_decision) < after || turn == Turn::Decided {
-            return None;
-        } else if t.saturating_sub(last_frame) >= after {
-            FaultCause::NoFrames
-        } else {
-            FaultCause::NoDecisions
-        };
-        self.cause = Some(cause);
+        self.cause = Some(now?);
         self.healthy_since = None;
         Some(AlertPhase::Raised)
+    }
+
+    /// What is wrong at `t`, judged by the raise rule alone; `None` when nothing is.
+    fn cause_at(&self, t: u64, turn: Turn, last_decision: u64, last_frame: u64) -> Option<FaultCause> {
+        let after = self.rule.raise_after_ms as u64;
+        if self.outputs_failing_since.is_some_and(|s| t.saturating_sub(s) >= after) {
+            Some(FaultCause::Outputs)
+        } else if t.saturating_sub(last_decision) < after || turn == Turn::Decided {
+            None
+        } else if t.saturating_sub(last_frame) >= after {
+            Some(FaultCause::NoFrames)
+        } else {
+            Some(FaultCause::NoDecisions)
+        }
     }
 }

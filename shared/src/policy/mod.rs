@@ -177,6 +177,7 @@ pub struct Policy {
     emotions: [EmotionAlert; 3],
     face_lost: FaceLostAlert,
     fault: FaultAlert,
+    /// Time of the last face frame with probabilities (evidence for the emotion alerts).
     last_face_frame: Option<u64>,
 }
 
@@ -213,8 +214,9 @@ impl Policy {
     /// raised or cleared by it, in [`AlertKind::ALL`] order.
     ///
     /// Emotion and face-lost alerts are judged on decided frames only (face or no face).
-    /// Scores with a non-finite value are not evidence: such a frame only advances the
-    /// face-lost timers, as a face frame.
+    /// Scores that are not probabilities (NaN, infinite, outside 0..=1) are not evidence:
+    /// such a frame only advances the face-lost timers, as a face frame, and does not bridge
+    /// a gap in the evidence an emotion alert needs.
     pub fn observe(&mut self, t_ms: u64, observation: Observation) -> Vec<AlertEvent> {
         let mut events = Vec::new();
         let turn = observation.turn();
@@ -229,16 +231,16 @@ impl Policy {
             scores,
             face: face.map(|f| f.1),
         };
-        if let Some((scores, _)) = face {
+        if let Some((scores, _)) = face
+            && scores.are_probabilities()
+        {
             if let Some(last) = self.last_face_frame
                 && t_ms.saturating_sub(last) > self.config.face_gap_reset_ms as u64
             {
                 self.emotions.iter_mut().for_each(|e| e.since = None);
             }
             self.last_face_frame = Some(self.last_face_frame.map_or(t_ms, |l| l.max(t_ms)));
-            if scores.0.iter().all(|v| v.is_finite())
-                && let Some(smoothed) = self.smoother.update(t_ms, &scores)
-            {
+            if let Some(smoothed) = self.smoother.update(t_ms, &scores) {
                 for alert in self.emotions.iter_mut() {
                     if let Some(phase) = alert.step(t_ms, signal(alert.kind, &smoothed)) {
                         events.push(event(alert.kind, phase, smoothed));

@@ -24,10 +24,11 @@ impl Smoother {
 
     /// Feeds one sample taken at `t_ms`; returns the smoothed scores.
     ///
-    /// Samples with a non-finite value are ignored (the state is kept). A timestamp earlier
-    /// than the previous one counts as no time passing.
+    /// Samples with a value that is not a probability (NaN, infinite, outside 0..=1) are
+    /// ignored (the state is kept): one such value would stay in the state for ever. A
+    /// timestamp earlier than the previous one counts as no time passing.
     pub fn update(&mut self, t_ms: u64, sample: &EmotionScores) -> Option<EmotionScores> {
-        if sample.0.iter().any(|v| !v.is_finite()) {
+        if !sample.are_probabilities() {
             return self.current();
         }
         let next = match self.state {
@@ -96,12 +97,18 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_samples_are_ignored_and_time_never_runs_backwards() {
+    fn samples_that_are_not_probabilities_are_ignored_and_time_never_runs_backwards() {
         let mut s = Smoother::new(100);
         s.update(1000, &one_hot(1));
         let mut bad = one_hot(0);
         bad.0[3] = f32::NAN;
         assert_eq!(s.update(1100, &bad), Some(one_hot(1)));
+        // Finite but not probabilities: two such samples would drive the state to -inf, then NaN.
+        for extreme in [f32::MAX, -f32::MAX, 1.5, -0.1] {
+            let mut bad = one_hot(0);
+            bad.0[2] = extreme;
+            assert_eq!(s.update(1200, &bad), Some(one_hot(1)), "{extreme}");
+        }
         // An earlier timestamp: dt = 0, nothing moves.
         assert_eq!(s.update(900, &one_hot(0)), Some(one_hot(1)));
     }

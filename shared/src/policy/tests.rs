@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use super::*;
+use config::MAX_FAULT_MS;
 
 const STEP: u64 = 100; // 10 fps
 const FACE: FaceBox = FaceBox::new(10, 20, 100, 100);
@@ -221,7 +222,7 @@ fn a_long_face_gap_restarts_the_onset_timer_and_a_short_one_is_bridged() {
 }
 
 #[test]
-fn non_finite_scores_are_not_evidence() {
+fn scores_that_are_not_probabilities_are_not_evidence() {
     let mut p = policy();
     feed(&mut p, 0, 1000, neutral());
     let before = p.smoothed();
@@ -240,6 +241,23 @@ fn non_finite_scores_are_not_evidence() {
         .is_empty()
     );
     assert_eq!(p.smoothed(), before);
+}
+
+#[test]
+fn frames_without_evidence_do_not_bridge_a_gap_in_it() {
+    // Anger for 1 s, then 9 s of face frames whose scores are NaN, then anger again: the
+    // 2 s of sustained anger start again after the gap, not from the first stretch.
+    let mut p = policy();
+    let angry = with(&[(Emotion::Angry, 1.0)]);
+    assert!(feed(&mut p, 0, 1000, angry).is_empty());
+    let mut bad = scores(&[(Emotion::Angry, 1.0)]);
+    bad.0[0] = f32::NAN;
+    let bad = Observation::Face {
+        scores: bad,
+        face: FACE,
+    };
+    assert!(feed(&mut p, 1000, 10_000, bad).is_empty());
+    assert_eq!(feed(&mut p, 10_000, 14_000, angry), [(12_000, Anger, Raised)]);
 }
 
 #[test]
@@ -329,7 +347,47 @@ fn failing_outputs_raise_the_fault_even_while_deciding() {
 
 #[test]
 fn the_fault_cannot_be_disabled() {
+    for raise_after_ms in [0, MAX_FAULT_MS + 1, u32::MAX] {
+        let mut config = PolicyConfig::default();
+        config.fault.raise_after_ms = raise_after_ms;
+        assert_eq!(Policy::new(config).unwrap_err().key, "fault.raise_after_ms");
+    }
     let mut config = PolicyConfig::default();
-    config.fault.raise_after_ms = 0;
-    assert_eq!(Policy::new(config).unwrap_err().key, "fault.raise_after_ms");
+    config.fault.clear_after_ms = MAX_FAULT_MS + 1;
+    assert_eq!(Policy::new(config).unwrap_err().key, "fault.clear_after_ms");
+    config.fault.raise_after_ms = MAX_FAULT_MS;
+    config.fault.clear_after_ms = MAX_FAULT_MS;
+    assert!(Policy::new(config).is_ok());
+}
+
+#[test]
+fn the_fault_cause_follows_what_is_wrong_now() {
+    let mut p = policy();
+    assert!(feed(&mut p, 0, 1000, neutral()).is_empty());
+    // Garbage frames until 1400, then the camera is gone: raised at 3900 (last decision
+    // 900) while frames came 2.5 s ago, then no frames for 3 s from 4400.
+    assert!(feed(&mut p, 1000, 1500, Observation::Dropped).is_empty());
+    assert_eq!(feed(&mut p, 1500, 4000, Observation::NoFrame), [(3900, Fault, Raised)]);
+    assert_eq!(p.fault(), Some(FaultCause::NoDecisions));
+    assert!(feed(&mut p, 4000, 6000, Observation::NoFrame).is_empty());
+    assert_eq!(p.fault(), Some(FaultCause::NoFrames));
+    // It comes back at another size: frames, but none decided.
+    assert!(feed(&mut p, 6000, 7000, Observation::Dropped).is_empty());
+    assert_eq!(p.fault(), Some(FaultCause::NoDecisions));
+    // Decisions again, but an output has failed for 3 s: still raised, for the outputs.
+    let mut events = Vec::new();
+    let mut causes = Vec::new();
+    for t in (7000..12_000).step_by(STEP as usize) {
+        events.extend(
+            p.observe(t, neutral())
+                .into_iter()
+                .map(|e| (e.timestamp_ms, e.kind, e.phase)),
+        );
+        p.outputs(t, t >= 10_500);
+        causes.push((t, p.fault()));
+    }
+    assert!(causes.contains(&(9900, Some(FaultCause::NoDecisions))), "{causes:?}");
+    assert!(causes.contains(&(10_000, Some(FaultCause::Outputs))), "{causes:?}");
+    // Outputs working from 10500: cleared 1000 ms after the first healthy decided turn.
+    assert_eq!(events, [(11_600, Fault, Cleared)]);
 }

@@ -64,6 +64,23 @@ fn clahe_raises_contrast_of_a_dim_image() {
 }
 
 #[test]
+fn a_recipe_that_scales_pixels_past_f32_is_refused() {
+    let mut p = Preprocessing::default();
+    assert!(p.validate().is_ok());
+    // Finite scale and offset, but 255 * 2e36 is infinite: every face would be NaN logits.
+    p.normalization = Normalization {
+        scale: 2e36,
+        offset: 0.0,
+    };
+    assert_eq!(p.validate().unwrap_err().key, "normalization");
+    p.normalization = Normalization {
+        scale: 1e36,
+        offset: 0.0,
+    };
+    assert!(p.validate().is_ok());
+}
+
+#[test]
 fn normalisation_maps_to_unit_range() {
     let p = Preprocessing::default();
     let face = GrayImage::from_raw(2, 1, vec![0, 255]).unwrap();

@@ -142,8 +142,10 @@ fn lost_repeated_reordered_and_restarted_streams_are_told_apart() {
     assert_eq!(check.check(&at(1, 13)), Continuity::Stale, "reordered");
     assert_eq!(check.check(&at(1, 14)), Continuity::Stale, "repeated");
     assert_eq!(check.check(&at(1, 15)), Continuity::InOrder);
-    assert_eq!(check.check(&at(2, 0)), Continuity::Restarted);
+    assert_eq!(check.check(&at(2, 0)), Continuity::Restarted { missing: 0 });
     assert_eq!(check.check(&at(2, 1)), Continuity::InOrder);
+    // The new boot's manifest (seq 0) was lost on the line.
+    assert_eq!(check.check(&at(5, 1)), Continuity::Restarted { missing: 1 });
     let mut wrap = SequenceCheck::default();
     wrap.check(&at(3, u32::MAX));
     assert_eq!(wrap.check(&at(3, 0)), Continuity::InOrder, "wraps");
