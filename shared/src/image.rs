@@ -51,11 +51,31 @@ fn pixel_count(width: u32, height: u32, channels: usize) -> Result<usize, ImageE
 }
 
 /// An 8-bit single-channel image, row-major, no padding.
+///
+/// Deserializing goes through [`GrayImage::from_raw`], so a decoded image holds the same
+/// promise as a constructed one: `width * height` pixels, none of them zero-sized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawGrayImage")]
 pub struct GrayImage {
     width: u32,
     height: u32,
     pixels: Vec<u8>,
+}
+
+/// The fields of a [`GrayImage`] as they arrive, before their geometry is checked.
+#[derive(Deserialize)]
+struct RawGrayImage {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+}
+
+impl TryFrom<RawGrayImage> for GrayImage {
+    type Error = ImageError;
+
+    fn try_from(raw: RawGrayImage) -> Result<Self, ImageError> {
+        Self::from_raw(raw.width, raw.height, raw.pixels)
+    }
 }
 
 impl GrayImage {
@@ -226,6 +246,29 @@ mod tests {
             GrayImage::from_raw(0, 2, vec![]),
             Err(ImageError::Empty { .. })
         ));
+    }
+
+    /// A serialized image whose buffer does not match its size is refused on the way in,
+    /// as `from_raw` refuses it.
+    #[test]
+    fn deserializing_checks_the_geometry() {
+        let image = GrayImage::from_raw(2, 3, vec![1, 2, 3, 4, 5, 6]).unwrap();
+        let bytes = postcard::to_allocvec(&image).unwrap();
+        assert_eq!(postcard::from_bytes::<GrayImage>(&bytes).unwrap(), image);
+
+        #[derive(Serialize)]
+        struct Forged {
+            width: u32,
+            height: u32,
+            pixels: Vec<u8>,
+        }
+        for (width, height, pixels) in [(2, 3, vec![0; 5]), (0, 3, vec![]), (1000, 1000, vec![0; 4])] {
+            let bytes = postcard::to_allocvec(&Forged { width, height, pixels }).unwrap();
+            assert!(
+                postcard::from_bytes::<GrayImage>(&bytes).is_err(),
+                "{width}x{height} with a wrong buffer was accepted"
+            );
+        }
     }
 
     #[test]

@@ -236,12 +236,17 @@ pub fn encode_frame(packet: &Packet) -> Result<Vec<u8>, WireError> {
 }
 
 /// Decodes one frame (with or without its trailing zero); the buffer is used as scratch.
-/// A frame whose checksum does not match is refused ([`WireError::Checksum`]).
+/// A frame whose checksum does not match is refused ([`WireError::Checksum`]), and so is a
+/// buffer with a zero before its end ([`WireError::Cobs`]): COBS has none inside a frame, so
+/// it holds more than one frame, or a damaged one.
 pub fn decode_frame(frame: &mut [u8]) -> Result<Packet, WireError> {
     let body = match frame.split_last() {
         Some((0, body)) => body.len(),
         _ => frame.len(),
     };
+    if frame[..body].contains(&0) {
+        return Err(WireError::Cobs);
+    }
     let n = cobs::decode_in_place(&mut frame[..body]).map_err(|_| WireError::Cobs)?;
     if n < 4 {
         return Err(WireError::TooShort(n));

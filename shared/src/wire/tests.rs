@@ -93,6 +93,14 @@ fn round_trip(message: Message, golden: &[u8]) {
     assert_eq!(decode_frame(&mut copy).unwrap(), packet);
     let mut unterminated = frame[..frame.len() - 1].to_vec();
     assert_eq!(decode_frame(&mut unterminated).unwrap(), packet);
+    for tail in [&[1u8, 2, 3][..], &[0], &frame] {
+        let mut trailing = [&frame[..], tail].concat();
+        assert_eq!(
+            decode_frame(&mut trailing),
+            Err(WireError::Cobs),
+            "bytes after the frame's zero were ignored: {tail:?}"
+        );
+    }
 }
 
 #[test]
