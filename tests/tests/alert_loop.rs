@@ -271,8 +271,8 @@ fn check_shipped_model_replay(test: &str, file: &str, raised: RangeInclusive<u64
 
 /// With the paper-split model: with its own probabilities (near 1 for KA's angry faces, low
 /// for her neutral ones) the smoothed anger crosses 0.6 four to six frames into the angry run
-/// (3.4-3.6 s; the shipped model: 3.6 s), so the raise follows the 2 s hold; it falls under
-/// 0.4 three to five frames after the run ends (6.9-7.1 s; shipped: 6.9 s), and the clear
+/// (3.4-3.6 s; the shipped model: 3.5 s), so the raise follows the 2 s hold; it falls under
+/// 0.4 three to five frames after the run ends (6.9-7.1 s; shipped: 7.0 s), and the clear
 /// follows the 1 s hold.
 #[test]
 fn shipped_paper_model_replay_raises_and_clears_anger() {
