@@ -1,0 +1,44 @@
+#!/bin/sh
+# The chain of long runs under way (models/REPORT.md, "Continuing the work"), so that a new
+# machine can pick it up: wild-cpu22 (wild-cpu21's 120-epoch recipe) -> wild-swa4 (weight
+# averaging from its best weights) -> both exports. Nothing is exported into models/:
+# candidates go through the release gate first. (The paper-split model's runs, wild-fer1 and
+# paper-ft4, are done and shipped; their commands are in REPORT.)
+#
+# Each step is skipped when done (RUN.done, or the export's file) and resumed when stopped
+# (`host train --resume`; `host train` exits 0 only at a run's end). Prepared caches are
+# made when missing. Run it in the background at low priority:
+#
+#   cargo build --release -p host && mkdir -p ~/.cache/vigil-runs #       && cp target/release/vigil-host ~/.cache/vigil-runs/host-bin
+#   VIGIL_DATA=$PWD/../shared/data nohup sh tools/run-chain.sh > ~/.cache/vigil-runs/next.log 2>&1 &
+#
+# VIGIL_RUNS (default ~/.cache/vigil-runs) holds the runs; BIN (default $VIGIL_RUNS/host-bin)
+# is the trainer, a copy so that rebuilding the workspace cannot change it under the chain.
+set -u
+R=${VIGIL_RUNS:-$HOME/.cache/vigil-runs}
+BIN=${BIN:-$R/host-bin}
+: "${VIGIL_DATA:?set VIGIL_DATA to the datasets folder (../shared/data)}"
+export VIGIL_DATA
+[ -x "$BIN" ] || { echo "no trainer at $BIN (see the comment at the top)"; exit 1; }
+[ -d $R/prepared-wild ] || "$BIN" prepare --datasets ferplus,ckplus,jaffe --protocol subject --balance 1 --out $R/prepared-wild || exit 1
+train() { # name epochs args...
+  name=$1; epochs=$2; shift 2
+  if [ -f "$R/$name.done" ]; then echo "$name: done"; return 0; fi
+  if [ -d "$R/$name/checkpoints/last" ]; then
+    echo "$name: resuming $(date)"; nice -n 19 "$BIN" train "$@" --epochs "$epochs" --out "$R/$name" --resume >> "$R/$name.log" 2>&1
+  else
+    echo "$name: training from the start $(date)"; nice -n 19 "$BIN" train "$@" --epochs "$epochs" --out "$R/$name" >> "$R/$name.log" 2>&1
+  fi
+  rc=$?; echo "$name: exit $rc $(date)"; [ $rc -eq 0 ] && touch "$R/$name.done"; return $rc
+}
+WILD="--cache $R/prepared-wild --cache-only --dataset ferplus,ckplus,jaffe --protocol subject --labels probability --flip --augment wild --no-balance --optimizer adamw --weight-decay 0.05 --batch-size 64 --seed 42 --repeat ckplus=3,jaffe=6"
+train wild-cpu22 120 $WILD --schedule cosine --warmup 1 --lr 1e-3 || exit 1
+train wild-swa4 12 $WILD --schedule fixed --warmup 0 --lr 2e-4 --average-from 2 --init-from $R/wild-cpu22 || exit 1
+for run in wild-cpu22 wild-swa4; do
+  if [ ! -f $R/export-$run/vigil-int8.onnx ]; then
+    echo "export $run $(date)"
+    nice -n 19 "$BIN" export --run $R/$run --out $R/export-$run --fp32 --cache $R/prepared-wild \
+        --calibration-images 2000,8000,16000 >> $R/export-$run.log 2>&1 || exit 1
+  fi
+done
+echo "chain done $(date)"
