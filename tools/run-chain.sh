@@ -20,6 +20,9 @@ BIN=${BIN:-$R/host-bin}
 : "${VIGIL_DATA:?set VIGIL_DATA to the datasets folder (../shared/data)}"
 export VIGIL_DATA
 [ -x "$BIN" ] || { echo "no trainer at $BIN (see the comment at the top)"; exit 1; }
+# One chain at a time: two trainers resuming one run would overwrite each other's checkpoints.
+exec 9>"$R/chain.lock"
+flock -n 9 || { echo "another chain holds $R/chain.lock"; exit 1; }
 [ -d $R/prepared-wild ] || "$BIN" prepare --datasets ferplus,ckplus,jaffe --protocol subject --balance 1 --out $R/prepared-wild || exit 1
 train() { # name epochs args...
   name=$1; epochs=$2; shift 2
