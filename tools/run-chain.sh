@@ -9,7 +9,8 @@
 # (`host train --resume`; `host train` exits 0 only at a run's end). Prepared caches are
 # made when missing. Run it in the background at low priority:
 #
-#   cargo build --release -p host && mkdir -p ~/.cache/vigil-runs #       && cp target/release/vigil-host ~/.cache/vigil-runs/host-bin
+#   cargo build --release -p host && mkdir -p ~/.cache/vigil-runs \
+#       && cp target/release/vigil-host ~/.cache/vigil-runs/host-bin
 #   VIGIL_DATA=$PWD/../shared/data nohup sh tools/run-chain.sh > ~/.cache/vigil-runs/next.log 2>&1 &
 #
 # VIGIL_RUNS (default ~/.cache/vigil-runs) holds the runs; BIN (default $VIGIL_RUNS/host-bin)
@@ -20,6 +21,9 @@ BIN=${BIN:-$R/host-bin}
 : "${VIGIL_DATA:?set VIGIL_DATA to the datasets folder (../shared/data)}"
 export VIGIL_DATA
 [ -x "$BIN" ] || { echo "no trainer at $BIN (see the comment at the top)"; exit 1; }
+mkdir -p "$R" || exit 1
+# nice acts only within the scheduling autogroup; lower the group too (README, "Long runs").
+echo 19 > /proc/self/autogroup 2>/dev/null || true
 # One chain at a time: two trainers resuming one run would overwrite each other's checkpoints.
 exec 9>"$R/chain.lock"
 flock -n 9 || { echo "another chain holds $R/chain.lock"; exit 1; }
@@ -27,11 +31,13 @@ flock -n 9 || { echo "another chain holds $R/chain.lock"; exit 1; }
 train() { # name epochs args...
   name=$1; epochs=$2; shift 2
   if [ -f "$R/$name.done" ]; then echo "$name: done"; return 0; fi
+  set -- "$@" --epochs "$epochs" --out "$R/$name"
   if [ -d "$R/$name/checkpoints/last" ]; then
-    echo "$name: resuming $(date)"; nice -n 19 "$BIN" train "$@" --epochs "$epochs" --out "$R/$name" --resume >> "$R/$name.log" 2>&1
+    set -- "$@" --resume; echo "$name: resuming $(date)"
   else
-    echo "$name: training from the start $(date)"; nice -n 19 "$BIN" train "$@" --epochs "$epochs" --out "$R/$name" >> "$R/$name.log" 2>&1
+    echo "$name: training from the start $(date)"
   fi
+  nice -n 19 "$BIN" train "$@" >> "$R/$name.log" 2>&1
   rc=$?; echo "$name: exit $rc $(date)"; [ $rc -eq 0 ] && touch "$R/$name.done"; return $rc
 }
 WILD="--cache $R/prepared-wild --cache-only --dataset ferplus,ckplus,jaffe --protocol subject --labels probability --flip --augment wild --no-balance --optimizer adamw --weight-decay 0.05 --batch-size 64 --seed 42 --repeat ckplus=3,jaffe=6"
