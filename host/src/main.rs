@@ -42,6 +42,7 @@ enum Command {
 
 fn main() -> ExitCode {
     host::train::resources::keep_freed_memory();
+    host::train::resources::flush_denormals(true);
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)

@@ -2,18 +2,24 @@
 //! backend, and forward-only (inference) ms/image, on seeded synthetic images.
 //!
 //! Synthetic inputs are enough here: the cost of a step does not depend on pixel values, and
-//! the benchmark then runs without any dataset.
+//! the benchmark then runs without any dataset. The weights and optimiser state can matter
+//! (subnormal Adam moments, [`flush_denormals`]): `--from RUN` starts from a trained run's
+//! last checkpoint instead of a fresh initialisation, and `--keep-denormals` measures without
+//! the flush the commands run with.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::arch::Architecture;
 
 use crate::model::batch_to_tensor;
+use crate::train::checkpoint;
 use crate::train::config::PAPER_BATCH_SIZE;
+use crate::train::resources::flush_denormals;
 use crate::train::{BackendKind, ImageSet, TrainConfig, Trainer};
 
 /// Options of `host bench-train`.
@@ -33,6 +39,14 @@ pub struct BenchTrainArgs {
     /// `--steps` calls of each: where the step's time goes (flex backend).
     #[arg(long)]
     pub per_layer: bool,
+    /// Start from this run's last checkpoint (weights and optimiser state, its optimiser
+    /// settings) instead of a fresh seeded initialisation.
+    #[arg(long, value_name = "RUN")]
+    pub from: Option<PathBuf>,
+    /// Keep IEEE gradual underflow (subnormal floats) instead of flushing them to zero as
+    /// every command does: the flush's effect, measured.
+    #[arg(long)]
+    pub keep_denormals: bool,
 }
 
 /// Measured throughput.
@@ -46,15 +60,39 @@ pub struct BenchResult {
     pub forward_ms_per_image: f64,
 }
 
-/// Measures training and forward throughput.
-pub fn measure(arch: &Architecture, batch_size: usize, steps: usize, backend: BackendKind) -> Result<BenchResult> {
-    let config = TrainConfig {
-        batch_size,
-        backend,
-        out_dir: std::env::temp_dir().join("vigil-bench-train"),
-        ..TrainConfig::default()
+/// Measures training and forward throughput, from a fresh model or from run `from`'s last
+/// checkpoint.
+pub fn measure(
+    arch: &Architecture,
+    batch_size: usize,
+    steps: usize,
+    backend: BackendKind,
+    from: Option<&Path>,
+) -> Result<BenchResult> {
+    let out_dir = std::env::temp_dir().join("vigil-bench-train");
+    let (config, resume) = match from {
+        None => {
+            let config = TrainConfig {
+                batch_size,
+                backend,
+                out_dir,
+                ..TrainConfig::default()
+            };
+            (config, None)
+        }
+        Some(run) => {
+            let dir = checkpoint::last_dir(run);
+            let state = checkpoint::load_state(&dir, Some(arch))
+                .with_context(|| format!("reading the checkpoint of {}", run.display()))?;
+            let config = TrainConfig {
+                backend,
+                out_dir,
+                ..state.config
+            };
+            (config, Some(dir))
+        }
     };
-    let mut trainer = Trainer::new(config, arch, None, &ImageSet::default())?;
+    let mut trainer = Trainer::new(config, arch, resume.as_deref(), &ImageSet::default())?;
     let per_image = arch.input.len();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let inputs: Vec<f32> = (0..batch_size * per_image).map(|_| rng.random::<f32>()).collect();
@@ -95,15 +133,23 @@ pub fn measure(arch: &Architecture, batch_size: usize, steps: usize, backend: Ba
 /// Runs `host bench-train`.
 pub fn run(args: &BenchTrainArgs) -> Result<()> {
     let arch = Architecture::paper(shared::NUM_CLASSES);
+    if args.keep_denormals {
+        flush_denormals(false);
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rayon = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset (all cores)".into());
+    let from = args
+        .from
+        .as_ref()
+        .map_or_else(|| "a fresh model".to_string(), |run| run.display().to_string());
+    let subnormals = if args.keep_denormals { "kept" } else { "flushed" };
     println!(
-        "backend {}, batch {}, {} timed steps, {threads} cores, RAYON_NUM_THREADS {rayon}",
+        "backend {}, batch {}, {} timed steps, {threads} cores, RAYON_NUM_THREADS {rayon}, from {from}, subnormals {subnormals}",
         args.backend.name(),
         args.batch_size,
         args.steps
     );
-    let r = measure(&arch, args.batch_size, args.steps, args.backend)?;
+    let r = measure(&arch, args.batch_size, args.steps, args.backend, args.from.as_deref())?;
     println!("| measure | value |\n|---|---|");
     println!("| training ms/image | {:.2} |", r.train_ms_per_image);
     println!("| training images/s | {:.1} |", r.train_images_per_s);

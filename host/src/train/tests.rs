@@ -532,3 +532,25 @@ fn an_averaging_run_validates_checkpoints_and_resumes_its_average() {
         "spoiled statistics should hurt"
     );
 }
+
+#[test]
+fn flushing_makes_subnormal_results_and_inputs_zero_on_the_thread() {
+    // A thread of its own, so the switch touches no other test's arithmetic.
+    std::thread::spawn(|| {
+        let smallest_normal = std::hint::black_box(f32::MIN_POSITIVE);
+        let subnormal = std::hint::black_box(f32::from_bits(1));
+        if !resources::set_flush_on_this_thread(true) {
+            return; // this CPU architecture has no switch
+        }
+        assert_eq!(std::hint::black_box(smallest_normal / 2.0), 0.0, "a subnormal result");
+        assert_eq!(std::hint::black_box(subnormal * 1.0e30), 0.0, "a subnormal input");
+        resources::set_flush_on_this_thread(false);
+        assert!(
+            std::hint::black_box(smallest_normal / 2.0) > 0.0,
+            "gradual underflow again"
+        );
+        assert!(std::hint::black_box(subnormal * 1.0e30) > 0.0);
+    })
+    .join()
+    .unwrap();
+}
