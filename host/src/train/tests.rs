@@ -537,19 +537,20 @@ fn an_averaging_run_validates_checkpoints_and_resumes_its_average() {
 fn flushing_makes_subnormal_results_and_inputs_zero_on_the_thread() {
     // A thread of its own, so the switch touches no other test's arithmetic.
     std::thread::spawn(|| {
-        let smallest_normal = std::hint::black_box(f32::MIN_POSITIVE);
-        let subnormal = std::hint::black_box(f32::from_bits(1));
-        if !resources::set_flush_on_this_thread(true) {
-            return; // this CPU architecture has no switch
+        // Each operand passes through `black_box` right before its operation, so the
+        // compiler can neither fold the arithmetic nor move it across the switch.
+        let halve = || std::hint::black_box(f32::MIN_POSITIVE) / 2.0;
+        let scale_up = || std::hint::black_box(f32::from_bits(1)) * 1.0e30;
+        if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            return; // no switch on this CPU architecture
         }
-        assert_eq!(std::hint::black_box(smallest_normal / 2.0), 0.0, "a subnormal result");
-        assert_eq!(std::hint::black_box(subnormal * 1.0e30), 0.0, "a subnormal input");
+        assert!(halve() > 0.0 && scale_up() > 0.0, "gradual underflow by default");
+        assert!(resources::set_flush_on_this_thread(true));
+        assert_eq!(halve(), 0.0, "a subnormal result");
+        assert_eq!(scale_up(), 0.0, "a subnormal input");
         resources::set_flush_on_this_thread(false);
-        assert!(
-            std::hint::black_box(smallest_normal / 2.0) > 0.0,
-            "gradual underflow again"
-        );
-        assert!(std::hint::black_box(subnormal * 1.0e30) > 0.0);
+        assert!(halve() > 0.0, "gradual underflow again");
+        assert!(scale_up() > 0.0);
     })
     .join()
     .unwrap();
