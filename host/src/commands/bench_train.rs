@@ -40,7 +40,8 @@ pub struct BenchTrainArgs {
     #[arg(long)]
     pub per_layer: bool,
     /// Start from this run's last checkpoint (weights and optimiser state, its optimiser
-    /// settings) instead of a fresh seeded initialisation.
+    /// settings) instead of a fresh seeded initialisation. Of a run still training, copy
+    /// `checkpoints/last` into a folder of its own first: the trainer replaces it while it runs.
     #[arg(long, value_name = "RUN")]
     pub from: Option<PathBuf>,
     /// Keep IEEE gradual underflow (subnormal floats) instead of flushing them to zero as
@@ -85,6 +86,7 @@ pub fn measure(
             let state = checkpoint::load_state(&dir, Some(arch))
                 .with_context(|| format!("reading the checkpoint of {}", run.display()))?;
             let config = TrainConfig {
+                batch_size,
                 backend,
                 out_dir,
                 ..state.config
