@@ -133,8 +133,9 @@ pub fn keep_freed_memory() {
 /// less than 1e-33 beside Adam's epsilon of 1e-5. TensorFlow's CPU kernels run with the same
 /// flags.
 ///
-/// Call it at the start of `main`, before other threads exist: threads spawned later by
-/// hand start with the default (gradual underflow).
+/// Call it at the start of `main`. A thread created afterwards inherits its creator's setting
+/// (Linux copies the control register into a new thread); rayon's pool is set explicitly
+/// because it may have been started before.
 pub fn flush_denormals(on: bool) -> bool {
     let supported = set_flush_on_this_thread(on);
     rayon::broadcast(|_| set_flush_on_this_thread(on));
