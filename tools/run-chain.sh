@@ -7,7 +7,7 @@
 # paper-split model".)
 #
 # Each step is skipped when done (RUN.done, or the export's file) and resumed when stopped
-# (`host train --resume`; `host train` exits 0 only at a run's end). Prepared caches are
+# (`host train --resume`; `host train` exits 0 only at a run's end). The prepared cache is
 # made when missing. Run it in the background at low priority:
 #
 #   cargo build --release -p host && mkdir -p ~/.cache/vigil-runs \

@@ -121,8 +121,8 @@ pub fn keep_freed_memory() {
 
 /// Makes the CPU treat subnormal floats as zero, as inputs and as results, on the calling
 /// thread and on every thread of rayon's global pool (the flex backend's and the fused
-/// optimiser's workers); `false` restores IEEE gradual underflow. Returns whether this CPU
-/// architecture has the switch (x86-64: MXCSR's FTZ and DAZ bits; aarch64: FPCR's FZ bit).
+/// optimiser's workers); `false` restores IEEE gradual underflow. x86-64: MXCSR's FTZ and DAZ
+/// bits; aarch64: FPCR's FZ bit; a no-op on other CPU architectures.
 ///
 /// Why: a trained network's Adam moments fill with subnormals (39% of `wild-cpu22`'s after 9
 /// epochs: squared gradients below 1.2e-38), and x86 arithmetic that reads or writes one
@@ -136,12 +136,13 @@ pub fn keep_freed_memory() {
 /// Call it at the start of `main`. A thread created afterwards inherits its creator's setting
 /// (Linux copies the control register into a new thread); rayon's pool is set explicitly
 /// because it may have been started before.
-pub fn flush_denormals(on: bool) -> bool {
-    let supported = set_flush_on_this_thread(on);
+pub fn flush_denormals(on: bool) {
+    set_flush_on_this_thread(on);
     rayon::broadcast(|_| set_flush_on_this_thread(on));
-    supported
 }
 
+/// [`flush_denormals`] on the calling thread alone; returns whether this CPU architecture has
+/// the switch.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn set_flush_on_this_thread(on: bool) -> bool {
     /// MXCSR's flush-to-zero (results) and denormals-are-zero (inputs) bits.
