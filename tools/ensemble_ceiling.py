@@ -4,11 +4,12 @@
 Distilling an ensemble into one network can at best recover what the ensemble itself
 scores, so the ensemble's validation accuracy bounds that lever before any training is spent
 on it. This script scores each exported fp32 model alone, with test-time flipping (the mean
-of the face's and its mirror image's probabilities), and every combination of two or more
+of the face's and its mirror image's probabilities; and the mean of their logits, which is
+what `host export --views mirrored` builds into a model), and every combination of two or more
 models with and without flipping, on one split of `host prepare`'s cache: the same faces,
 pixels and majority labels the trainer validates on.
 
-Usage: ensemble_ceiling.py CACHE SPLIT MODEL.onnx MODEL.onnx [...]
+Usage: ensemble_ceiling.py CACHE SPLIT MODEL.onnx [MODEL.onnx ...]
   CACHE: a prepared-data directory (`host prepare --out` / `host train --cache`);
   SPLIT: val or test (choose on val; test only reports);
   MODEL: `host export --fp32` outputs (`vigil-fp32.onnx`, logits out, input pixels / 255).
@@ -82,16 +83,19 @@ def read_cache(path):
     return pixels, np.array([label for _, label, _ in samples], np.int64)
 
 
-def probabilities(model, x):
+def logits_of(model, x):
     session = ort.InferenceSession(str(model))
     name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: x[i:i + 256]})[0] for i in range(0, len(x), 256)])
+    return np.concatenate([session.run(None, {name: x[i:i + 256]})[0] for i in range(0, len(x), 256)])
+
+
+def softmax(logits):
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
 def main():
-    if len(sys.argv) < 5:
+    if len(sys.argv) < 4:
         sys.exit(__doc__)
     cache, split, models = Path(sys.argv[1]), sys.argv[2], [Path(m) for m in sys.argv[3:]]
     files = sorted(cache.glob(f"*-{split}.vds"))
@@ -101,21 +105,23 @@ def main():
     x = np.concatenate([p for p, _ in parts]).reshape(-1, 1, SIDE, SIDE).astype(np.float32) / 255
     y = np.concatenate([l for _, l in parts])
     print(f"{len(y)} faces from {', '.join(f.name for f in files)}")
-    probs = {}
+    logits = {}
     for m in models:
-        probs[m] = (probabilities(m, x), probabilities(m, np.ascontiguousarray(x[:, :, :, ::-1])))
+        logits[m] = (logits_of(m, x), logits_of(m, np.ascontiguousarray(x[:, :, :, ::-1])))
 
     def accuracy(p):
         return 100.0 * np.mean(p.argmax(axis=1) == y)
 
-    print("| models | plain | with mirror images |")
-    print("|---|---:|---:|")
+    # "mean logits" is what `host export --views mirrored` builds into a graph.
+    print("| models | plain | with mirror images | with mirror images, mean logits |")
+    print("|---|---:|---:|---:|")
     for r in range(1, len(models) + 1):
         for combo in itertools.combinations(models, r):
-            plain = sum(probs[m][0] for m in combo)
-            flipped = plain + sum(probs[m][1] for m in combo)
+            plain = sum(softmax(logits[m][0]) for m in combo)
+            flipped = plain + sum(softmax(logits[m][1]) for m in combo)
+            mean_logits = sum(logits[m][0] + logits[m][1] for m in combo)
             names = " + ".join(str(m) for m in combo)
-            print(f"| {names} | {accuracy(plain):.2f}% | {accuracy(flipped):.2f}% |")
+            print(f"| {names} | {accuracy(plain):.2f}% | {accuracy(flipped):.2f}% | {accuracy(mean_logits):.2f}% |")
 
 
 if __name__ == "__main__":

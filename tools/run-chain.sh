@@ -1,10 +1,10 @@
 #!/bin/sh
 # The chain of long runs under way (models/REPORT.md, "Continuing the work"), so that a new
 # machine can pick it up: wild-cpu22 (wild-cpu21's 120-epoch recipe) -> wild-swa4 (weight
-# averaging from its best weights) -> both exports. Nothing is exported into models/:
-# candidates go through the release gate first. (The paper-split model's runs, wild-fer1,
-# paper-ft4, wild-fer2 and paper-ft5, are done; their commands are in REPORT, "The
-# paper-split model".)
+# averaging from its best weights) -> both exports, each with one view and mirrored.
+# Nothing is exported into models/: candidates go through the release gate first. (The
+# paper-split model's runs, wild-fer1, paper-ft4, wild-fer2 and paper-ft5, are done; their
+# commands are in REPORT, "The paper-split model".)
 #
 # Each step is skipped when done (RUN.done, or the export's file) and resumed when stopped
 # (`host train --resume`; `host train` exits 0 only at a run's end). The prepared cache is
@@ -50,7 +50,10 @@ export_run() { # run out-folder args...
 WILD="--cache $R/prepared-wild --cache-only --dataset ferplus,ckplus,jaffe --protocol subject --labels probability --flip --augment wild --no-balance --optimizer adamw --weight-decay 0.05 --batch-size 64 --seed 42 --repeat ckplus=3,jaffe=6"
 train wild-cpu22 120 $WILD --schedule cosine --warmup 1 --lr 1e-3 || exit 1
 train wild-swa4 12 $WILD --schedule fixed --warmup 0 --lr 2e-4 --average-from 2 --init-from $R/wild-cpu22 || exit 1
+# Each candidate twice: one view, and mirrored (models/REPORT.md, "Test-time mirroring":
+# the mirrored export ships only when its validation row beats the single view's).
 for run in wild-cpu22 wild-swa4; do
   export_run $run export-$run --cache $R/prepared-wild --calibration-images 2000,8000,16000 || exit 1
+  export_run $run export-$run-mirrored --cache $R/prepared-wild --calibration-images 2000,8000,16000 --views mirrored || exit 1
 done
 echo "chain done $(date)"

@@ -1,5 +1,6 @@
 //! The exported ONNX graphs are standard: onnx's full checker accepts them and onnxruntime
-//! computes the same logits as tract, for fp32 and int8, on real CK+ faces.
+//! computes the same logits as tract, for fp32 and int8, one view or mirrored, face by face
+//! and in one batch, on real CK+ faces.
 //!
 //! The weights are random (seeded): this checks the *format and operator semantics* of the
 //! exporter independently of training. Needs python3 with `onnx` and `onnxruntime`
@@ -8,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use host::export::{Calibration, FoldedNetwork, WeightScales, build_graphs, run_tract};
+use host::export::{Calibration, FoldedNetwork, Views, WeightScales, build_candidates, build_graphs, run_tract};
 use shared::arch::Architecture;
 
 fn ckplus_inputs(data: &Path, n: usize) -> Vec<Vec<f32>> {
@@ -73,6 +74,19 @@ fn onnxruntime_agrees_with_tract_on_exported_graphs() {
         (0.0, 1.0),
     )
     .unwrap();
+    // The mirrored classifiers (`host export --views mirrored`): ONNX Runtime must keep one
+    // row per face in a batch of several (onnx_check.py also runs every model on the whole
+    // batch at once).
+    let (fp32_mirrored, int8_mirrored) = build_candidates(
+        &net,
+        calibration,
+        &[calibration.len()],
+        Calibration::MinMax,
+        WeightScales::PerChannel,
+        (0.0, 1.0),
+        Views::Mirrored,
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // int8 runtimes may round a requantisation differently by one step, and a flipped step
     // propagates: allow a few steps of the output quantisation (the calibrated logit range / 255).
@@ -89,6 +103,8 @@ fn onnxruntime_agrees_with_tract_on_exported_graphs() {
         ("fp32", &fp32, 1e-4),
         ("int8", &int8, 4.0 * output_step),
         ("int8-per-tensor", &int8_per_tensor, 4.0 * output_step),
+        ("fp32-mirrored", &fp32_mirrored, 1e-4),
+        ("int8-mirrored", &int8_mirrored[0], 4.0 * output_step),
     ] {
         let path = dir.path().join(format!("{name}.onnx"));
         std::fs::write(&path, graph).unwrap();
@@ -107,5 +123,5 @@ fn onnxruntime_agrees_with_tract_on_exported_graphs() {
     let report = String::from_utf8_lossy(&out.stdout);
     eprintln!("{report}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "onnx_check.py failed:\n{report}");
-    assert_eq!(report.matches(" ok\n").count(), 3, "{report}");
+    assert_eq!(report.matches(" ok\n").count(), 5, "{report}");
 }

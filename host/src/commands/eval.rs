@@ -10,6 +10,7 @@ use shared::arch::Architecture;
 use crate::commands::train::load_data;
 use crate::data::SplitName;
 use crate::eval;
+use crate::export::Views;
 use crate::train::checkpoint;
 use crate::train::{BackendKind, device_for};
 
@@ -41,6 +42,10 @@ pub struct EvalArgs {
     /// to check that the cache matches them (as `host train --cache-only`).
     #[arg(long)]
     pub cache_only: bool,
+    /// Average the logits of each face and its mirror image (`mirrored`), as a model exported
+    /// with `host export --views mirrored` does; the report says which.
+    #[arg(long, value_enum, default_value_t = Views::Single)]
+    pub views: Views,
 }
 
 /// Runs `host eval`.
@@ -64,10 +69,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         config.data.data_root = data.clone();
     }
     let data = load_data(&config, &arch, !args.cache_only)?;
-    let results = eval::evaluate_parts(&model, &[(SplitName::Test, &data.test), (SplitName::Val, &data.val)])?;
+    let results = eval::evaluate_parts(
+        &model,
+        &[(SplitName::Test, &data.test), (SplitName::Val, &data.val)],
+        args.views,
+    )?;
     let note = format!(
-        "evaluated the {:?} checkpoint (epoch {}) with `host eval`",
-        args.checkpoint, state.epochs_done
+        "evaluated the {:?} checkpoint (epoch {}) with `host eval`, scores from {}",
+        args.checkpoint,
+        state.epochs_done,
+        args.views.describe()
     );
     eval::write_run_report(
         &args.run,

@@ -19,7 +19,9 @@ use shared::{Emotion, INPUT_SIZE};
 
 use crate::data::{Sample, load_splits};
 use crate::eval::calibration::{self, ECE_BINS};
-use crate::export::{Calibration, ExportOptions, TractRunner, WeightScales, build_candidates, parity, write_models};
+use crate::export::{
+    Calibration, ExportOptions, TractRunner, Views, WeightScales, build_candidates, parity, write_models,
+};
 use crate::train::checkpoint;
 use crate::train::device_for;
 
@@ -74,6 +76,11 @@ pub struct ExportArgs {
     /// larger count on a tie); a count above the training originals uses them all.
     #[arg(long, value_delimiter = ',', default_value = "300")]
     pub calibration_images: Vec<usize>,
+    /// Views of each face the exported classifiers average: `single` (one pass), or
+    /// `mirrored` (the mean logits of the face and its mirror image, built into the graph: two
+    /// passes). Choose on the printed validation row (models/REPORT.md, "Test-time mirroring").
+    #[arg(long, value_enum, default_value_t = Views::Single)]
+    pub views: Views,
     /// Also write the fp32 model.
     #[arg(long)]
     pub fp32: bool,
@@ -152,7 +159,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     originals.truncate(counts[counts.len() - 1]);
     let calibration = inputs(&originals, norm);
     let input_range = norm.range();
-    tracing::info!(images = ?counts, method = %args.calibration.name(), weights = args.weight_scales.name(), "calibrating");
+    tracing::info!(images = ?counts, method = %args.calibration.name(), weights = args.weight_scales.name(), views = ?args.views, "calibrating");
     let (fp32, mut candidates) = build_candidates(
         &net,
         &calibration,
@@ -160,6 +167,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         args.calibration,
         args.weight_scales,
         input_range,
+        args.views,
     )?;
 
     let chw = net.input_chw;
@@ -295,7 +303,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
 
     let c = &state.config;
     let recipe = format!(
-        "{} epochs ({} best{}), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, mixup {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}",
+        "{} epochs ({} best{}), batch {}, {:?} lr {} {} warm-up {}, targets {:?}, label smoothing {}, mixup {}, flip {}, augmentation {:?}, balance {}, repeat [{}], {}; scores from {}",
         c.epochs,
         state.best.map_or(state.epochs_done, |b| b.epoch),
         match (state.best.and_then(|b| b.averaged), c.average_from) {
@@ -317,7 +325,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         c.init_from.as_ref().map_or_else(
             || "random init".to_string(),
             |p| format!("initialised from {}", p.display())
-        )
+        ),
+        args.views.describe()
     );
     let enhancer = match &prepare.data.enhancer {
         None => None,

@@ -9,6 +9,7 @@ use shared::arch::Architecture;
 
 use crate::data::{self, SplitName};
 use crate::eval;
+use crate::export::Views;
 use crate::train::checkpoint::{self, CheckpointState};
 use crate::train::{ImageSet, TrainConfig, Trainer};
 
@@ -198,6 +199,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let results = eval::evaluate_parts(
         &outcome.best_model,
         &[(SplitName::Test, &data.test), (SplitName::Val, &data.val)],
+        Views::Single,
     )?;
     let written = eval::write_run_report(
         &config.out_dir,

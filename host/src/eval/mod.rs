@@ -15,10 +15,11 @@ pub mod robustness;
 use std::path::{Path, PathBuf};
 
 pub use metrics::ConfusionMatrix;
-pub use pass::{Evaluation, evaluate};
+pub use pass::{Evaluation, evaluate, evaluate_views};
 pub use report::{RunReport, SplitResult};
 
 use crate::data::SplitName;
+use crate::export::Views;
 use crate::model::Network;
 use crate::plot;
 use crate::train::average::AverageMetrics;
@@ -45,15 +46,20 @@ pub enum EvalError {
     },
 }
 
-/// Evaluates `model` on each part (e.g. `(SplitName::Test, &test)`): one result per dataset
-/// in the part, plus one for all datasets together when there are several.
-pub fn evaluate_parts(model: &Network, parts: &[(SplitName, &ImageSet)]) -> Result<Vec<SplitResult>, EvalError> {
+/// Evaluates `model` on each part (e.g. `(SplitName::Test, &test)`), its logits averaged over
+/// `views` of each face: one result per dataset in the part, plus one for all datasets
+/// together when there are several.
+pub fn evaluate_parts(
+    model: &Network,
+    parts: &[(SplitName, &ImageSet)],
+    views: Views,
+) -> Result<Vec<SplitResult>, EvalError> {
     let mut results = Vec::new();
     for &(split, set) in parts {
         if set.is_empty() {
             continue;
         }
-        let eval = evaluate(model, set, EVAL_BATCH)?;
+        let eval = evaluate_views(model, set, EVAL_BATCH, views)?;
         let kinds = set.dataset_kinds();
         for &kind in &kinds {
             let idx: Vec<usize> = (0..set.len()).filter(|&i| set.datasets[i] == kind).collect();
@@ -73,7 +79,7 @@ pub fn evaluate_parts(model: &Network, parts: &[(SplitName, &ImageSet)]) -> Resu
                     sub.labels.push(set.labels[i]);
                     sub.datasets.push(kind);
                 }
-                evaluate(model, &sub, EVAL_BATCH)?.loss
+                evaluate_views(model, &sub, EVAL_BATCH, views)?.loss
             };
             results.push(SplitResult {
                 split,

@@ -3,8 +3,10 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use shared::arch::Shape;
 
 use super::ConfusionMatrix;
+use crate::export::Views;
 use crate::model::{Network, batch_to_tensor};
 use crate::train::{ImageSet, TrainError};
 
@@ -37,7 +39,18 @@ pub(crate) fn argmax_rows(logits: Tensor<2>) -> Vec<u8> {
 /// Evaluates `model` (inference mode, BatchNorm folded: [`Network::folded`]) on `set` in
 /// batches of `batch`.
 pub fn evaluate(model: &Network, set: &ImageSet, batch: usize) -> Result<Evaluation, TrainError> {
+    evaluate_views(model, set, batch, Views::Single)
+}
+
+/// [`evaluate`] with the logits averaged over `views` of each face, as an export with those
+/// views computes them ([`crate::export::views`]).
+pub fn evaluate_views(model: &Network, set: &ImageSet, batch: usize, views: Views) -> Result<Evaluation, TrainError> {
     let model = model.folded();
+    // A flat input has no left and right: its mirror image is itself.
+    let width = match model.arch().input {
+        Shape::Spatial { w, .. } => w,
+        Shape::Flat(_) => 0,
+    };
     let device = model.device();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut predictions = Vec::with_capacity(set.len());
@@ -47,7 +60,14 @@ pub fn evaluate(model: &Network, set: &ImageSet, batch: usize) -> Result<Evaluat
     for chunk in indices.chunks(batch.max(1)) {
         set.gather(chunk, &mut xs, &mut ys);
         let x = batch_to_tensor(model.arch(), &xs, chunk.len(), &device)?;
-        let logits = model.forward(x);
+        let logits = match views {
+            Views::Single => model.forward(x),
+            Views::Mirrored => {
+                ImageSet::mirror(&mut xs, set.per_image, width, || true);
+                let mirrored = batch_to_tensor(model.arch(), &xs, chunk.len(), &device)?;
+                (model.forward(x) + model.forward(mirrored)) / 2.0
+            }
+        };
         let loss: f32 = loss_fn
             .forward(logits.clone(), labels_tensor(&ys, &device))
             .into_scalar();

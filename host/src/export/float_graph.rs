@@ -5,11 +5,15 @@
 
 use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
 use super::onnx::{Dim, GraphBuilder, int, ints};
+use super::views::{self, Views};
 
 /// Name of the graph input.
 pub const INPUT: &str = "input";
 /// Name of the graph output (raw logits; softmax happens at the edge).
 pub const LOGITS: &str = "logits";
+/// The network's logits of every view, before [`Views::Mirrored`] averages them into
+/// [`LOGITS`].
+pub const VIEW_LOGITS: &str = "logits.views";
 
 /// Conv attributes shared by the fp32 and int8 graphs.
 pub fn conv_attributes(conv: &FoldedConv) -> Vec<tract_onnx::pb::AttributeProto> {
@@ -60,6 +64,15 @@ pub enum Exposed {
 /// Builds the fp32 graph with the `exposed` tensors as extra outputs; the returned list names
 /// them in graph order.
 pub fn build(net: &FoldedNetwork, exposed: Exposed) -> (Vec<u8>, Vec<String>) {
+    graph(net, exposed, Views::Single)
+}
+
+/// The fp32 classifier over `views` of each face (no extra outputs).
+pub fn classifier(net: &FoldedNetwork, views: Views) -> Vec<u8> {
+    graph(net, Exposed::Nothing, views).0
+}
+
+fn graph(net: &FoldedNetwork, exposed: Exposed, views: Views) -> (Vec<u8>, Vec<String>) {
     let mut g = GraphBuilder::default();
     let [c, h, w] = net.input_chw;
     let batch = Dim::Symbol("N");
@@ -74,7 +87,10 @@ pub fn build(net: &FoldedNetwork, exposed: Exposed) -> (Vec<u8>, Vec<String>) {
     );
     let mut activations = Vec::new();
     let mut pre_activations = Vec::new();
-    let mut x = INPUT.to_string();
+    let mut x = match views {
+        Views::Single => INPUT.to_string(),
+        Views::Mirrored => views::mirror_inputs(&mut g, INPUT, w),
+    };
     let last_dense = net
         .layers
         .iter()
@@ -140,7 +156,11 @@ pub fn build(net: &FoldedNetwork, exposed: Exposed) -> (Vec<u8>, Vec<String>) {
             }
             FoldedLayer::Flatten => g.node("Flatten", name, &[&x], name, vec![int("axis", 1)]),
             FoldedLayer::Dense(d) => {
-                let out_name = if Some(index) == last_dense { LOGITS } else { name };
+                let out_name = match views {
+                    _ if Some(index) != last_dense => name,
+                    Views::Single => LOGITS,
+                    Views::Mirrored => VIEW_LOGITS,
+                };
                 let wname = g.f32s(&format!("{name}.weight"), &[d.out_features, d.in_features], &d.weight);
                 let bname = g.f32s(&format!("{name}.bias"), &[d.out_features], &d.bias);
                 let gemm_out = if d.relu {
@@ -164,6 +184,9 @@ pub fn build(net: &FoldedNetwork, exposed: Exposed) -> (Vec<u8>, Vec<String>) {
                 y
             }
         };
+    }
+    if views == Views::Mirrored {
+        views::average_views(&mut g, VIEW_LOGITS, net.num_classes(), LOGITS);
     }
     g.output(LOGITS, Some(&[batch, Dim::Fixed(net.num_classes() as i64)]));
     let exposed = match exposed {

@@ -39,10 +39,11 @@ use std::collections::HashMap;
 use shared::arch::Shape;
 
 use super::ExportError;
-use super::float_graph::{INPUT, LOGITS, branch_conv_name, conv_attributes, pool_attributes};
+use super::float_graph::{INPUT, LOGITS, VIEW_LOGITS, branch_conv_name, conv_attributes, pool_attributes};
 use super::folded::{FoldedConv, FoldedLayer, FoldedNetwork};
 use super::onnx::{Dim, GraphBuilder, int};
 use super::quant::{QuantParams, QuantizedWeights, WeightScales, quantize_bias, quantize_weights};
+use super::views::{self, Views};
 
 /// Most weights in one int8 kernel: its int32 copy must fit tract's constant-folding budget
 /// (`tract_core::optim::CONST_FOLD_MEM_BUDGET`, 4 MiB). See the module docs.
@@ -185,6 +186,7 @@ pub fn build(
     ranges: &HashMap<String, (f32, f32)>,
     weight_scales: WeightScales,
     input_range: (f32, f32),
+    views: Views,
 ) -> Result<Vec<u8>, ExportError> {
     let mut b = Builder {
         g: GraphBuilder::default(),
@@ -206,11 +208,15 @@ pub fn build(
     // reads the input quantised.
     let float_first = matches!(net.layers.first().map(|l| &l.layer), Some(FoldedLayer::Conv(_)));
     let mut xq = QuantParams::from_range(input_range.0, input_range.1);
+    let input = match views {
+        Views::Single => INPUT.to_string(),
+        Views::Mirrored => views::mirror_inputs(&mut b.g, INPUT, w),
+    };
     let mut x = if float_first {
-        INPUT.to_string()
+        input
     } else {
         let (s, z) = b.scalar_params(INPUT, xq);
-        b.g.node("QuantizeLinear", "input/Quantize", &[INPUT, &s, &z], "input.q", vec![])
+        b.g.node("QuantizeLinear", "input/Quantize", &[&input, &s, &z], "input.q", vec![])
     };
     // Spatial shape entering a dense layer, set by Flatten: the first dense becomes a
     // kh x kw convolution over it, later ones 1x1.
@@ -355,7 +361,16 @@ pub fn build(
             vec![],
         );
     }
-    b.g.node("Flatten", "logits/Flatten", &[&x], LOGITS, vec![int("axis", 1)]);
+    match views {
+        Views::Single => {
+            b.g.node("Flatten", "logits/Flatten", &[&x], LOGITS, vec![int("axis", 1)]);
+        }
+        Views::Mirrored => {
+            let all =
+                b.g.node("Flatten", "logits/Flatten", &[&x], VIEW_LOGITS, vec![int("axis", 1)]);
+            views::average_views(&mut b.g, &all, net.num_classes(), LOGITS);
+        }
+    }
     b.g.output(LOGITS, Some(&[batch, Dim::Fixed(net.num_classes() as i64)]));
     Ok(b.g.finish(
         "vigil_int8",

@@ -15,6 +15,7 @@ pub mod onnx;
 pub mod parity;
 pub mod quant;
 pub mod read_back;
+pub mod views;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ pub use calibrate::Calibration;
 pub use float_graph::Exposed;
 pub use folded::FoldedNetwork;
 pub use quant::WeightScales;
+pub use views::Views;
 
 /// Export failures.
 #[derive(Debug, thiserror::Error)]
@@ -149,13 +151,15 @@ pub fn build_graphs(
         calibration,
         weight_scales,
         input_range,
+        Views::Single,
     )?;
     Ok((fp32, int8.remove(0)))
 }
 
 /// The fp32 graph and one int8 graph for each count in `counts`, calibrated on the first
 /// that many of `calibration_inputs` (one calibration pass for all of them), in the order
-/// of `counts`: candidates to choose between on validation data.
+/// of `counts`: candidates to choose between on validation data. Each classifier averages
+/// `views` of a face; calibration sees the faces as given (their mirror images are as likely).
 pub fn build_candidates(
     net: &FoldedNetwork,
     calibration_inputs: &[Vec<f32>],
@@ -163,14 +167,15 @@ pub fn build_candidates(
     calibration: Calibration,
     weight_scales: WeightScales,
     input_range: (f32, f32),
+    views: Views,
 ) -> Result<(Vec<u8>, Vec<Vec<u8>>), ExportError> {
-    let (fp32, _) = float_graph::build(net, Exposed::Nothing);
+    let fp32 = float_graph::classifier(net, views);
     let (exposed, names) = float_graph::build(net, Exposed::Activations);
     let ranges =
         calibrate::calibrate_prefixes(&exposed, net.input_chw, &names, calibration_inputs, calibration, counts)?;
     let int8 = ranges
         .iter()
-        .map(|r| int8_graph::build(net, r, weight_scales, input_range))
+        .map(|r| int8_graph::build(net, r, weight_scales, input_range, views))
         .collect::<Result<_, _>>()?;
     Ok((fp32, int8))
 }
@@ -321,6 +326,61 @@ mod tests {
             closest < spread / 255.0 / 4.0,
             "the closest logits are {closest} apart, over a spread of {spread}: quantised"
         );
+    }
+
+    /// A 48x48 face mirrored left to right.
+    fn mirror_image(x: &[f32]) -> Vec<f32> {
+        x.chunks_exact(48).flat_map(|row| row.iter().rev().copied()).collect()
+    }
+
+    /// A mirrored classifier's logits are the mean of the plain classifier's logits for the
+    /// face and for its mirror image (fp32 and int8, calibrated alike), so they do not change
+    /// when the face is mirrored, which a random network's plain logits do.
+    #[test]
+    fn mirrored_graphs_average_a_face_and_its_mirror_image() {
+        let net = FoldedNetwork::random(&Architecture::paper(7), 13).unwrap();
+        let calib = images(16, 6);
+        let build = |views| {
+            build_candidates(
+                &net,
+                &calib,
+                &[calib.len()],
+                Calibration::MinMax,
+                WeightScales::PerChannel,
+                (0.0, 1.0),
+                views,
+            )
+            .unwrap()
+        };
+        let (fp32, int8) = build(Views::Single);
+        let (fp32_m, int8_m) = build(Views::Mirrored);
+        let graphs = [(&fp32, &fp32_m), (&int8[0], &int8_m[0])];
+        for (kind, (plain, mirrored)) in ["fp32", "int8"].iter().zip(graphs) {
+            let plain = TractRunner::new(plain, net.input_chw).unwrap();
+            let mirrored = TractRunner::new(mirrored, net.input_chw).unwrap();
+            for x in images(3, 7) {
+                let flipped = mirror_image(&x);
+                let (a, b) = (plain.logits(&x).unwrap(), plain.logits(&flipped).unwrap());
+                let m = mirrored.logits(&x).unwrap();
+                assert_eq!(m.len(), 7);
+                let scale = a.iter().chain(&b).fold(1f32, |s, v| s.max(v.abs()));
+                let apart = a.iter().zip(&b).fold(0f32, |d, (a, b)| d.max((a - b).abs()));
+                assert!(apart > 1e-3 * scale, "{kind}: the random network is symmetric: {a:?}");
+                for k in 0..7 {
+                    let mean = (a[k] + b[k]) / 2.0;
+                    assert!(
+                        (m[k] - mean).abs() <= 1e-5 * scale,
+                        "{kind} logit {k}: {} vs mean {mean}",
+                        m[k]
+                    );
+                }
+                assert_eq!(
+                    m,
+                    mirrored.logits(&flipped).unwrap(),
+                    "{kind}: mirroring the face changed it"
+                );
+            }
+        }
     }
 
     /// Names of the ops tract runs for a graph, after optimisation.

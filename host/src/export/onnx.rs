@@ -128,6 +128,17 @@ impl GraphBuilder {
         )
     }
 
+    /// Adds an int64 constant (indices and shapes).
+    pub fn i64s(&mut self, name: &str, dims: &[usize], data: &[i64]) -> String {
+        debug_assert_eq!(dims.iter().product::<usize>(), data.len());
+        self.initializer(
+            name,
+            dims,
+            DataType::Int64,
+            data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
+    }
+
     /// Adds a node producing `output`; returns the output name.
     pub fn node(
         &mut self,

@@ -9,6 +9,7 @@ use super::config::{ConfigError, LabelMode};
 use super::*;
 use crate::data::{DataSelection, DatasetKind};
 use crate::eval::evaluate;
+use crate::export::Views;
 use crate::model::Network;
 use burn::module::Module;
 use burn::tensor::Device;
@@ -201,6 +202,29 @@ fn flipping_training_images_erases_a_left_right_cue() {
     let flipped = last_epoch(&train, &val, |c| c.flip = true);
     assert!(plain.train_acc > 0.9, "without flips the cue is learnt: {plain:?}");
     assert!(flipped.train_acc < 0.75, "with flips the cue is noise: {flipped:?}");
+}
+
+/// `host eval --views mirrored` scores a face by the mean logits of the face and its mirror
+/// image: its results do not change when every image is mirrored, while one view's do (the
+/// synthetic set's classes are mirror images of each other).
+#[test]
+fn mirrored_evaluation_does_not_see_the_mirror() {
+    let device = Device::flex();
+    let model = Network::new(&tiny(), &device).unwrap();
+    let set = synthetic(16);
+    let mut mirrored = set.clone();
+    ImageSet::mirror(&mut mirrored.inputs, 64, 8, || true);
+    let eval = |set: &ImageSet, views| crate::eval::evaluate_views(&model, set, 4, views).unwrap();
+    let (a, b) = (eval(&set, Views::Single), eval(&mirrored, Views::Single));
+    assert!(
+        (a.loss - b.loss).abs() > 1e-4,
+        "one view sees the mirror: {} vs {}",
+        a.loss,
+        b.loss
+    );
+    let (a, b) = (eval(&set, Views::Mirrored), eval(&mirrored, Views::Mirrored));
+    assert_eq!(a.predictions, b.predictions);
+    assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
 }
 
 /// Soft targets reach the loss: every training label says "angry", but the votes say
