@@ -18,6 +18,7 @@ use std::path::Path;
 use edge::inference::Classifier;
 use edge::inference::tract::TractClassifier;
 use host::data::{DataSelection, DatasetKind, PrepareConfig, Sample, SplitProtocol, load_splits};
+use host::export::Views;
 use host::export::parity::argmax;
 use host::train::ImageSet;
 use shared::arch::Architecture;
@@ -99,7 +100,8 @@ fn accuracy(predicted: &[usize], test: &[&Sample]) -> f64 {
 }
 
 /// Reads the int8 model back into a burn network (BatchNorm statistics from the training
-/// split, as `host train --init-from` does) and returns its top-1 predictions on `test`.
+/// split, as `host train --init-from` does) and returns its top-1 predictions on `test`,
+/// averaged over the views the model averages (`host export --views`).
 fn read_back_predictions(path: &Path, train: &[Sample], test: &[&Sample], manifest: &ModelManifest) -> Vec<usize> {
     let arch = Architecture::paper(shared::NUM_CLASSES);
     let norm = manifest.preprocessing.normalization;
@@ -108,12 +110,20 @@ fn read_back_predictions(path: &Path, train: &[Sample], test: &[&Sample], manife
     let device = burn::tensor::Device::flex();
     let network = host::train::init::from_int8_model(path, &arch, &device, manifest.seed, &train)
         .expect("the shipped model reads back into a trainable network");
+    let views = Views::of_model(&std::fs::read(path).unwrap(), "shipped").unwrap();
     let faces: Vec<Sample> = test.iter().map(|s| (*s).clone()).collect();
     let inputs = ImageSet::from_samples(&faces, norm, per_image).inputs;
     inputs
         .chunks(128 * per_image)
         .flat_map(|batch| {
-            let logits = network.logits(batch, batch.len() / per_image).unwrap();
+            let n = batch.len() / per_image;
+            let mut logits = network.logits(batch, n).unwrap();
+            if views == Views::Mirrored {
+                let mut mirrored = batch.to_vec();
+                ImageSet::mirror(&mut mirrored, per_image, shared::INPUT_SIZE, || true);
+                let other = network.logits(&mirrored, n).unwrap();
+                logits.iter_mut().zip(other).for_each(|(a, b)| *a = (*a + b) / 2.0);
+            }
             logits.chunks(shared::NUM_CLASSES).map(argmax).collect::<Vec<_>>()
         })
         .collect()

@@ -381,6 +381,15 @@ mod tests {
                 );
             }
         }
+        // The file says which it is, and reads back into the same weights either way.
+        let of = |g: &[u8]| Views::of_model(g, "test").unwrap();
+        assert_eq!((of(&int8[0]), of(&int8_m[0])), (Views::Single, Views::Mirrored));
+        assert_eq!(of(&fp32_m), Views::Mirrored);
+        let arch = Architecture::paper(7);
+        let back = read_back::folded_from_int8(&int8[0], "single", &arch).unwrap();
+        let back_m = read_back::folded_from_int8(&int8_m[0], "mirrored", &arch).unwrap();
+        let x = &calib[0];
+        assert_eq!(back.reference_logits(x), back_m.reference_logits(x));
     }
 
     /// Names of the ops tract runs for a graph, after optimisation.

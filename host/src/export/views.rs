@@ -14,7 +14,13 @@
 //! -> the network over `2N` faces -> `Reshape [2, N, classes]` -> `ReduceMean(axis 0)` ->
 //! `logits [N, classes]`: batches of any size keep one row per face.
 
+use prost::Message;
+
+use super::ExportError;
 use super::onnx::{GraphBuilder, int, ints};
+
+/// The node that mirrors the input; a graph holding it is a [`Views::Mirrored`] classifier.
+const MIRROR_NODE: &str = "views/Mirror";
 
 /// Which views of a face the exported classifier averages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -27,6 +33,18 @@ pub enum Views {
 }
 
 impl Views {
+    /// The views the exported ONNX model `bytes` (named `model` in errors) averages: what a
+    /// tool that runs the network without the graph (burn, reading the weights back) must do
+    /// to score faces as the model does.
+    pub fn of_model(bytes: &[u8], model: &str) -> Result<Views, ExportError> {
+        let proto = tract_onnx::pb::ModelProto::decode(bytes).map_err(|e| ExportError::ReadBack {
+            model: model.to_string(),
+            why: format!("not an ONNX model: {e}"),
+        })?;
+        let mirrored = proto.graph.iter().flat_map(|g| &g.node).any(|n| n.name == MIRROR_NODE);
+        Ok(if mirrored { Views::Mirrored } else { Views::Single })
+    }
+
     /// How the manifest's recipe describes it.
     pub fn describe(self) -> &'static str {
         match self {
@@ -43,7 +61,7 @@ pub fn mirror_inputs(g: &mut GraphBuilder, input: &str, width: usize) -> String 
     let indices = g.i64s("views.mirror_columns", &[width], &reversed);
     let mirrored = g.node(
         "Gather",
-        "views/Mirror",
+        MIRROR_NODE,
         &[input, &indices],
         "views.mirrored",
         vec![int("axis", 3)],
