@@ -112,20 +112,12 @@ fn read_back_predictions(path: &Path, train: &[Sample], test: &[&Sample], manife
         .expect("the shipped model reads back into a trainable network");
     let views = Views::of_model(&std::fs::read(path).unwrap(), "shipped").unwrap();
     let faces: Vec<Sample> = test.iter().map(|s| (*s).clone()).collect();
-    let inputs = ImageSet::from_samples(&faces, norm, per_image).inputs;
-    inputs
-        .chunks(128 * per_image)
-        .flat_map(|batch| {
-            let n = batch.len() / per_image;
-            let mut logits = network.logits(batch, n).unwrap();
-            if views == Views::Mirrored {
-                let mut mirrored = batch.to_vec();
-                ImageSet::mirror(&mut mirrored, per_image, shared::INPUT_SIZE, || true);
-                let other = network.logits(&mirrored, n).unwrap();
-                logits.iter_mut().zip(other).for_each(|(a, b)| *a = (*a + b) / 2.0);
-            }
-            logits.chunks(shared::NUM_CLASSES).map(argmax).collect::<Vec<_>>()
-        })
+    let set = ImageSet::from_samples(&faces, norm, per_image);
+    host::eval::evaluate_views(&network, &set, 128, views)
+        .unwrap()
+        .predictions
+        .into_iter()
+        .map(usize::from)
         .collect()
 }
 

@@ -361,15 +361,13 @@ pub fn build(
             vec![],
         );
     }
-    match views {
-        Views::Single => {
-            b.g.node("Flatten", "logits/Flatten", &[&x], LOGITS, vec![int("axis", 1)]);
-        }
-        Views::Mirrored => {
-            let all =
-                b.g.node("Flatten", "logits/Flatten", &[&x], VIEW_LOGITS, vec![int("axis", 1)]);
-            views::average_views(&mut b.g, &all, net.num_classes(), LOGITS);
-        }
+    let flat = match views {
+        Views::Single => LOGITS,
+        Views::Mirrored => VIEW_LOGITS,
+    };
+    b.g.node("Flatten", "logits/Flatten", &[&x], flat, vec![int("axis", 1)]);
+    if views == Views::Mirrored {
+        views::average_views(&mut b.g, VIEW_LOGITS, net.num_classes(), LOGITS);
     }
     b.g.output(LOGITS, Some(&[batch, Dim::Fixed(net.num_classes() as i64)]));
     Ok(b.g.finish(

@@ -9,6 +9,8 @@ use tract_onnx::pb::{
     type_proto,
 };
 
+use super::ExportError;
+
 /// The ONNX opset the graphs are written for.
 pub const OPSET: i64 = 13;
 /// ONNX IR version matching opset 13.
@@ -159,7 +161,7 @@ impl GraphBuilder {
         output.into()
     }
 
-    /// Finishes the model and serialises it to protobuf bytes.
+    /// Finishes the model and serialises it to protobuf bytes ([`decode`] reads them back).
     pub fn finish(self, graph_name: &str, doc: &str) -> Vec<u8> {
         let model = ModelProto {
             ir_version: IR_VERSION,
@@ -182,4 +184,13 @@ impl GraphBuilder {
         };
         model.encode_to_vec()
     }
+}
+
+/// Parses ONNX protobuf `bytes` (named `model` in errors): what [`GraphBuilder::finish`]
+/// wrote, for the readers that inspect an exported model's graph rather than run it.
+pub fn decode(bytes: &[u8], model: &str) -> Result<ModelProto, ExportError> {
+    ModelProto::decode(bytes).map_err(|e| ExportError::ReadBack {
+        model: model.to_string(),
+        why: format!("not an ONNX model: {e}"),
+    })
 }

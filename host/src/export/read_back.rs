@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 
-use prost::Message;
 use shared::arch::Architecture;
 use tract_onnx::pb::{TensorProto, tensor_proto::DataType};
 
@@ -189,10 +188,7 @@ impl<'m> Initializers<'m> {
 /// network of `arch`: each int8 weight is its value times its scale, each int32 bias its
 /// value times input scale times weight scale, and float weights and biases are as stored.
 pub fn folded_from_int8(bytes: &[u8], model: &str, arch: &Architecture) -> Result<FoldedNetwork, ExportError> {
-    let proto = tract_onnx::pb::ModelProto::decode(bytes).map_err(|e| ExportError::ReadBack {
-        model: model.to_string(),
-        why: format!("not an ONNX model: {e}"),
-    })?;
+    let proto = super::onnx::decode(bytes, model)?;
     let graph = proto.graph.as_ref().ok_or_else(|| ExportError::ReadBack {
         model: model.to_string(),
         why: "the ONNX model has no graph".into(),

@@ -14,8 +14,6 @@
 //! -> the network over `2N` faces -> `Reshape [2, N, classes]` -> `ReduceMean(axis 0)` ->
 //! `logits [N, classes]`: batches of any size keep one row per face.
 
-use prost::Message;
-
 use super::ExportError;
 use super::onnx::{GraphBuilder, int, ints};
 
@@ -37,10 +35,7 @@ impl Views {
     /// tool that runs the network without the graph (burn, reading the weights back) must do
     /// to score faces as the model does.
     pub fn of_model(bytes: &[u8], model: &str) -> Result<Views, ExportError> {
-        let proto = tract_onnx::pb::ModelProto::decode(bytes).map_err(|e| ExportError::ReadBack {
-            model: model.to_string(),
-            why: format!("not an ONNX model: {e}"),
-        })?;
+        let proto = super::onnx::decode(bytes, model)?;
         let mirrored = proto.graph.iter().flat_map(|g| &g.node).any(|n| n.name == MIRROR_NODE);
         Ok(if mirrored { Views::Mirrored } else { Views::Single })
     }
