@@ -140,7 +140,8 @@ impl Default for SourceConfig {
 }
 
 impl SourceConfig {
-    /// The reopen back-off of `retry_initial_ms` and `retry_max_ms` (camera and serial port).
+    /// The retry back-off of `retry_initial_ms` and `retry_max_ms` (reopening the camera and
+    /// the serial port, rewriting failed JSON lines).
     pub fn backoff(&self) -> crate::source::retry::Backoff {
         crate::source::retry::Backoff::new(
             std::time::Duration::from_millis(self.retry_initial_ms),

@@ -74,6 +74,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let (classifier, manifest) =
         inference::load_with_manifest(&model).with_context(|| format!("loading model {}", model.display()))?;
+    // The recipe says how the model was trained and which views of a face it averages.
+    tracing::info!(name = %manifest.name, temperature = manifest.temperature, recipe = %manifest.recipe, "model");
     let preprocessing = config
         .preprocessing_for(&manifest.preprocessing)
         .with_context(|| format!("model {}", model.display()))?;
@@ -98,7 +100,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
     if config.outputs.json {
-        sinks.push(Box::new(JsonLines::new(std::io::stdout())));
+        sinks.push(Box::new(JsonLines::new(std::io::stdout(), config.source.backoff())));
     }
     if let Some(path) = args.serial.clone().or_else(|| config.outputs.serial.clone()) {
         sinks.push(Box::new(serial_sink(path, &config, manifest.clone())?));

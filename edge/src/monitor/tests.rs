@@ -158,7 +158,10 @@ fn scripted_drive_raises_and_clears_exactly_the_expected_alerts() {
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(Indicator::new(buzzer.clone(), led.clone(), 1500).unwrap()),
         Box::new(WireSink::new(serial.clone(), 1)),
-        Box::new(JsonLines::new(stdout.clone())),
+        Box::new(JsonLines::new(
+            stdout.clone(),
+            crate::config::SourceConfig::default().backoff(),
+        )),
     ];
     let mut monitor = Monitor::new(config(), BrightSquare, classifier.clone(), sinks).unwrap();
     let mut events = Vec::new();
@@ -360,7 +363,10 @@ fn failing_outputs_are_counted_and_do_not_stop_the_loop() {
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(WireSink::new(Unplugged, 1)),
         Box::new(Indicator::new(buzzer.clone(), led.clone(), 500).unwrap()),
-        Box::new(JsonLines::new(stdout.clone())),
+        Box::new(JsonLines::new(
+            stdout.clone(),
+            crate::config::SourceConfig::default().backoff(),
+        )),
     ];
     let mut config = config();
     config.heartbeat_ms = 0;

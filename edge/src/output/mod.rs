@@ -105,3 +105,30 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
         (**self).healthy()
     }
 }
+
+/// Test fixtures shared by the sinks' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex};
+
+    /// A line that can be unplugged: writes fail while `down` is set; clones share the line.
+    #[derive(Clone, Default)]
+    pub(crate) struct Line {
+        pub(crate) bytes: Arc<Mutex<Vec<u8>>>,
+        pub(crate) down: Arc<Mutex<bool>>,
+    }
+
+    impl Write for Line {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if *self.down.lock().unwrap() {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.bytes.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}

@@ -254,6 +254,7 @@ mod tests {
     use shared::wire::{AlertKind, AlertPhase, Continuity, EmotionScores, FrameDecoder, SequenceCheck};
 
     use super::*;
+    use crate::output::testing::Line;
 
     /// A tty opened as the serial line is raw at the configured speed: a 0x0A byte in a
     /// frame reaches the other end as 0x0A (a tty's default mode sends 0D 0A).
@@ -419,26 +420,6 @@ mod tests {
         assert_eq!(got[0], Ok(Continuity::First));
         assert!(got[1].is_err(), "the cut frame fails its check: {got:?}");
         assert_eq!(got[2], Ok(Continuity::Gap { missing: 1 }));
-    }
-
-    /// A line that can be unplugged: writes fail while `down` is set.
-    #[derive(Clone, Default)]
-    struct Line {
-        bytes: Arc<Mutex<Vec<u8>>>,
-        down: Arc<Mutex<bool>>,
-    }
-
-    impl Write for Line {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if *self.down.lock().unwrap() {
-                return Err(io::ErrorKind::BrokenPipe.into());
-            }
-            self.bytes.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
 
     fn tick(sink: &mut WireSink<Line>, t_ms: u64) {
