@@ -25,15 +25,21 @@ pub struct RunData {
     pub val: ImageSet,
     /// Test images.
     pub test: ImageSet,
+    /// SHA-256 of the learned enhancer the faces went through, if any.
+    pub enhancer_sha256: Option<String>,
 }
 
-/// Loads (preparing if needed) the splits of `config` and converts them once.
+/// Loads (preparing if needed) the splits of `config` and converts them once. The learned
+/// enhancer, if the run has one, is read once, here: a run that recorded its hash (resumed,
+/// evaluated) refuses another file found at that path.
 pub fn load_data(config: &TrainConfig, arch: &Architecture, verify_sources: bool) -> Result<RunData> {
     let prepare = data::PrepareConfig {
         verify_sources,
         ..config.prepare_config()
     };
-    let splits = data::load_splits(&prepare).with_context(|| {
+    let enhancer = data::faces::enhancer_for(&prepare).context("loading the run's face enhancer")?;
+    let enhancer_sha256 = enhancer_hash(config, enhancer.learned_sha256())?;
+    let splits = data::load_splits_with(&prepare, enhancer.as_ref()).with_context(|| {
         format!(
             "loading {:?} from {}",
             config.data.datasets.iter().map(|d| d.name()).collect::<Vec<_>>(),
@@ -65,6 +71,7 @@ pub fn load_data(config: &TrainConfig, arch: &Architecture, verify_sources: bool
         train,
         val: ImageSet::from_samples(&splits.val, norm, per_image),
         test: ImageSet::from_samples(&splits.test, norm, per_image),
+        enhancer_sha256,
     };
     tracing::info!(
         "images: {} train, {} validation, {} test",
@@ -104,15 +111,18 @@ pub fn install_stop_handler() -> Arc<AtomicBool> {
     stop
 }
 
-/// Records the SHA-256 of the run's learned enhancer (if any) in `config`, for its export to
-/// check ([`TrainConfig::enhancer_sha256`]).
-fn record_enhancer(config: &mut TrainConfig) -> Result<()> {
-    if let Some(path) = &config.data.enhancer {
-        let (_, manifest) =
-            artifacts::enhancer::read_checked(path).with_context(|| format!("--enhancer {}", path.display()))?;
-        config.enhancer_sha256 = Some(manifest.sha256);
+/// The hash `config`'s run records for the learned enhancer it loaded (`loaded`), or why
+/// that file is not the one the run recorded when it started.
+fn enhancer_hash(config: &TrainConfig, loaded: Option<&str>) -> Result<Option<String>> {
+    if let (Some(recorded), Some(loaded), Some(path)) = (&config.enhancer_sha256, loaded, &config.data.enhancer) {
+        anyhow::ensure!(
+            recorded == loaded,
+            "{} is not the enhancer this run was trained behind (SHA-256 {recorded}, the file now {loaded}): \
+             put that file back, or start a new run",
+            path.display()
+        );
     }
-    Ok(())
+    Ok(loaded.map(str::to_owned))
 }
 
 /// Runs `host train`.
@@ -134,11 +144,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         super::make_way_for_new_run(&args.out, "run", args.force)?;
         None
     };
-    if resume.is_none() {
-        record_enhancer(&mut config)?;
-    }
     config.validate()?;
     let data = load_data(&config, &arch, !args.cache_only)?;
+    if resume.is_none() {
+        // Recorded for the run's export to check (TrainConfig::enhancer_sha256).
+        config.enhancer_sha256 = data.enhancer_sha256.clone();
+    }
     let stop = install_stop_handler();
     anyhow::ensure!(
         args.save_every.is_finite() && args.save_every >= 0.0,

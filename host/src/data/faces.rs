@@ -126,6 +126,10 @@ pub trait FaceEnhancer: Send + Sync {
     fn id(&self) -> String;
     /// The enhanced face, same size.
     fn enhance(&self, face: &GrayImage) -> Result<GrayImage, EnhanceError>;
+    /// SHA-256 of the learned enhancer's file, if there is one.
+    fn learned_sha256(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The classical stand-in: the shared histogram equalisation / CLAHE, exactly as the edge
@@ -181,6 +185,10 @@ impl FaceEnhancer for LearnedEnhancer {
 
     fn enhance(&self, face: &GrayImage) -> Result<GrayImage, EnhanceError> {
         self.enhancer.prepare(face, self.then)
+    }
+
+    fn learned_sha256(&self) -> Option<&str> {
+        Some(&self.enhancer.manifest().sha256)
     }
 }
 

@@ -261,6 +261,29 @@ fn int8_model_reads_back_into_a_trainable_network() {
     assert_eq!(model.trainable_params(), trainer.model.trainable_params());
     let test = random_inputs(3, len, 9);
     let logits = model.logits(&test, 3).unwrap();
+
+    // `--init-from FILE.onnx` makes the same network, with or without a manifest beside the
+    // file (its moments from the same images, in the run's seeded order).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.onnx");
+    std::fs::write(&file, &int8).unwrap();
+    let n = images.len();
+    let train = ImageSet {
+        inputs: images.concat(),
+        labels: vec![0; n],
+        datasets: vec![crate::data::DatasetKind::CkPlus; n],
+        votes: vec![[0; shared::NUM_CLASSES]; n],
+        per_image: len,
+    };
+    let run = TrainConfig::default().data;
+    let without_manifest = crate::train::init::initial_model(Some(&file), &arch, &device, &run, &train).unwrap();
+    artifacts::manifest::write_model(&file, &int8, artifacts::manifest::for_tests()).unwrap();
+    let with_manifest = crate::train::init::initial_model(Some(&file), &arch, &device, &run, &train).unwrap();
+    for initial in [without_manifest, with_manifest] {
+        for (a, b) in initial.logits(&test, 3).unwrap().iter().zip(&logits) {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "--init-from {a} vs {b}");
+        }
+    }
     for i in 0..3 {
         let int8_logits = run_tract(&int8, back.input_chw, &test[i * len..(i + 1) * len]).unwrap();
         let reference = back.reference_logits(&test[i * len..(i + 1) * len]);

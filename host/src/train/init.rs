@@ -43,15 +43,22 @@ pub fn initial_model(
         return Ok(Network::seeded(arch, device, run.seed)?);
     };
     if is_model_file(path) {
-        match artifacts::manifest::load_verified(path) {
-            Ok((_, m)) => warn_on_other_split(path, (&m.datasets, m.split, m.seed), run),
-            Err(e) => tracing::warn!(
-                "{e}: what {} was trained on is unknown, so whether this run's validation and test \
-                 faces were among its training faces cannot be checked",
-                path.display()
-            ),
-        }
-        return from_int8_model(path, arch, device, run.seed, train);
+        // The weights used are the bytes whose manifest was checked.
+        let bytes = match artifacts::manifest::load_verified(path) {
+            Ok((bytes, m)) => {
+                warn_on_other_split(path, (&m.datasets, m.split, m.seed), run);
+                bytes
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{e}: what {} was trained on is unknown, so whether this run's validation and \
+                     test faces were among its training faces cannot be checked",
+                    path.display()
+                );
+                read_model(path)?
+            }
+        };
+        return from_int8_bytes(path, &bytes, arch, device, run.seed, train);
     }
     let dir = checkpoint::best_dir(path);
     let state = checkpoint::load_state(&dir, Some(arch))?;
@@ -107,15 +114,30 @@ pub fn from_int8_model(
     seed: u64,
     train: &ImageSet,
 ) -> Result<Network, TrainError> {
+    from_int8_bytes(path, &read_model(path)?, arch, device, seed, train)
+}
+
+fn read_model(path: &Path) -> Result<Vec<u8>, TrainError> {
+    std::fs::read(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// [`from_int8_model`] of the model file `path` already read as `bytes`.
+fn from_int8_bytes(
+    path: &Path,
+    bytes: &[u8],
+    arch: &Architecture,
+    device: &Device,
+    seed: u64,
+    train: &ImageSet,
+) -> Result<Network, TrainError> {
     let model_error = |source| TrainError::InitModel {
         path: path.to_path_buf(),
         source,
     };
-    let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let folded = read_back::folded_from_int8(&bytes, &path.display().to_string(), arch).map_err(model_error)?;
+    let folded = read_back::folded_from_int8(bytes, &path.display().to_string(), arch).map_err(model_error)?;
     if train.is_empty() {
         return Err(TrainError::EmptySplit("training"));
     }

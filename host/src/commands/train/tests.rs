@@ -44,18 +44,44 @@ fn ablation_options_reach_the_data_pipeline() {
     assert!(Cli::try_parse_from(["train", "--no-balance", "2"]).is_err());
 }
 
-/// A run behind a learned enhancer records that file's hash when it starts; its export checks it.
+/// A run behind a learned enhancer records the hash of the file it loaded when it starts
+/// (its export checks it); resumed or evaluated later, it refuses another file at that path.
 #[test]
-fn the_enhancers_hash_is_recorded() {
-    let mut c = Cli::parse_from(["train"]).args.config();
-    record_enhancer(&mut c).unwrap();
-    assert_eq!(c.enhancer_sha256, None, "no enhancer");
+fn the_enhancers_hash_is_recorded_and_checked() {
+    let plain = Cli::parse_from(["train"]).args.config();
+    let classical = data::faces::enhancer_for(&plain.prepare_config()).unwrap();
+    assert_eq!(
+        enhancer_hash(&plain, classical.learned_sha256()).unwrap(),
+        None,
+        "no enhancer"
+    );
+
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vigil-enhancer.onnx");
-    c.data.enhancer = Some(shipped.clone());
-    record_enhancer(&mut c).unwrap();
     let (_, manifest) = artifacts::enhancer::read_checked(&shipped).unwrap();
-    assert_eq!(c.enhancer_sha256.as_deref(), Some(manifest.sha256.as_str()));
+    let mut c = plain.clone();
+    c.data.enhancer = Some(shipped.clone());
+    let learned = data::faces::enhancer_for(&c.prepare_config()).unwrap();
+    assert_eq!(learned.learned_sha256(), Some(manifest.sha256.as_str()));
+    let recorded = enhancer_hash(&c, learned.learned_sha256()).unwrap();
+    assert_eq!(
+        recorded.as_deref(),
+        Some(manifest.sha256.as_str()),
+        "a new run records it"
+    );
+    c.enhancer_sha256 = recorded;
+    assert!(
+        enhancer_hash(&c, learned.learned_sha256()).is_ok(),
+        "the same file later"
+    );
+    c.enhancer_sha256 = Some("0".repeat(64));
+    let err = format!("{:#}", enhancer_hash(&c, learned.learned_sha256()).unwrap_err());
+    assert!(
+        err.contains("vigil-enhancer.onnx") && err.contains("start a new run"),
+        "{err}"
+    );
+
     c.data.enhancer = Some(shipped.with_file_name("absent-enhancer.onnx"));
-    let err = record_enhancer(&mut c).unwrap_err();
-    assert!(format!("{err:#}").contains("absent-enhancer.onnx"), "{err:#}");
+    let arch = Architecture::paper(shared::NUM_CLASSES);
+    let err = format!("{:#}", load_data(&c, &arch, false).err().expect("no enhancer file"));
+    assert!(err.contains("absent-enhancer.onnx"), "{err}");
 }
