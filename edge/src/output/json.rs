@@ -166,20 +166,10 @@ mod tests {
     use shared::wire::{AlertKind, EmotionScores};
 
     use super::*;
-    use crate::output::testing::Line;
+    use crate::output::testing::{Line, alert};
 
     fn backoff() -> Backoff {
         Backoff::new(Duration::from_millis(100), Duration::from_millis(1000))
-    }
-
-    fn alert(t: u64) -> AlertEvent {
-        AlertEvent {
-            timestamp_ms: t,
-            kind: AlertKind::Fear,
-            phase: AlertPhase::Raised,
-            scores: EmotionScores::default(),
-            face: None,
-        }
     }
 
     fn tick(sink: &mut JsonLines<Line>, t_ms: u64) -> Result<(), OutputError> {

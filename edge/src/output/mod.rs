@@ -112,6 +112,19 @@ pub(crate) mod testing {
     use std::io::{self, Write};
     use std::sync::{Arc, Mutex};
 
+    use shared::wire::{AlertEvent, AlertKind, AlertPhase, EmotionScores};
+
+    /// A fear alert raised at `t` ms, with no scores and no face.
+    pub(crate) fn alert(t: u64) -> AlertEvent {
+        AlertEvent {
+            timestamp_ms: t,
+            kind: AlertKind::Fear,
+            phase: AlertPhase::Raised,
+            scores: EmotionScores::default(),
+            face: None,
+        }
+    }
+
     /// A line that can be unplugged: writes fail while `down` is set; clones share the line.
     #[derive(Clone, Default)]
     pub(crate) struct Line {

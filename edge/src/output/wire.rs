@@ -251,10 +251,10 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use shared::wire::{AlertKind, AlertPhase, Continuity, EmotionScores, FrameDecoder, SequenceCheck};
+    use shared::wire::{Continuity, FrameDecoder, SequenceCheck};
 
     use super::*;
-    use crate::output::testing::Line;
+    use crate::output::testing::{Line, alert};
 
     /// A tty opened as the serial line is raw at the configured speed: a 0x0A byte in a
     /// frame reaches the other end as 0x0A (a tty's default mode sends 0D 0A).
@@ -429,16 +429,6 @@ mod tests {
             active_mask: 0,
         })
         .unwrap();
-    }
-
-    fn alert(t: u64) -> AlertEvent {
-        AlertEvent {
-            timestamp_ms: t,
-            kind: AlertKind::Fear,
-            phase: AlertPhase::Raised,
-            scores: EmotionScores::default(),
-            face: None,
-        }
     }
 
     #[test]
