@@ -161,7 +161,10 @@ fn replay_ka<C: Classifier + 'static>(
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(Indicator::new(buzzer.clone(), led.clone(), 1500).unwrap()),
         Box::new(WireSink::new(serial.clone(), 1)),
-        Box::new(JsonLines::new(stdout.clone())),
+        Box::new(JsonLines::new(
+            stdout.clone(),
+            edge::config::SourceConfig::default().backoff(),
+        )),
     ];
     let config = MonitorConfig {
         preprocessing: Preprocessing::default(),
