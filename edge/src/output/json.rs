@@ -5,8 +5,8 @@
 //! ```
 //!
 //! Only alerts go to stdout (logs go to stderr), so `edge run | jq` works. A line that
-//! cannot be written is kept and written later, so a reader that comes back misses nothing
-//! (see [`JsonLines`]).
+//! cannot be written is kept and written later, so once stdout works again nothing is
+//! missing (see [`JsonLines`]).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -68,9 +68,9 @@ pub const PENDING_LINES: usize = 256;
 /// Writes alert JSON lines to `W` (stdout in the binary).
 ///
 /// Rules: a line whose write fails is kept, in order, and written again before any newer one,
-/// on the next alert or on a loop turn once the back-off has passed, so a reader that comes
-/// back (a full disk freed, a pipe's reader catching up) gets every alert and the sink turns
-/// healthy again without waiting for a new alert. After a failure the next write starts with
+/// on the next alert or on a loop turn once the back-off has passed, so once the writer works
+/// again (stdout redirected to a disk that was full and was freed) it has every alert, and the
+/// sink turns healthy without waiting for a new alert. After a failure the next write starts with
 /// a newline, which ends any line the failed write cut short (a blank line to a reader). At
 /// most [`PENDING_LINES`] wait; lines still waiting when the sink is dropped are logged.
 pub struct JsonLines<W: Write> {
