@@ -78,10 +78,8 @@ pub struct JsonLines<W: Write> {
     /// Lines not yet written whole, oldest first.
     pending: VecDeque<String>,
     backoff: Backoff,
-    /// Loop time of the next retry while failing.
+    /// Loop time of the next retry while lines wait.
     retry_at: u64,
-    /// The last write failed: it may have stopped part-way through a line.
-    failing: bool,
     /// Lines dropped because [`PENDING_LINES`] were waiting.
     dropped: u64,
 }
@@ -95,15 +93,15 @@ impl<W: Write> JsonLines<W> {
             pending: VecDeque::new(),
             backoff,
             retry_at: 0,
-            failing: false,
             dropped: 0,
         }
     }
 
     /// Writes the waiting lines, oldest first, each flushed; stops at the first failure.
-    fn write_pending(&mut self, t_ms: u64) -> Result<(), OutputError> {
-        let written = self.try_write_pending();
-        self.failing = written.is_err();
+    /// `after_failure`: lines were waiting before this attempt, so the last write failed and
+    /// may have stopped part-way through a line.
+    fn write_pending(&mut self, t_ms: u64, after_failure: bool) -> Result<(), OutputError> {
+        let written = self.try_write_pending(after_failure);
         match written {
             Ok(()) => self.backoff.reset(),
             Err(_) => self.retry_at = t_ms.saturating_add(self.backoff.next_delay().as_millis() as u64),
@@ -111,8 +109,8 @@ impl<W: Write> JsonLines<W> {
         written.map_err(|source| OutputError::Io { sink: "json", source })
     }
 
-    fn try_write_pending(&mut self) -> io::Result<()> {
-        if self.failing {
+    fn try_write_pending(&mut self, after_failure: bool) -> io::Result<()> {
+        if after_failure {
             self.writer.write_all(b"\n")?;
         }
         while let Some(line) = self.pending.front() {
@@ -135,19 +133,21 @@ impl<W: Write> Sink for JsonLines<W> {
                 "stdout keeps failing: oldest alert line dropped"
             );
         }
+        let after_failure = !self.pending.is_empty();
         self.pending.push_back(alert_json(event));
-        self.write_pending(event.timestamp_ms)
+        self.write_pending(event.timestamp_ms, after_failure)
     }
 
     fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
         if self.pending.is_empty() || tick.t_ms < self.retry_at {
             return Ok(());
         }
-        self.write_pending(tick.t_ms)
+        self.write_pending(tick.t_ms, true)
     }
 
+    /// Healthy while no line waits: a failed write leaves its line waiting.
     fn healthy(&self) -> bool {
-        !self.failing
+        self.pending.is_empty()
     }
 }
 
