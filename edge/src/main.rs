@@ -30,9 +30,13 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    // Logs go to stderr (the journal on the board) from a thread of their own: a stalled
+    // reader there costs log lines, never the alert loop's turns. `_flush` writes what is
+    // queued when main returns.
+    let (stderr, _flush) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
+        .with_writer(stderr)
         .init();
     match Cli::parse().command {
         Command::Info => {

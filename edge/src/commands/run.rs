@@ -18,7 +18,7 @@ use crate::inference;
 use crate::inference::face::FacePipeline;
 use crate::monitor::{EndReason, Monitor, MonitorConfig};
 use crate::output::wire::{boot_id, open_serial};
-use crate::output::{JsonLines, LogSink, Sink, SystemdNotify, WireSink};
+use crate::output::{Detached, JsonLines, LogSink, Sink, SystemdNotify, WireSink};
 use crate::source::deadline::Deadline;
 use crate::source::replay::{ImageLoader, ReplaySource};
 use crate::source::stdin::RawGreySource;
@@ -100,7 +100,11 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink)];
     if config.outputs.json {
-        sinks.push(Box::new(JsonLines::new(std::io::stdout(), config.source.backoff())));
+        // A reader that stops reading without closing the pipe would block the loop: write
+        // on a thread, and a write that takes longer than a frame read may is a fault.
+        let json = JsonLines::new(std::io::stdout(), config.source.backoff());
+        let json = Detached::spawn("json", json, READ_DEADLINE).context("starting the stdout writer thread")?;
+        sinks.push(Box::new(json));
     }
     if let Some(path) = args.serial.clone().or_else(|| config.outputs.serial.clone()) {
         sinks.push(Box::new(serial_sink(path, &config, manifest.clone())?));

@@ -6,7 +6,8 @@
 //!
 //! Only alerts go to stdout (logs go to stderr), so `edge run | jq` works. A line that
 //! cannot be written is kept and written later, so once stdout works again nothing is
-//! missing (see [`JsonLines`]).
+//! missing (see [`JsonLines`]). Writes here block while the writer blocks; `edge run` puts
+//! the sink on its own thread ([`super::Detached`]) because stdout can.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};

@@ -4,6 +4,7 @@
 //! others or the loop, and reports itself unhealthy until it works again, which the policy
 //! turns into the fault alert when it lasts.
 
+pub mod detached;
 pub mod indicator;
 pub mod json;
 pub mod log;
@@ -12,6 +13,7 @@ pub mod wire;
 
 use shared::wire::{AlertEvent, Heartbeat};
 
+pub use detached::Detached;
 pub use indicator::Indicator;
 pub use json::JsonLines;
 pub use log::LogSink;
@@ -36,6 +38,21 @@ pub enum OutputError {
         sink: &'static str,
         /// What went wrong.
         reason: String,
+    },
+    /// A sink on its own thread ([`Detached`]) is blocked: its queue is full and the alert
+    /// was dropped.
+    #[error("{sink}: blocked; alert dropped ({dropped} so far)")]
+    Stalled {
+        /// Which sink.
+        sink: &'static str,
+        /// Alerts this sink has dropped so far.
+        dropped: u64,
+    },
+    /// A sink's thread ended (the sink panicked); nothing reaches it any more.
+    #[error("{sink}: its thread has stopped")]
+    Stopped {
+        /// Which sink.
+        sink: &'static str,
     },
     /// A GPIO pin could not be set.
     #[error("{sink}: pin {pin}: {kind} ({detail})")]

@@ -1,0 +1,374 @@
+//! A sink whose device can block for ever, run on its own thread: stdout into a pipe whose
+//! reader stopped reading without closing it (a suspended `| jq`), or a journal that stalled.
+//! A blocking write there would freeze the whole loop, the buzzer, the LED and the serial
+//! line with it; on its own thread it cannot, and the stall becomes the `outputs` fault the
+//! other sinks report. The sink's own rules (JSON lines kept and retried) act unchanged on
+//! the thread; this puts a bounded queue in front of it and a deadline on each call.
+//!
+//! Rules: calls reach the sink in order. An alert that finds the queue full is dropped,
+//! counted and reported as [`OutputError::Stalled`]; a heartbeat or tick that finds it full is
+//! skipped (another comes with the next turn). The sink is unhealthy while a call has run
+//! longer than the deadline, after it reported itself unhealthy, and once its thread has
+//! ended. Errors the sink returns on its thread are handed to the loop on its next calls, so
+//! the loop counts and logs them as it does for any sink.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use shared::wire::{AlertEvent, Heartbeat};
+
+use super::{OutputError, Sink, Tick};
+
+/// Calls that may wait for the thread; beyond them alerts are dropped.
+pub const QUEUE_CALLS: usize = 256;
+
+/// Errors kept for the loop while it has not yet collected them; beyond them the oldest go.
+const KEPT_ERRORS: usize = 64;
+
+/// How long dropping the sink waits for the thread to finish the calls queued before it.
+const DROP_WAIT: Duration = Duration::from_secs(1);
+
+enum Call {
+    Alert(AlertEvent, u8),
+    Heartbeat(Heartbeat),
+    Tick(Tick),
+}
+
+/// What the thread tells the loop.
+#[derive(Default)]
+struct State {
+    /// When the call now running started; `None` while the thread waits for one.
+    busy_since: Option<Instant>,
+    /// The sink's own health after its last call.
+    healthy: bool,
+    /// Errors returned on the thread, oldest first, not yet handed to the loop.
+    errors: VecDeque<OutputError>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Set by the thread as it ends (normally or by a panic in the sink).
+    ended: AtomicBool,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // The thread holds the lock only to copy plain values, never across a call into the
+        // sink, so a poisoned lock still holds consistent values.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Sets `ended` however the thread ends, a panic included.
+struct EndGuard(Arc<Shared>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+    }
+}
+
+/// Runs a [`Sink`] on a thread of its own (see the module docs).
+pub struct Detached {
+    name: &'static str,
+    calls: Option<SyncSender<Call>>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    deadline: Duration,
+    /// Alerts dropped because the queue was full.
+    dropped: u64,
+}
+
+impl Detached {
+    /// Starts `sink` on a thread named `output-NAME`; a call that runs longer than `deadline`
+    /// makes the sink unhealthy until it returns.
+    pub fn spawn<S: Sink + Send + 'static>(name: &'static str, sink: S, deadline: Duration) -> std::io::Result<Self> {
+        Self::with_queue(name, sink, deadline, QUEUE_CALLS)
+    }
+
+    fn with_queue<S: Sink + Send + 'static>(
+        name: &'static str,
+        mut sink: S,
+        deadline: Duration,
+        queue: usize,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                healthy: true,
+                ..State::default()
+            }),
+            ended: AtomicBool::new(false),
+        });
+        let (calls, queued) = mpsc::sync_channel::<Call>(queue);
+        let thread_shared = Arc::clone(&shared);
+        let thread = thread::Builder::new().name(format!("output-{name}")).spawn(move || {
+            let _end = EndGuard(Arc::clone(&thread_shared));
+            for call in queued {
+                thread_shared.state().busy_since = Some(Instant::now());
+                let result = match &call {
+                    Call::Alert(event, mask) => sink.alert(event, *mask),
+                    Call::Heartbeat(heartbeat) => sink.heartbeat(heartbeat),
+                    Call::Tick(tick) => sink.tick(tick),
+                };
+                let healthy = sink.healthy();
+                let mut state = thread_shared.state();
+                state.busy_since = None;
+                state.healthy = healthy;
+                if let Err(e) = result {
+                    if state.errors.len() == KEPT_ERRORS {
+                        state.errors.pop_front();
+                    }
+                    state.errors.push_back(e);
+                }
+            }
+        })?;
+        Ok(Detached {
+            name,
+            calls: Some(calls),
+            shared,
+            thread: Some(thread),
+            deadline,
+            dropped: 0,
+        })
+    }
+
+    /// Queues `call`; `Ok(false)` when the queue is full.
+    fn send(&mut self, call: Call) -> Result<bool, OutputError> {
+        let stopped = OutputError::Stopped { sink: self.name };
+        let Some(calls) = &self.calls else {
+            return Err(stopped);
+        };
+        match calls.try_send(call) {
+            Ok(()) => Ok(true),
+            Err(TrySendError::Full(_)) => Ok(false),
+            Err(TrySendError::Disconnected(_)) => Err(stopped),
+        }
+    }
+
+    /// The oldest error the thread has not handed over yet.
+    fn collect(&self) -> Result<(), OutputError> {
+        match self.shared.state().errors.pop_front() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Sink for Detached {
+    fn alert(&mut self, event: &AlertEvent, active_mask: u8) -> Result<(), OutputError> {
+        if !self.send(Call::Alert(event.clone(), active_mask))? {
+            self.dropped += 1;
+            return Err(OutputError::Stalled {
+                sink: self.name,
+                dropped: self.dropped,
+            });
+        }
+        self.collect()
+    }
+
+    fn heartbeat(&mut self, heartbeat: &Heartbeat) -> Result<(), OutputError> {
+        self.send(Call::Heartbeat(heartbeat.clone()))?;
+        self.collect()
+    }
+
+    fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
+        self.send(Call::Tick(*tick))?;
+        self.collect()
+    }
+
+    fn healthy(&self) -> bool {
+        if self.shared.ended.load(Ordering::Acquire) {
+            return false;
+        }
+        let state = self.shared.state();
+        state.healthy && state.busy_since.is_none_or(|t| t.elapsed() <= self.deadline)
+    }
+}
+
+impl Drop for Detached {
+    /// Lets the thread finish the calls queued so far (the sink then drops on it), waiting at
+    /// most [`DROP_WAIT`]: a device blocked for good must not hold up the exit.
+    fn drop(&mut self) {
+        drop(self.calls.take());
+        let waited = Instant::now();
+        while !self.shared.ended.load(Ordering::Acquire) {
+            if waited.elapsed() > DROP_WAIT {
+                tracing::warn!(
+                    sink = self.name,
+                    "output still blocked at exit: the calls queued for it are lost"
+                );
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(sink = self.name, "output thread panicked");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Write};
+    use std::sync::Condvar;
+
+    use super::*;
+    use crate::output::JsonLines;
+    use crate::output::testing::{Line, alert};
+    use crate::source::retry::Backoff;
+
+    const DEADLINE: Duration = Duration::from_millis(20);
+
+    fn backoff() -> Backoff {
+        Backoff::new(Duration::from_millis(10), Duration::from_millis(10))
+    }
+
+    fn tick(t_ms: u64) -> Tick {
+        Tick {
+            t_ms,
+            decided: true,
+            active_mask: 0,
+        }
+    }
+
+    /// Polls `done` until it holds; fails after 10 s.
+    fn wait_for(sink: &mut Detached, mut done: impl FnMut(&mut Detached) -> bool) {
+        let start = Instant::now();
+        while !done(sink) {
+            assert!(start.elapsed() < Duration::from_secs(10), "condition never held");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// [`wait_for`], with a loop turn at `t_ms` before each poll.
+    fn turns_until(sink: &mut Detached, t_ms: u64, mut done: impl FnMut(&Detached) -> bool) {
+        wait_for(sink, |s| {
+            let _ = s.tick(&tick(t_ms));
+            done(s)
+        });
+    }
+
+    /// The `t_ms` of every JSON line written, in order (blank lines skipped).
+    fn stamps(bytes: &[u8]) -> Vec<u64> {
+        String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["t_ms"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// A writer that blocks while its gate is closed, like a pipe whose reader stopped.
+    #[derive(Clone, Default)]
+    struct Gate {
+        closed: Arc<(Mutex<bool>, Condvar)>,
+        bytes: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Gate {
+        fn set(&self, closed: bool) {
+            *self.closed.0.lock().unwrap() = closed;
+            self.closed.1.notify_all();
+        }
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (lock, open) = &*self.closed;
+            drop(open.wait_while(lock.lock().unwrap(), |closed| *closed).unwrap());
+            self.bytes.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_blocked_writer_does_not_block_the_loop_and_turns_the_sink_unhealthy_until_it_moves() {
+        let gate = Gate::default();
+        gate.set(true);
+        let json = JsonLines::new(gate.clone(), backoff());
+        let mut sink = Detached::with_queue("json", json, DEADLINE, 2).unwrap();
+        // The first alert blocks the thread; two more wait in the queue; the fourth is dropped.
+        sink.alert(&alert(1), 0).unwrap();
+        wait_for(&mut sink, |s| !s.healthy());
+        sink.alert(&alert(2), 0).unwrap();
+        sink.alert(&alert(3), 0).unwrap();
+        let started = Instant::now();
+        let dropped = sink.alert(&alert(4), 0);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the loop waited for the writer"
+        );
+        assert!(matches!(
+            dropped,
+            Err(OutputError::Stalled {
+                sink: "json",
+                dropped: 1
+            })
+        ));
+        assert!(!sink.healthy());
+        // The reader reads again: everything queued is written, in order, and the sink recovers.
+        gate.set(false);
+        turns_until(&mut sink, 5, |s| {
+            s.healthy() && stamps(&gate.bytes.lock().unwrap()).len() == 3
+        });
+        sink.alert(&alert(5), 0).unwrap();
+        drop(sink);
+        assert_eq!(stamps(&gate.bytes.lock().unwrap()), [1, 2, 3, 5]);
+    }
+
+    #[test]
+    fn errors_and_health_of_the_sink_on_the_thread_reach_the_loop() {
+        let line = Line::default();
+        *line.down.lock().unwrap() = true;
+        let json = JsonLines::new(line.clone(), backoff());
+        let mut sink = Detached::spawn("json", json, DEADLINE).unwrap();
+        sink.alert(&alert(1), 0).unwrap();
+        // The failed write makes the sink unhealthy, and its error comes back on the next call.
+        wait_for(&mut sink, |s| !s.healthy());
+        assert!(matches!(sink.tick(&tick(2)), Err(OutputError::Io { sink: "json", .. })));
+        assert!(sink.tick(&tick(3)).is_ok());
+        // The line is plugged in again: the JSON sink's retry writes the kept line.
+        *line.down.lock().unwrap() = false;
+        turns_until(&mut sink, 1000, |s| s.healthy());
+        drop(sink);
+        assert_eq!(stamps(&line.bytes.lock().unwrap()), [1]);
+    }
+
+    #[test]
+    fn dropping_a_sink_blocked_for_good_returns_and_a_sink_that_panicked_is_unhealthy() {
+        let gate = Gate::default();
+        gate.set(true);
+        let mut sink = Detached::spawn("json", JsonLines::new(gate.clone(), backoff()), DEADLINE).unwrap();
+        sink.alert(&alert(1), 0).unwrap();
+        let started = Instant::now();
+        drop(sink);
+        assert!(started.elapsed() < DROP_WAIT + Duration::from_secs(5));
+        gate.set(false);
+
+        struct Panics;
+        impl Sink for Panics {
+            fn alert(&mut self, _: &AlertEvent, _: u8) -> Result<(), OutputError> {
+                panic!("a sink's bug");
+            }
+        }
+        let mut sink = Detached::spawn("panics", Panics, DEADLINE).unwrap();
+        sink.alert(&alert(1), 0).unwrap();
+        wait_for(&mut sink, |s| !s.healthy());
+        wait_for(&mut sink, |s| {
+            matches!(s.tick(&tick(2)), Err(OutputError::Stopped { sink: "panics" }))
+        });
+    }
+}
