@@ -220,7 +220,7 @@ mod tests {
 
     use super::*;
     use crate::output::JsonLines;
-    use crate::output::testing::{Line, alert};
+    use crate::output::testing::{Line, alert, stamps};
     use crate::source::retry::Backoff;
 
     const DEADLINE: Duration = Duration::from_millis(20);
@@ -252,20 +252,6 @@ mod tests {
             let _ = s.tick(&tick(t_ms));
             done(s)
         });
-    }
-
-    /// The `t_ms` of every JSON line written, in order (blank lines skipped).
-    fn stamps(bytes: &[u8]) -> Vec<u64> {
-        String::from_utf8(bytes.to_vec())
-            .unwrap()
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["t_ms"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect()
     }
 
     /// A writer that blocks while its gate is closed, like a pipe whose reader stopped.

@@ -167,7 +167,7 @@ mod tests {
     use shared::wire::{AlertKind, EmotionScores};
 
     use super::*;
-    use crate::output::testing::{Line, alert};
+    use crate::output::testing::{Line, alert, stamps};
 
     fn backoff() -> Backoff {
         Backoff::new(Duration::from_millis(100), Duration::from_millis(1000))
@@ -179,20 +179,6 @@ mod tests {
             decided: true,
             active_mask: 0,
         })
-    }
-
-    /// The `t_ms` of every JSON line written, in order (blank lines skipped).
-    fn stamps(line: &Line) -> Vec<u64> {
-        String::from_utf8(line.bytes.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["t_ms"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect()
     }
 
     #[test]
@@ -215,9 +201,13 @@ mod tests {
         assert!(!sink.healthy(), "not retried before 230 + 400");
         tick(&mut sink, 630).unwrap();
         assert!(sink.healthy());
-        assert_eq!(stamps(&line), [10, 20, 30], "nothing lost, nothing repeated, in order");
+        assert_eq!(
+            stamps(&line.bytes.lock().unwrap()),
+            [10, 20, 30],
+            "nothing lost, nothing repeated, in order"
+        );
         tick(&mut sink, 10_000).unwrap();
-        assert_eq!(stamps(&line), [10, 20, 30]);
+        assert_eq!(stamps(&line.bytes.lock().unwrap()), [10, 20, 30]);
     }
 
     #[test]
@@ -232,7 +222,7 @@ mod tests {
         tick(&mut sink, u64::MAX).unwrap();
         assert!(sink.healthy());
         let expected: Vec<u64> = (5..PENDING_LINES as u64 + 5).collect();
-        assert_eq!(stamps(&line), expected);
+        assert_eq!(stamps(&line.bytes.lock().unwrap()), expected);
     }
 
     #[test]

@@ -142,6 +142,20 @@ pub(crate) mod testing {
         }
     }
 
+    /// The `t_ms` of every JSON line in `bytes`, in order (blank lines skipped).
+    pub(crate) fn stamps(bytes: &[u8]) -> Vec<u64> {
+        String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["t_ms"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
     /// A line that can be unplugged: writes fail while `down` is set; clones share the line.
     #[derive(Clone, Default)]
     pub(crate) struct Line {
