@@ -10,7 +10,8 @@
 //! skipped (another comes with the next turn). The sink is unhealthy while a call has run
 //! longer than the deadline, after it reported itself unhealthy, and once its thread has
 //! ended. Errors the sink returns on its thread are handed to the loop on its next calls, so
-//! the loop counts and logs them as it does for any sink.
+//! the loop counts and logs them as it does for any sink; a thread that ended (the sink
+//! panicked) is an error on every alert and on the first periodic call.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,15 @@ const KEPT_ERRORS: usize = 64;
 
 /// How long dropping the sink waits for the thread to finish the calls queued before it.
 const DROP_WAIT: Duration = Duration::from_secs(1);
+
+/// What became of a call handed to the thread.
+enum Sent {
+    Queued,
+    /// The queue is full: the thread is blocked.
+    Full,
+    /// The thread has ended.
+    Stopped,
+}
 
 enum Call {
     Alert(AlertEvent, u8),
@@ -81,6 +91,8 @@ pub struct Detached {
     deadline: Duration,
     /// Alerts dropped because the queue was full.
     dropped: u64,
+    /// Whether a periodic call has reported the thread's end.
+    stop_reported: bool,
 }
 
 impl Detached {
@@ -133,19 +145,28 @@ impl Detached {
             thread: Some(thread),
             deadline,
             dropped: 0,
+            stop_reported: false,
         })
     }
 
-    /// Queues `call`; `Ok(false)` when the queue is full.
-    fn send(&mut self, call: Call) -> Result<bool, OutputError> {
-        let stopped = OutputError::Stopped { sink: self.name };
-        let Some(calls) = &self.calls else {
-            return Err(stopped);
-        };
-        match calls.try_send(call) {
-            Ok(()) => Ok(true),
-            Err(TrySendError::Full(_)) => Ok(false),
-            Err(TrySendError::Disconnected(_)) => Err(stopped),
+    /// Queues `call`.
+    fn send(&self, call: Call) -> Sent {
+        match self.calls.as_ref().map(|calls| calls.try_send(call)) {
+            Some(Ok(())) => Sent::Queued,
+            Some(Err(TrySendError::Full(_))) => Sent::Full,
+            Some(Err(TrySendError::Disconnected(_))) | None => Sent::Stopped,
+        }
+    }
+
+    /// A periodic call (heartbeat, tick): skipped when the queue is full; a stopped thread is
+    /// reported on the first such call only, so that it is not logged on every turn (the sink
+    /// stays unhealthy, and every alert that cannot reach it is still an error).
+    fn send_periodic(&mut self, call: Call) -> Result<(), OutputError> {
+        match self.send(call) {
+            Sent::Queued => self.collect(),
+            Sent::Full => Ok(()),
+            Sent::Stopped if std::mem::replace(&mut self.stop_reported, true) => Ok(()),
+            Sent::Stopped => Err(OutputError::Stopped { sink: self.name }),
         }
     }
 
@@ -160,24 +181,25 @@ impl Detached {
 
 impl Sink for Detached {
     fn alert(&mut self, event: &AlertEvent, active_mask: u8) -> Result<(), OutputError> {
-        if !self.send(Call::Alert(event.clone(), active_mask))? {
-            self.dropped += 1;
-            return Err(OutputError::Stalled {
-                sink: self.name,
-                dropped: self.dropped,
-            });
+        match self.send(Call::Alert(event.clone(), active_mask)) {
+            Sent::Queued => self.collect(),
+            Sent::Full => {
+                self.dropped += 1;
+                Err(OutputError::Stalled {
+                    sink: self.name,
+                    dropped: self.dropped,
+                })
+            }
+            Sent::Stopped => Err(OutputError::Stopped { sink: self.name }),
         }
-        self.collect()
     }
 
     fn heartbeat(&mut self, heartbeat: &Heartbeat) -> Result<(), OutputError> {
-        self.send(Call::Heartbeat(heartbeat.clone()))?;
-        self.collect()
+        self.send_periodic(Call::Heartbeat(heartbeat.clone()))
     }
 
     fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
-        self.send(Call::Tick(*tick))?;
-        self.collect()
+        self.send_periodic(Call::Tick(*tick))
     }
 
     fn healthy(&self) -> bool {
@@ -353,8 +375,15 @@ mod tests {
         let mut sink = Detached::spawn("panics", Panics, DEADLINE).unwrap();
         sink.alert(&alert(1), 0).unwrap();
         wait_for(&mut sink, |s| !s.healthy());
+        // Reported once by the turns, not on every one; every alert it misses is an error.
         wait_for(&mut sink, |s| {
             matches!(s.tick(&tick(2)), Err(OutputError::Stopped { sink: "panics" }))
         });
+        assert!(sink.tick(&tick(3)).is_ok());
+        assert!(matches!(
+            sink.alert(&alert(4), 0),
+            Err(OutputError::Stopped { sink: "panics" })
+        ));
+        assert!(!sink.healthy());
     }
 }
