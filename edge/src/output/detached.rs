@@ -6,8 +6,10 @@
 //! the thread; this puts a bounded queue in front of it and a deadline on each call.
 //!
 //! Rules: calls reach the sink in order. An alert that finds the queue full is dropped,
-//! counted and reported as [`OutputError::Stalled`]; a heartbeat or tick that finds it full is
-//! skipped (another comes with the next turn). The sink is unhealthy while a call has run
+//! counted and reported as [`OutputError::Stalled`]. Heartbeats and ticks wait at most one of
+//! each: a newer one replaces the one waiting, so the sink gets the newest turn and a blocked
+//! sink's queue holds alerts, not turns; one that finds the queue full is skipped (another
+//! comes with the next turn). The sink is unhealthy while a call has run
 //! longer than the deadline, after it reported itself unhealthy, and once its thread has
 //! ended. Errors the sink returns on its thread are handed to the loop on its next calls, so
 //! the loop counts and logs them as it does for any sink; a thread that ended (the sink
@@ -42,10 +44,11 @@ enum Sent {
     Stopped,
 }
 
+/// A call for the thread; the periodic ones take their argument from [`State`]'s slots.
 enum Call {
     Alert(AlertEvent, u8),
-    Heartbeat(Heartbeat),
-    Tick(Tick),
+    Heartbeat,
+    Tick,
 }
 
 /// What the thread tells the loop.
@@ -57,6 +60,10 @@ struct State {
     healthy: bool,
     /// Errors returned on the thread, oldest first, not yet handed to the loop.
     errors: VecDeque<OutputError>,
+    /// The newest tick not yet delivered; `Some` while a [`Call::Tick`] is queued for it.
+    tick: Option<Tick>,
+    /// The newest heartbeat not yet delivered; `Some` while a [`Call::Heartbeat`] is queued.
+    heartbeat: Option<Heartbeat>,
 }
 
 struct Shared {
@@ -120,11 +127,20 @@ impl Detached {
         let thread = thread::Builder::new().name(format!("output-{name}")).spawn(move || {
             let _end = EndGuard(Arc::clone(&thread_shared));
             for call in queued {
-                thread_shared.state().busy_since = Some(Instant::now());
-                let result = match &call {
-                    Call::Alert(event, mask) => sink.alert(event, *mask),
-                    Call::Heartbeat(heartbeat) => sink.heartbeat(heartbeat),
-                    Call::Tick(tick) => sink.tick(tick),
+                let (tick, heartbeat) = {
+                    let mut state = thread_shared.state();
+                    state.busy_since = Some(Instant::now());
+                    match call {
+                        Call::Tick => (state.tick.take(), None),
+                        Call::Heartbeat => (None, state.heartbeat.take()),
+                        Call::Alert(..) => (None, None),
+                    }
+                };
+                let result = match (&call, tick, heartbeat) {
+                    (Call::Alert(event, mask), _, _) => sink.alert(event, *mask),
+                    (_, Some(tick), _) => sink.tick(&tick),
+                    (_, _, Some(heartbeat)) => sink.heartbeat(&heartbeat),
+                    _ => Ok(()),
                 };
                 let healthy = sink.healthy();
                 let mut state = thread_shared.state();
@@ -158,11 +174,21 @@ impl Detached {
         }
     }
 
-    /// A periodic call (heartbeat, tick): skipped when the queue is full; a stopped thread is
-    /// reported on the first such call only, so that it is not logged on every turn (the sink
-    /// stays unhealthy, and every alert that cannot reach it is still an error).
-    fn send_periodic(&mut self, call: Call) -> Result<(), OutputError> {
-        match self.send(call) {
+    /// A periodic call (heartbeat, tick) whose argument `put` has just stored in its slot:
+    /// `waiting` when an earlier one was still there, whose queued call now delivers this one
+    /// (unless the thread has ended: its queue is gone with it). Skipped when the queue is full (`unput` empties the slot, so that a later turn queues a
+    /// call again); a stopped thread is reported on the first such call only, so that it is not
+    /// logged on every turn (the sink stays unhealthy, and every alert that cannot reach it is
+    /// still an error).
+    fn send_periodic(&mut self, waiting: bool, call: Call, unput: fn(&mut State)) -> Result<(), OutputError> {
+        if waiting && !self.shared.ended.load(Ordering::Acquire) {
+            return self.collect();
+        }
+        let sent = self.send(call);
+        if !matches!(sent, Sent::Queued) {
+            unput(&mut self.shared.state());
+        }
+        match sent {
             Sent::Queued => self.collect(),
             Sent::Full => Ok(()),
             Sent::Stopped if std::mem::replace(&mut self.stop_reported, true) => Ok(()),
@@ -195,11 +221,13 @@ impl Sink for Detached {
     }
 
     fn heartbeat(&mut self, heartbeat: &Heartbeat) -> Result<(), OutputError> {
-        self.send_periodic(Call::Heartbeat(heartbeat.clone()))
+        let waiting = self.shared.state().heartbeat.replace(heartbeat.clone()).is_some();
+        self.send_periodic(waiting, Call::Heartbeat, |state| state.heartbeat = None)
     }
 
     fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
-        self.send_periodic(Call::Tick(*tick))
+        let waiting = self.shared.state().tick.replace(*tick).is_some();
+        self.send_periodic(waiting, Call::Tick, |state| state.tick = None)
     }
 
     fn healthy(&self) -> bool {
@@ -307,10 +335,14 @@ mod tests {
         let gate = Gate::default();
         gate.set(true);
         let json = JsonLines::new(gate.clone(), backoff());
-        let mut sink = Detached::with_queue("json", json, DEADLINE, 2).unwrap();
-        // The first alert blocks the thread; two more wait in the queue; the fourth is dropped.
+        let mut sink = Detached::with_queue("json", json, DEADLINE, 3).unwrap();
+        // The first alert blocks the thread; the loop's turns go on and queue one tick between
+        // them; two more alerts wait in the queue; the fourth is dropped.
         sink.alert(&alert(1), 0).unwrap();
         wait_for(&mut sink, |s| !s.healthy());
+        for t in 2..200 {
+            sink.tick(&tick(t)).unwrap();
+        }
         sink.alert(&alert(2), 0).unwrap();
         sink.alert(&alert(3), 0).unwrap();
         let started = Instant::now();
