@@ -16,9 +16,8 @@
 //! panicked) is an error on every alert and on the first periodic call.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -51,7 +50,7 @@ enum Call {
     Tick,
 }
 
-/// What the thread tells the loop.
+/// What the thread and the loop share.
 #[derive(Default)]
 struct State {
     /// When the call now running started; `None` while the thread waits for one.
@@ -66,34 +65,18 @@ struct State {
     heartbeat: Option<Heartbeat>,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    /// Set by the thread as it ends (normally or by a panic in the sink).
-    ended: AtomicBool,
-}
-
-impl Shared {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // The thread holds the lock only to copy plain values, never across a call into the
-        // sink, so a poisoned lock still holds consistent values.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Sets `ended` however the thread ends, a panic included.
-struct EndGuard(Arc<Shared>);
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        self.0.ended.store(true, Ordering::Release);
-    }
+/// Locks the shared state. Neither side holds the lock across a call into the sink, only to
+/// copy plain values, so a poisoned lock still holds consistent values.
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Runs a [`Sink`] on a thread of its own (see the module docs).
 pub struct Detached {
     name: &'static str,
     calls: Option<SyncSender<Call>>,
-    shared: Arc<Shared>,
+    state: Arc<Mutex<State>>,
+    /// `Some` until the sink is dropped; finished once the thread has ended (a panic included).
     thread: Option<JoinHandle<()>>,
     deadline: Duration,
     /// Alerts dropped because the queue was full.
@@ -115,20 +98,16 @@ impl Detached {
         deadline: Duration,
         queue: usize,
     ) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                healthy: true,
-                ..State::default()
-            }),
-            ended: AtomicBool::new(false),
-        });
+        let state = Arc::new(Mutex::new(State {
+            healthy: true,
+            ..State::default()
+        }));
         let (calls, queued) = mpsc::sync_channel::<Call>(queue);
-        let thread_shared = Arc::clone(&shared);
+        let shared = Arc::clone(&state);
         let thread = thread::Builder::new().name(format!("output-{name}")).spawn(move || {
-            let _end = EndGuard(Arc::clone(&thread_shared));
             for call in queued {
                 let (tick, heartbeat) = {
-                    let mut state = thread_shared.state();
+                    let mut state = lock(&shared);
                     state.busy_since = Some(Instant::now());
                     match call {
                         Call::Tick => (state.tick.take(), None),
@@ -136,14 +115,13 @@ impl Detached {
                         Call::Alert(..) => (None, None),
                     }
                 };
-                let result = match (&call, tick, heartbeat) {
-                    (Call::Alert(event, mask), _, _) => sink.alert(event, *mask),
-                    (_, Some(tick), _) => sink.tick(&tick),
-                    (_, _, Some(heartbeat)) => sink.heartbeat(&heartbeat),
-                    _ => Ok(()),
+                let result = match call {
+                    Call::Alert(event, mask) => sink.alert(&event, mask),
+                    Call::Tick => tick.map_or(Ok(()), |tick| sink.tick(&tick)),
+                    Call::Heartbeat => heartbeat.map_or(Ok(()), |heartbeat| sink.heartbeat(&heartbeat)),
                 };
                 let healthy = sink.healthy();
-                let mut state = thread_shared.state();
+                let mut state = lock(&shared);
                 state.busy_since = None;
                 state.healthy = healthy;
                 if let Err(e) = result {
@@ -157,12 +135,17 @@ impl Detached {
         Ok(Detached {
             name,
             calls: Some(calls),
-            shared,
+            state,
             thread: Some(thread),
             deadline,
             dropped: 0,
             stop_reported: false,
         })
+    }
+
+    /// Whether the thread has ended: the sink panicked, or it is being dropped.
+    fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Queues `call`.
@@ -174,19 +157,25 @@ impl Detached {
         }
     }
 
-    /// A periodic call (heartbeat, tick) whose argument `put` has just stored in its slot:
-    /// `waiting` when an earlier one was still there, whose queued call now delivers this one
-    /// (unless the thread has ended: its queue is gone with it). Skipped when the queue is full (`unput` empties the slot, so that a later turn queues a
-    /// call again); a stopped thread is reported on the first such call only, so that it is not
-    /// logged on every turn (the sink stays unhealthy, and every alert that cannot reach it is
-    /// still an error).
-    fn send_periodic(&mut self, waiting: bool, call: Call, unput: fn(&mut State)) -> Result<(), OutputError> {
-        if waiting && !self.shared.ended.load(Ordering::Acquire) {
+    /// A periodic call (heartbeat, tick): `value` goes into its `slot`; when an earlier value
+    /// still waits there, the call already queued for it delivers this one instead (unless the
+    /// thread has ended: its queue is gone with it). Skipped when the queue is full (the slot is
+    /// emptied, so that a later turn queues a call again); a stopped thread is reported on the
+    /// first such call only, so that it is not logged on every turn (the sink stays unhealthy,
+    /// and every alert that cannot reach it is still an error).
+    fn send_periodic<T>(
+        &mut self,
+        value: T,
+        slot: fn(&mut State) -> &mut Option<T>,
+        call: Call,
+    ) -> Result<(), OutputError> {
+        let waiting = slot(&mut lock(&self.state)).replace(value).is_some();
+        if waiting && !self.ended() {
             return self.collect();
         }
         let sent = self.send(call);
         if !matches!(sent, Sent::Queued) {
-            unput(&mut self.shared.state());
+            *slot(&mut lock(&self.state)) = None;
         }
         match sent {
             Sent::Queued => self.collect(),
@@ -198,7 +187,7 @@ impl Detached {
 
     /// The oldest error the thread has not handed over yet.
     fn collect(&self) -> Result<(), OutputError> {
-        match self.shared.state().errors.pop_front() {
+        match lock(&self.state).errors.pop_front() {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -221,20 +210,18 @@ impl Sink for Detached {
     }
 
     fn heartbeat(&mut self, heartbeat: &Heartbeat) -> Result<(), OutputError> {
-        let waiting = self.shared.state().heartbeat.replace(heartbeat.clone()).is_some();
-        self.send_periodic(waiting, Call::Heartbeat, |state| state.heartbeat = None)
+        self.send_periodic(heartbeat.clone(), |state| &mut state.heartbeat, Call::Heartbeat)
     }
 
     fn tick(&mut self, tick: &Tick) -> Result<(), OutputError> {
-        let waiting = self.shared.state().tick.replace(*tick).is_some();
-        self.send_periodic(waiting, Call::Tick, |state| state.tick = None)
+        self.send_periodic(*tick, |state| &mut state.tick, Call::Tick)
     }
 
     fn healthy(&self) -> bool {
-        if self.shared.ended.load(Ordering::Acquire) {
+        if self.ended() {
             return false;
         }
-        let state = self.shared.state();
+        let state = lock(&self.state);
         state.healthy && state.busy_since.is_none_or(|t| t.elapsed() <= self.deadline)
     }
 }
@@ -245,7 +232,7 @@ impl Drop for Detached {
     fn drop(&mut self) {
         drop(self.calls.take());
         let waited = Instant::now();
-        while !self.shared.ended.load(Ordering::Acquire) {
+        while !self.ended() {
             if waited.elapsed() > DROP_WAIT {
                 tracing::warn!(
                     sink = self.name,
