@@ -223,6 +223,19 @@ impl FerPlusVotes {
     }
 }
 
+/// The class probabilities of a classifier's `logits` at temperature `t`: `softmax(logits / t)`.
+/// These are the scores the alert policy thresholds, so training (calibration), export and the
+/// edge all compute them here; a model's manifest carries the `t` fitted on validation data.
+/// Numerically stable for any finite logits; a `t` that is not finite and positive counts as 1.
+pub fn softmax_at(logits: &[f32; crate::NUM_CLASSES], t: f32) -> [f32; crate::NUM_CLASSES] {
+    let t = if t.is_finite() && t > 0.0 { t } else { 1.0 };
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut out = logits.map(|v| libm::expf((v - max) / t));
+    let sum: f32 = out.iter().sum();
+    out.iter_mut().for_each(|v| *v /= sum);
+    out
+}
+
 impl fmt::Display for Emotion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -261,6 +274,25 @@ mod tests {
             assert_eq!(Emotion::from_index(i), Some(*e));
         }
         assert_eq!(Emotion::from_index(7), None);
+    }
+
+    #[test]
+    fn softmax_sums_to_one_keeps_order_and_survives_extreme_logits() {
+        let p = softmax_at(&[1000.0, 999.0, 0.0, 0.0, 0.0, 0.0, -1000.0], 1.0);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(p[0] > p[1] && p[1] > p[2] && p[6] == 0.0);
+    }
+
+    #[test]
+    fn a_temperature_above_one_softens_scores_without_changing_the_winner() {
+        let logits = [4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let sharp = softmax_at(&logits, 1.0);
+        let soft = softmax_at(&logits, 2.0);
+        assert!(soft[0] < sharp[0] && soft[0] > soft[1]);
+        assert_eq!(softmax_at(&logits.map(|v| v / 2.0), 1.0), soft);
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert_eq!(softmax_at(&logits, bad), sharp, "t = {bad}");
+        }
     }
 
     #[test]

@@ -32,9 +32,8 @@
 //!   probabilities `p` become `p^(1/t)` renormalised, which is the same for `p =
 //!   softmax(logits)`.
 
+use shared::labels::softmax_at;
 use shared::{INPUT_SIZE, NUM_CLASSES};
-
-use super::tract::softmax_at;
 
 /// How far from 1 the sum of a float output may be for it to be taken as probabilities.
 pub const PROBABILITY_SUM_TOLERANCE: f32 = 1e-3;
@@ -224,7 +223,6 @@ fn at_temperature(p: [f32; NUM_CLASSES], t: f32) -> [f32; NUM_CLASSES] {
 mod tests {
     use super::*;
     use crate::inference::check_probabilities;
-    use crate::inference::tract::softmax;
 
     #[test]
     fn accepted_shapes() {
@@ -323,7 +321,7 @@ mod tests {
         assert_eq!(output_probabilities(&probs, false, 1.0).unwrap(), probs);
         let logits = [2.0, -1.0, 0.5, 0.0, 0.0, 0.0, -3.0];
         let p = output_probabilities(&logits, false, 1.0).unwrap();
-        assert_eq!(p, softmax(&logits));
+        assert_eq!(p, softmax_at(&logits, 1.0));
         check_probabilities(&p).unwrap();
         // In 0..=1 but not summing to 1: logits, not probabilities.
         let p = output_probabilities(&[0.5; 7], false, 1.0).unwrap();
@@ -336,7 +334,7 @@ mod tests {
     fn the_manifest_temperature_applies_to_logits_and_probabilities() {
         let logits = [2.0, -1.0, 0.5, 0.0, 0.3, -0.2, -3.0];
         for t in [0.5_f32, 0.695, 2.0] {
-            let want = softmax(&logits.map(|v| v / t));
+            let want = softmax_at(&logits, t);
             let close = |p: [f32; 7], tol: f32| {
                 check_probabilities(&p).unwrap();
                 assert!(
@@ -345,15 +343,15 @@ mod tests {
                 );
             };
             close(output_probabilities(&logits, false, t).unwrap(), 1e-6);
-            close(output_probabilities(&softmax(&logits), false, t).unwrap(), 1e-5);
+            close(output_probabilities(&softmax_at(&logits, 1.0), false, t).unwrap(), 1e-5);
             // TFLite's quantised softmax output: 1/256 steps, so agreement to a few steps.
             let q = Affine::new(QuantType::Int8, 1.0 / 256.0, -128).unwrap();
-            let raw: Vec<i8> = softmax(&logits)
+            let raw: Vec<i8> = softmax_at(&logits, 1.0)
                 .iter()
                 .map(|&p| (p * 256.0 - 128.0).round().min(127.0) as i8)
                 .collect();
             close(output_probabilities(&q.dequantize_i8(&raw), true, t).unwrap(), 0.02);
-            let untempered = softmax(&logits);
+            let untempered = softmax_at(&logits, 1.0);
             assert_eq!(
                 output_probabilities(&logits, false, t).unwrap()[0] > untempered[0],
                 t < 1.0,

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use shared::labels::softmax_at;
 use shared::wire::ModelManifest;
 use shared::{INPUT_SIZE, NUM_CLASSES};
 use tract_onnx::prelude::*;
@@ -67,20 +68,6 @@ impl TractClassifier {
     }
 }
 
-/// The scores of `logits` at temperature `t`: `softmax(logits / t)`.
-pub fn softmax_at(logits: &[f32; NUM_CLASSES], t: f32) -> [f32; NUM_CLASSES] {
-    softmax(&logits.map(|v| v / t))
-}
-
-/// Numerically stable softmax.
-pub fn softmax(logits: &[f32; NUM_CLASSES]) -> [f32; NUM_CLASSES] {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut out = logits.map(|v| (v - max).exp());
-    let sum: f32 = out.iter().sum();
-    out.iter_mut().for_each(|v| *v /= sum);
-    out
-}
-
 impl Classifier for TractClassifier {
     fn classify(&mut self, input: &[f32]) -> Result<[f32; NUM_CLASSES], InferenceError> {
         let logits = self.logits(input)?;
@@ -94,21 +81,6 @@ impl Classifier for TractClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn softmax_sums_to_one_and_keeps_order() {
-        let p = softmax(&[1000.0, 999.0, 0.0, 0.0, 0.0, 0.0, -1000.0]);
-        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!(p[0] > p[1] && p[1] > p[2] && p[6] == 0.0);
-    }
-
-    #[test]
-    fn the_manifest_temperature_softens_scores_without_changing_the_winner() {
-        let logits = [4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
-        let sharp = softmax(&logits);
-        let soft = softmax(&logits.map(|v| v / 2.0));
-        assert!(soft[0] < sharp[0] && soft[0] > soft[1]);
-    }
 
     #[test]
     fn garbage_bytes_are_a_load_error() {

@@ -274,7 +274,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         let labels: Vec<usize> = test.iter().map(|s| s.label.index()).collect();
         let logits = logits_of(&test)?;
         let probs = |t: f32| -> Vec<[f32; shared::NUM_CLASSES]> {
-            logits.iter().map(|z| calibration::softmax_t(z, t)).collect()
+            logits.iter().map(|z| shared::labels::softmax_at(z, t)).collect()
         };
         let (before, after) = (probs(1.0), probs(temperature));
         let (e0, e1) = (

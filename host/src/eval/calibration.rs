@@ -15,20 +15,6 @@ pub const TEMPERATURE_RANGE: (f64, f64) = (0.05, 20.0);
 /// Bins of the expected calibration error (the usual 15).
 pub const ECE_BINS: usize = 15;
 
-/// Softmax of `logits / temperature`.
-pub fn softmax_t(logits: &[f32; NUM_CLASSES], temperature: f32) -> [f32; NUM_CLASSES] {
-    let t = if temperature.is_finite() && temperature > 0.0 {
-        temperature
-    } else {
-        1.0
-    };
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut out = logits.map(|v| ((v - max) / t).exp());
-    let sum: f32 = out.iter().sum();
-    out.iter_mut().for_each(|v| *v /= sum);
-    out
-}
-
 /// Mean negative log-likelihood of the labels under `softmax(logits / t)`.
 pub fn nll(logits: &[[f32; NUM_CLASSES]], labels: &[usize], t: f64) -> f64 {
     let mut total = 0.0;
@@ -131,6 +117,7 @@ pub fn ece(probs: &[[f32; NUM_CLASSES]], labels: &[usize], bins: usize) -> f64 {
 mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+    use shared::labels::softmax_at;
 
     use super::*;
 
@@ -160,10 +147,10 @@ mod tests {
     #[test]
     fn temperature_tames_an_overconfident_classifier() {
         let (logits, labels) = overconfident(4000, 12.0, 1);
-        let before: Vec<_> = logits.iter().map(|z| softmax_t(z, 1.0)).collect();
+        let before: Vec<_> = logits.iter().map(|z| softmax_at(z, 1.0)).collect();
         let t = fit_temperature(&logits, &labels);
         assert!(t > 2.0, "an over-confident model needs t > 1, got {t}");
-        let after: Vec<_> = logits.iter().map(|z| softmax_t(z, t)).collect();
+        let after: Vec<_> = logits.iter().map(|z| softmax_at(z, t)).collect();
         let (e0, e1) = (ece(&before, &labels, ECE_BINS), ece(&after, &labels, ECE_BINS));
         assert!(e0 > 0.25 && e1 < 0.03, "ECE {e0} -> {e1}");
         assert!(nll(&logits, &labels, f64::from(t)) < nll(&logits, &labels, 1.0));
