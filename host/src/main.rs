@@ -36,6 +36,9 @@ enum Command {
     /// An exported classifier's accuracy on clean and degraded faces, with or without a
     /// learned enhancer in front (the enhancer's ablation).
     Robustness(host::commands::robustness::RobustnessArgs),
+    /// Which held-out faces of an exported classifier would set off each emotion alert at the
+    /// policy's thresholds: hits and false alarms per true class.
+    Alerts(host::commands::alerts::AlertsArgs),
     /// Export a run to int8 (and optionally fp32) ONNX with manifests, checking int8 vs fp32.
     Export(host::commands::export::ExportArgs),
 }
@@ -72,6 +75,7 @@ fn run(command: Command) -> Result<()> {
         Command::Export(args) => host::commands::export::run(&args)?,
         Command::TrainEnhancer(args) => host::commands::train_enhancer::run(&args)?,
         Command::Robustness(args) => host::commands::robustness::run(&args)?,
+        Command::Alerts(args) => host::commands::alerts::run(&args)?,
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! PNG plots of a run: validation loss and learning rate per epoch (the paper's Fig. 3),
-//! training / validation accuracy, and the confusion-matrix heat map.
+//! training / validation accuracy, and the confusion-matrix heat map; of an exported model:
+//! the reliability diagram and each alert's hits and false alarms against its threshold.
 //!
 //! Why these choices: plotters draws into an RGB buffer (no system libraries) and text is
 //! rasterised with `ab_glyph` from a font compiled into the binary (Hack, via
@@ -14,6 +15,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use shared::{Emotion, NUM_CLASSES};
 
+use crate::eval::alerts::SweepPoint;
 use crate::eval::metrics::ConfusionMatrix;
 use crate::train::EpochMetrics;
 use crate::train::average::AverageMetrics;
@@ -392,6 +394,66 @@ pub fn reliability(
             marked_line(&mut chart, name, color, &points, 4)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
+}
+
+/// One panel of [`alert_thresholds`]: an alert's name, its configured raise threshold and its
+/// sweep ([`crate::eval::alerts::sweep`]).
+pub type AlertSweep<'a> = (&'a str, f32, Vec<SweepPoint>);
+
+/// One panel per emotion alert: the percent of held faces that raise it, of the classes it
+/// watches (hits) and of the others (false alarms), against its raise threshold; a grey line
+/// marks the threshold in use.
+pub fn alert_thresholds(path: &Path, title: &str, panels: &[AlertSweep<'_>]) -> Result<(), PlotError> {
+    if panels.iter().all(|(_, _, sweep)| sweep.is_empty()) {
+        return Err(PlotError::Empty);
+    }
+    let width = 460 * panels.len().max(1) as u32;
+    render(path, (width, 520), |root| {
+        let root = root.titled(title, (FONT, 24))?;
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for ((name, raise, sweep), area) in panels.iter().zip(&areas) {
+            let mut chart = ChartBuilder::on(area)
+                .caption(*name, (FONT, 20))
+                .margin(12)
+                .x_label_area_size(44)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0.0..1.0, 0.0..100.0)?;
+            chart
+                .configure_mesh()
+                .light_line_style(TRANSPARENT)
+                .x_desc("raise threshold")
+                .y_desc("held faces that raise it (%)")
+                .label_style((FONT, 14))
+                .axis_desc_style((FONT, 16))
+                .draw()?;
+            let raise = f64::from(*raise);
+            chart.draw_series(LineSeries::new(
+                [(raise, 0.0), (raise, 100.0)],
+                BLACK.mix(0.4).stroke_width(2),
+            ))?;
+            let line = |pick: fn(&SweepPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+                sweep
+                    .iter()
+                    .filter_map(|p| Some((f64::from(p.threshold), pick(p)?)))
+                    .collect()
+            };
+            for (label, color, points) in [
+                ("watched classes (hits)", RGBColor(30, 90, 200), line(|p| p.hit)),
+                (
+                    "other classes (false alarms)",
+                    RGBColor(200, 60, 40),
+                    line(|p| p.false_alarm),
+                ),
+            ] {
+                chart
+                    .draw_series(LineSeries::new(points, color.stroke_width(3)))?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
+            }
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        }
+        Ok(())
     })
 }
 

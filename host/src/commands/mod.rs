@@ -1,5 +1,6 @@
 //! One module per `host` subcommand.
 
+pub mod alerts;
 pub mod arch;
 pub mod bench_layers;
 pub mod bench_train;

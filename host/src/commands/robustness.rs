@@ -9,7 +9,7 @@ use artifacts::enhancer::Enhancer;
 use clap::Args;
 
 use crate::data::faces::LearnedEnhancer;
-use crate::data::{self, ClassicalEnhancer, DatasetKind, FaceEnhancer, PrepareConfig, SplitName};
+use crate::data::{self, DatasetKind, FaceEnhancer, PrepareConfig, SplitName};
 use crate::enhance::eval::EvalSet;
 use crate::eval::robustness::{self, Preparation};
 use crate::export::TractRunner;
@@ -60,10 +60,7 @@ pub fn run(args: &RobustnessArgs) -> Result<()> {
     let chw = manifest.input_chw.map(|d| d as usize);
     let runner = TractRunner::new(&bytes, chw).with_context(|| format!("loading {}", model.display()))?;
     let then = manifest.preprocessing.enhancement;
-    let own: Box<dyn FaceEnhancer> = match &manifest.enhancer {
-        None => Box::new(ClassicalEnhancer(then)),
-        Some(named) => Box::new(LearnedEnhancer::new(Enhancer::load_for(&model, named)?, then)),
-    };
+    let own = robustness::model_enhancer(&model, &manifest)?;
     let added = match &args.add_enhancer {
         None => None,
         Some(path) => {

@@ -6,6 +6,7 @@
 //! a strong one. Both `host train` (at the end) and `host eval --run` go through
 //! [`evaluate_parts`] and [`write_run_report`], so the two reports cannot differ in form.
 
+pub mod alerts;
 pub mod calibration;
 pub mod metrics;
 pub mod pass;

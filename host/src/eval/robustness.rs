@@ -11,14 +11,18 @@
 //! kind) describes the same pictures.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use artifacts::enhancer::Enhancer;
 use rayon::prelude::*;
 use shared::GrayImage;
 use shared::preprocess::{Enhancement, Preprocessing};
 use shared::wire::ModelManifest;
 
-use crate::data::{BalanceConfig, DataError, DataSelection, DatasetKind, FaceEnhancer, PrepareConfig, Sample};
+use crate::data::faces::LearnedEnhancer;
+use crate::data::{
+    BalanceConfig, ClassicalEnhancer, DataError, DataSelection, DatasetKind, FaceEnhancer, PrepareConfig, Sample,
+};
 use crate::enhance::degrade::Degradation;
 use crate::enhance::eval::EvalSet;
 use crate::export::{ExportError, TractRunner, parity::argmax};
@@ -67,6 +71,20 @@ impl Preparation<'_> {
         let face = GrayImage::from_raw(side, side, crop.to_vec()).map_err(|_| RobustnessError::FaceSize(crop.len()))?;
         Ok(self.preprocessing.normalize(&self.enhancer.enhance(&face)?))
     }
+}
+
+/// The enhancement `manifest`'s model (the ONNX file at `model`) runs its crops through: its
+/// learned enhancer, named in the manifest and kept beside the model, then its classical
+/// enhancement; the classical one alone for a model without a learned enhancer.
+pub fn model_enhancer(
+    model: &Path,
+    manifest: &ModelManifest,
+) -> Result<Box<dyn FaceEnhancer>, artifacts::manifest::ManifestError> {
+    let then = manifest.preprocessing.enhancement;
+    Ok(match &manifest.enhancer {
+        None => Box::new(ClassicalEnhancer(then)),
+        Some(named) => Box::new(LearnedEnhancer::new(Enhancer::load_for(model, named)?, then)),
+    })
 }
 
 /// What can stop a measurement.

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fault::FaultRule;
+use crate::wire::AlertKind;
 
 /// Time constant of the exponential moving average over class probabilities: after this
 /// long, a new steady expression has moved the smoothed score ~63% of the way.
@@ -195,6 +196,16 @@ impl Default for PolicyConfig {
 }
 
 impl PolicyConfig {
+    /// The rule of the emotion alert `kind`; `None` for face-lost and fault.
+    pub fn emotion_rule(&self, kind: AlertKind) -> Option<&EmotionRule> {
+        match kind {
+            AlertKind::Anger => Some(&self.anger),
+            AlertKind::Fear => Some(&self.fear),
+            AlertKind::Distress => Some(&self.distress),
+            AlertKind::FaceLost | AlertKind::Fault => None,
+        }
+    }
+
     /// Checks thresholds (in 0..=1, clear below raise); the error names the offending key.
     pub fn validate(&self) -> Result<(), PolicyConfigError> {
         self.anger.validate("anger.raise", "anger.clear")?;

@@ -242,7 +242,7 @@ impl Policy {
             self.last_face_frame = Some(self.last_face_frame.map_or(t_ms, |l| l.max(t_ms)));
             if let Some(smoothed) = self.smoother.update(t_ms, &scores) {
                 for alert in self.emotions.iter_mut() {
-                    if let Some(phase) = alert.step(t_ms, signal(alert.kind, &smoothed)) {
+                    if let Some(phase) = alert.step(t_ms, signal(alert.kind, &smoothed).unwrap_or(0.0)) {
                         events.push(event(alert.kind, phase, smoothed));
                     }
                 }
@@ -295,13 +295,17 @@ impl Policy {
     }
 }
 
-/// The value an emotion alert thresholds.
-fn signal(kind: AlertKind, s: &EmotionScores) -> f32 {
+/// The alerts that watch emotions, in [`AlertKind::ALL`] order.
+pub const EMOTION_ALERTS: [AlertKind; 3] = [AlertKind::Anger, AlertKind::Fear, AlertKind::Distress];
+
+/// The value the emotion alert `kind` thresholds, from (smoothed) class probabilities;
+/// `None` for the alerts that do not watch emotions (face-lost, fault).
+pub fn signal(kind: AlertKind, s: &EmotionScores) -> Option<f32> {
     match kind {
-        AlertKind::Anger => s.get(Emotion::Angry),
-        AlertKind::Fear => s.get(Emotion::Fear),
-        AlertKind::Distress => s.get(Emotion::Sad) + s.get(Emotion::Bored),
-        AlertKind::FaceLost | AlertKind::Fault => 0.0,
+        AlertKind::Anger => Some(s.get(Emotion::Angry)),
+        AlertKind::Fear => Some(s.get(Emotion::Fear)),
+        AlertKind::Distress => Some(s.get(Emotion::Sad) + s.get(Emotion::Bored)),
+        AlertKind::FaceLost | AlertKind::Fault => None,
     }
 }
 
