@@ -7,6 +7,7 @@
 use edge::inference::Classifier;
 use edge::inference::tract::TractClassifier;
 use host::commands::alerts::{AlertsArgs, measure};
+use host::commands::held_out::HeldOutArgs;
 use host::data::{DataSelection, DatasetKind, PrepareConfig, SplitName, load_splits};
 use shared::policy::{EMOTION_ALERTS, Observation, Policy, PolicyConfig};
 use shared::wire::{AlertPhase, EmotionScores};
@@ -20,15 +21,17 @@ fn host_alerts_counts_what_the_edge_policy_raises_on_held_faces() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vigil-int8.onnx");
     let (cache, plots) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let args = AlertsArgs {
-        model: Some(model.clone()),
-        data: Some(data.clone()),
-        cache: cache.path().join("clean"),
-        cache_only: false,
+        held_out: HeldOutArgs {
+            model: Some(model.clone()),
+            data: Some(data.clone()),
+            cache: cache.path().join("clean"),
+            cache_only: false,
+            split: SplitName::Test,
+        },
         only: vec![DatasetKind::Jaffe],
-        split: SplitName::Test,
         plots: Some(plots.path().to_path_buf()),
     };
-    let measured = measure(&args).expect("host alerts runs");
+    let measured = measure(&args).expect("host alerts runs").datasets;
     assert_eq!(measured.len(), 1);
     let jaffe = &measured[0];
     assert!(jaffe.plot.as_ref().is_some_and(|p| p.exists()), "{:?}", jaffe.plot);

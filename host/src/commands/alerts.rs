@@ -9,36 +9,24 @@ use clap::Args;
 use rayon::prelude::*;
 use shared::labels::softmax_at;
 use shared::policy::PolicyConfig;
+use shared::wire::ModelManifest;
 use shared::{Emotion, NUM_CLASSES};
 
-use crate::data::{self, DatasetKind, PrepareConfig, SplitName};
+use super::held_out::{HeldOutArgs, LoadedModel};
+use crate::data::{self, DatasetKind};
 use crate::eval::alerts;
 use crate::eval::robustness::{self, Preparation};
-use crate::export::TractRunner;
 use crate::plot;
 
 /// Options of `host alerts`.
 #[derive(Debug, Clone, Args)]
 pub struct AlertsArgs {
-    /// The classifier (ONNX with its manifest beside it) [default: the shipped models/vigil-int8.onnx].
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Directory with the datasets (default: $VIGIL_DATA, else ../shared/data).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Prepared-data cache of faces without enhancement, shared with `host robustness` (made
-    /// here when missing).
-    #[arg(long, default_value = "prepared-clean")]
-    pub cache: PathBuf,
-    /// Trust complete cache files without listing the dataset directories.
-    #[arg(long)]
-    pub cache_only: bool,
+    /// The model and its faces.
+    #[command(flatten)]
+    pub held_out: HeldOutArgs,
     /// Only these datasets of the model's (default: each of them, a table each).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<DatasetKind>,
-    /// Which part of the split (the model's protocol and seed, from its manifest).
-    #[arg(long, value_enum, default_value_t = SplitName::Test)]
-    pub split: SplitName,
     /// Write a plot per dataset here (`alerts_DATASET_SPLIT.png`): each alert's hits and
     /// false alarms against its raise threshold.
     #[arg(long)]
@@ -60,26 +48,39 @@ pub struct DatasetAlerts {
     pub plot: Option<PathBuf>,
 }
 
+/// What `host alerts` measured.
+pub struct Measured {
+    /// The model.
+    pub model: PathBuf,
+    /// Its manifest.
+    pub manifest: ModelManifest,
+    /// Each dataset asked for, in order.
+    pub datasets: Vec<DatasetAlerts>,
+}
+
 /// Runs `host alerts`: [`measure`], printed as Markdown.
 pub fn run(args: &AlertsArgs) -> Result<()> {
-    let (model, _, manifest) = load(args)?;
+    let Measured {
+        model,
+        manifest,
+        datasets,
+    } = measure(args)?;
+    let split = args.held_out.split.name();
     println!(
-        "# {}: the emotion alerts on held {} faces\n\nThe share of each true class's faces whose scores (int8 in tract, temperature {}) \
+        "# {}: the emotion alerts on held {split} faces\n\nThe share of each true class's faces whose scores (int8 in tract, temperature {}) \
          would raise each alert if the face were held: the signal at or above the default policy's raise threshold \
          ({} protocol, seed {}).\n",
         model.display(),
-        args.split.name(),
         manifest.temperature,
         manifest.split.name(),
         manifest.seed,
     );
-    for d in measure(args)? {
+    for d in datasets {
         println!("## {} ({} faces)\n\n{}", d.dataset, d.faces, alerts::table(&d.rates));
         if let Some(path) = d.plot {
             println!(
-                "![{} {} faces held: alerts raised]({})\n",
+                "![{} {split} faces held: alerts raised]({})\n",
                 d.dataset,
-                args.split.name(),
                 path.display()
             );
         }
@@ -87,22 +88,14 @@ pub fn run(args: &AlertsArgs) -> Result<()> {
     Ok(())
 }
 
-/// The model's path, its bytes and its manifest (checked against them).
-fn load(args: &AlertsArgs) -> Result<(PathBuf, Vec<u8>, shared::wire::ModelManifest)> {
-    let model = match &args.model {
-        Some(path) => path.clone(),
-        None => artifacts::shipped::find(artifacts::shipped::MODEL, "--model")?,
-    };
-    let (bytes, manifest) = artifacts::manifest::load_verified(&model)?;
-    Ok((model, bytes, manifest))
-}
-
 /// Classifies the split's faces of each dataset asked for and counts the alerts they would
 /// raise; writes the plots when `args.plots` is set.
-pub fn measure(args: &AlertsArgs) -> Result<Vec<DatasetAlerts>> {
-    let (model, bytes, manifest) = load(args)?;
-    let chw = manifest.input_chw.map(|d| d as usize);
-    let runner = TractRunner::new(&bytes, chw).with_context(|| format!("loading {}", model.display()))?;
+pub fn measure(args: &AlertsArgs) -> Result<Measured> {
+    let LoadedModel {
+        path: model,
+        manifest,
+        runner,
+    } = args.held_out.load_model()?;
     let enhancer = robustness::model_enhancer(&model, &manifest)?;
     let preparation = Preparation {
         enhancer: enhancer.as_ref(),
@@ -114,24 +107,21 @@ pub fn measure(args: &AlertsArgs) -> Result<Vec<DatasetAlerts>> {
         for d in &args.only {
             anyhow::ensure!(
                 manifest.datasets.contains(d),
-                "{} was not trained and tested on {d} (its datasets: {:?})",
+                "{} was not trained and tested on {d} (its datasets: {})",
                 model.display(),
-                manifest.datasets
+                manifest
+                    .datasets
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         args.only.clone()
     };
     // Each dataset is split on its own (its protocol and the model's seed), so preparing only
     // those asked for gives the same faces.
-    let config = PrepareConfig {
-        verify_sources: !args.cache_only,
-        ..robustness::clean_faces(
-            &manifest,
-            datasets.clone(),
-            args.data.clone().unwrap_or_else(artifacts::data::default_dir),
-            args.cache.clone(),
-        )?
-    };
+    let config = args.held_out.faces(&manifest, datasets.clone())?;
     let splits = data::load_splits(&config).context("loading the faces")?;
     let policy = PolicyConfig::default();
     if let Some(dir) = &args.plots {
@@ -140,16 +130,16 @@ pub fn measure(args: &AlertsArgs) -> Result<Vec<DatasetAlerts>> {
     let mut out = Vec::new();
     for dataset in datasets {
         let faces: Vec<_> = splits
-            .part(args.split)
+            .part(args.held_out.split)
             .iter()
             .filter(|s| s.dataset == dataset)
             .collect();
         anyhow::ensure!(
             !faces.is_empty(),
             "no {dataset} faces in the {} split",
-            args.split.name()
+            args.held_out.split.name()
         );
-        let bar = crate::progress::bar(faces.len() as u64, format!("{dataset} {}", args.split.name()));
+        let bar = crate::progress::bar(faces.len() as u64, format!("{dataset} {}", args.held_out.split.name()));
         let scores: Vec<[f32; NUM_CLASSES]> = faces
             .par_iter()
             .map(|s| -> Result<[f32; NUM_CLASSES]> {
@@ -175,8 +165,8 @@ pub fn measure(args: &AlertsArgs) -> Result<Vec<DatasetAlerts>> {
                         (r.kind.name(), r.raise, sweep)
                     })
                     .collect();
-                let path = dir.join(format!("alerts_{dataset}_{}.png", args.split.name()));
-                let title = format!("{dataset} {} faces held: alerts raised", args.split.name());
+                let path = dir.join(format!("alerts_{dataset}_{}.png", args.held_out.split.name()));
+                let title = format!("{dataset} {} faces held: alerts raised", args.held_out.split.name());
                 plot::alert_thresholds(&path, &title, &panels)?;
                 Some(path)
             }
@@ -189,5 +179,9 @@ pub fn measure(args: &AlertsArgs) -> Result<Vec<DatasetAlerts>> {
             plot,
         });
     }
-    Ok(out)
+    Ok(Measured {
+        model,
+        manifest,
+        datasets: out,
+    })
 }

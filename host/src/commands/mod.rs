@@ -6,6 +6,7 @@ pub mod bench_layers;
 pub mod bench_train;
 pub mod eval;
 pub mod export;
+pub mod held_out;
 pub mod prepare;
 pub mod robustness;
 pub mod train;

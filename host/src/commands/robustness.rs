@@ -8,32 +8,22 @@ use anyhow::{Context, Result};
 use artifacts::enhancer::Enhancer;
 use clap::Args;
 
+use super::held_out::{HeldOutArgs, LoadedModel};
 use crate::data::faces::LearnedEnhancer;
-use crate::data::{self, DatasetKind, FaceEnhancer, PrepareConfig, SplitName};
+use crate::data::{self, DatasetKind, FaceEnhancer};
 use crate::enhance::eval::EvalSet;
 use crate::eval::robustness::{self, Preparation};
-use crate::export::TractRunner;
 
 /// Options of `host robustness`.
 #[derive(Debug, Clone, Args)]
 pub struct RobustnessArgs {
-    /// The classifier (ONNX with its manifest beside it) [default: the shipped models/vigil-int8.onnx].
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    /// The model and its faces.
+    #[command(flatten)]
+    pub held_out: HeldOutArgs,
     /// Also measure with this learned enhancer (`host export --enhancer`) run before the
     /// model's classical enhancement, for a model that was not trained behind one.
     #[arg(long)]
     pub add_enhancer: Option<PathBuf>,
-    /// Directory with the datasets (default: $VIGIL_DATA, else ../shared/data).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Prepared-data cache of faces without enhancement (`host train-enhancer` makes one;
-    /// made here when missing).
-    #[arg(long, default_value = "prepared-clean")]
-    pub cache: PathBuf,
-    /// Trust complete cache files without listing the dataset directories.
-    #[arg(long)]
-    pub cache_only: bool,
     /// The face list, in order: a face's degradation is drawn from its position in it, so the
     /// same list degrades the same faces the same way for every model (the default is the
     /// list `host train-enhancer` reports on).
@@ -42,9 +32,6 @@ pub struct RobustnessArgs {
     /// Classify only these datasets' faces (default: every dataset of the list).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<DatasetKind>,
-    /// Which part of the split (the model's protocol and seed, from its manifest).
-    #[arg(long, value_enum, default_value_t = SplitName::Test)]
-    pub split: SplitName,
     /// Seed of the degradation draw (`host train-enhancer`'s default).
     #[arg(long, default_value_t = 42)]
     pub degrade_seed: u64,
@@ -52,13 +39,11 @@ pub struct RobustnessArgs {
 
 /// Runs `host robustness`.
 pub fn run(args: &RobustnessArgs) -> Result<()> {
-    let model = match &args.model {
-        Some(path) => path.clone(),
-        None => artifacts::shipped::find(artifacts::shipped::MODEL, "--model")?,
-    };
-    let (bytes, manifest) = artifacts::manifest::load_verified(&model)?;
-    let chw = manifest.input_chw.map(|d| d as usize);
-    let runner = TractRunner::new(&bytes, chw).with_context(|| format!("loading {}", model.display()))?;
+    let LoadedModel {
+        path: model,
+        manifest,
+        runner,
+    } = args.held_out.load_model()?;
     let then = manifest.preprocessing.enhancement;
     let own = robustness::model_enhancer(&model, &manifest)?;
     let added = match &args.add_enhancer {
@@ -75,17 +60,9 @@ pub fn run(args: &RobustnessArgs) -> Result<()> {
         }
     };
 
-    let config = PrepareConfig {
-        verify_sources: !args.cache_only,
-        ..robustness::clean_faces(
-            &manifest,
-            args.dataset.clone(),
-            args.data.clone().unwrap_or_else(artifacts::data::default_dir),
-            args.cache.clone(),
-        )?
-    };
+    let config = args.held_out.faces(&manifest, args.dataset.clone())?;
     let splits = data::load_splits(&config).context("loading the clean faces")?;
-    let faces = splits.part(args.split);
+    let faces = splits.part(args.held_out.split);
     let pixels: Vec<Vec<u8>> = faces.iter().map(|s| s.pixels.clone()).collect();
     let set = EvalSet::new(&pixels, args.degrade_seed);
 
@@ -98,7 +75,7 @@ pub fn run(args: &RobustnessArgs) -> Result<()> {
     println!(
         "# {}: clean and degraded {} faces\n\n{} faces in the list ({} protocol, seed {}; degradation draw {}), {classified}.\n",
         model.display(),
-        args.split.name(),
+        args.held_out.split.name(),
         faces.len(),
         config.data.protocol.name(),
         manifest.seed,
