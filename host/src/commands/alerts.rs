@@ -127,26 +127,16 @@ pub fn measure(args: &AlertsArgs) -> Result<Measured> {
     if let Some(dir) = &args.plots {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let split = args.held_out.split;
     let mut out = Vec::new();
     for dataset in datasets {
-        let faces: Vec<_> = splits
-            .part(args.held_out.split)
-            .iter()
-            .filter(|s| s.dataset == dataset)
-            .collect();
-        anyhow::ensure!(
-            !faces.is_empty(),
-            "no {dataset} faces in the {} split",
-            args.held_out.split.name()
-        );
-        let bar = crate::progress::bar(faces.len() as u64, format!("{dataset} {}", args.held_out.split.name()));
+        let faces: Vec<_> = splits.part(split).iter().filter(|s| s.dataset == dataset).collect();
+        anyhow::ensure!(!faces.is_empty(), "no {dataset} faces in the {} split", split.name());
+        let bar = crate::progress::bar(faces.len() as u64, format!("{dataset} {}", split.name()));
         let scores: Vec<[f32; NUM_CLASSES]> = faces
             .par_iter()
             .map(|s| -> Result<[f32; NUM_CLASSES]> {
-                let logits = runner.logits(&preparation.input(&s.pixels)?)?;
-                let logits: [f32; NUM_CLASSES] = logits
-                    .try_into()
-                    .map_err(|v: Vec<f32>| anyhow::anyhow!("{} logits, expected {NUM_CLASSES}", v.len()))?;
+                let logits = runner.class_logits(&preparation.input(&s.pixels)?)?;
                 bar.inc(1);
                 Ok(softmax_at(&logits, manifest.temperature))
             })
@@ -165,8 +155,8 @@ pub fn measure(args: &AlertsArgs) -> Result<Measured> {
                         (r.kind.name(), r.raise, sweep)
                     })
                     .collect();
-                let path = dir.join(format!("alerts_{dataset}_{}.png", args.held_out.split.name()));
-                let title = format!("{dataset} {} faces held: alerts raised", args.held_out.split.name());
+                let path = dir.join(format!("alerts_{dataset}_{}.png", split.name()));
+                let title = format!("{dataset} {} faces held: alerts raised", split.name());
                 plot::alert_thresholds(&path, &title, &panels)?;
                 Some(path)
             }

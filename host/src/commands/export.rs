@@ -240,14 +240,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     // the calibration of the test split's scores before and after, per dataset. The fp32
     // model, when written, gets its own, fitted on its logits.
     let logits_with = |runner: &TractRunner, samples: &[&Sample]| -> Result<Vec<[f32; shared::NUM_CLASSES]>> {
-        inputs(samples, norm)
+        Ok(inputs(samples, norm)
             .iter()
-            .map(|x| {
-                let z = runner.logits(x)?;
-                <[f32; shared::NUM_CLASSES]>::try_from(z.as_slice())
-                    .map_err(|_| anyhow::anyhow!("{} logits, expected {}", z.len(), shared::NUM_CLASSES))
-            })
-            .collect()
+            .map(|x| runner.class_logits(x))
+            .collect::<Result<_, _>>()?)
     };
     let logits_of = |samples: &[&Sample]| logits_with(&int8_runner, samples);
     let temperature = calibration::fit_temperature(&logits_of(&val)?, &val_labels);

@@ -252,6 +252,13 @@ impl TractRunner {
             .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
             .map_err(err)
     }
+
+    /// The logits of one input to the seven-class classifier.
+    pub fn class_logits(&self, input: &[f32]) -> Result<[f32; shared::NUM_CLASSES], ExportError> {
+        let z = self.logits(input)?;
+        <[f32; shared::NUM_CLASSES]>::try_from(z.as_slice())
+            .map_err(|_| ExportError::Shape(format!("{} logits, expected {}", z.len(), shared::NUM_CLASSES)))
+    }
 }
 
 /// Runs an ONNX graph in tract on one `c*h*w` input and returns its first output (logits).
