@@ -39,7 +39,8 @@ const GATES: &[Gate] = &[
     Gate {
         model: "models/vigil-int8.onnx",
         floors: &[
-            (DatasetKind::FerPlus, 0.84),
+            // The target for the in-the-wild model (shipped: 85.81%).
+            (DatasetKind::FerPlus, 0.85),
             (DatasetKind::CkPlus, 0.92),
             // 43 faces: one face is 2.3 points.
             (DatasetKind::Jaffe, 0.50),
