@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::augment::{AugmentError, Augmentation};
 use super::schedule::{Schedule, ScheduleKind};
-use crate::data::{DataError, DataSelection, DatasetKind, PrepareConfig};
+use crate::data::{BalanceConfig, DataError, DataSelection, DatasetKind, PrepareConfig, SplitProtocol};
 use serde::{Deserialize, Serialize};
 
 /// The paper's batch size (Table 2).
@@ -294,7 +294,65 @@ impl Default for TrainConfig {
     }
 }
 
+/// A named training recipe (`host train --recipe`): the data mix, split, targets,
+/// augmentation, optimiser and schedule of a known model, so that making it again is one flag.
+/// Epochs, batch size, learning rate and seed are the same in every recipe and have flags of
+/// their own; each flag given beside a recipe replaces that part of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Recipe {
+    /// The paper's regime (the defaults): CK+ on the paper's random image split,
+    /// one-hot targets, Gaussian-noise copies of minority classes, Adam with the paper's
+    /// loss-driven decay, no augmentation.
+    #[default]
+    Paper,
+    /// The in-the-wild model's (models/REPORT.md): FER+ with the subject-independent training
+    /// parts of CK+ and JAFFE (3 and 6 times an epoch), FER+'s vote distributions as targets,
+    /// mirror and the wild augmentation, no noise copies, AdamW (weight decay 0.05), one
+    /// warm-up epoch, then cosine annealing.
+    Wild,
+}
+
+/// The in-the-wild recipe's weight decay (AdamW, decoupled).
+const WILD_WEIGHT_DECAY: f64 = 0.05;
+
 impl TrainConfig {
+    /// The configuration of `recipe`, with the shared defaults in everything it leaves open.
+    pub fn recipe(recipe: Recipe) -> TrainConfig {
+        let paper = TrainConfig::default();
+        match recipe {
+            Recipe::Paper => paper,
+            Recipe::Wild => TrainConfig {
+                data: DataSelection {
+                    datasets: vec![DatasetKind::FerPlus, DatasetKind::CkPlus, DatasetKind::Jaffe],
+                    protocol: SplitProtocol::Subject,
+                    balance: BalanceConfig::off(),
+                    ..paper.data.clone()
+                },
+                schedule: ScheduleKind::Cosine,
+                flip: true,
+                augment: Augmentation::WILD,
+                labels: LabelMode::Probability,
+                optimizer: OptimizerConfig {
+                    kind: OptimizerKind::AdamW,
+                    weight_decay: WILD_WEIGHT_DECAY,
+                    ..paper.optimizer
+                },
+                warmup_epochs: 1,
+                repeat: vec![
+                    DatasetRepeat {
+                        dataset: DatasetKind::CkPlus,
+                        times: 3,
+                    },
+                    DatasetRepeat {
+                        dataset: DatasetKind::Jaffe,
+                        times: 6,
+                    },
+                ],
+                ..paper
+            },
+        }
+    }
+
     /// The data pipeline configuration for this run (its seed drives the split).
     pub fn prepare_config(&self) -> PrepareConfig {
         PrepareConfig {

@@ -24,7 +24,7 @@ pub mod trainer;
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{CheckpointError, CheckpointState};
-pub use config::{BackendKind, TrainConfig};
+pub use config::{BackendKind, Recipe, TrainConfig};
 pub use images::ImageSet;
 pub use resources::device_for;
 pub use schedule::{Schedule, ScheduleKind};

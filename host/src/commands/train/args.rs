@@ -1,5 +1,6 @@
-//! The options of `host train`: one documented flag per training choice, resolved into a
-//! [`TrainConfig`] in one place ([`TrainArgs::config`]).
+//! The options of `host train`: a recipe and one documented flag per training choice,
+//! resolved into a [`TrainConfig`] in one place ([`TrainArgs::config`]). The options a
+//! recipe sets have no default of their own: absent, they are the recipe's.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use crate::data::{BalanceConfig, DataSelection, DatasetKind, SplitProtocol};
 use crate::train::augment::Augmentation;
 use crate::train::config::{DatasetRepeat, LabelMode, OptimizerConfig, OptimizerKind};
 use crate::train::config::{PAPER_BATCH_SIZE, PAPER_EPOCHS, PAPER_LR};
-use crate::train::{BackendKind, ScheduleKind, TrainConfig};
+use crate::train::{BackendKind, Recipe, ScheduleKind, TrainConfig};
 
 /// Named augmentation presets (`--augment`); single kinds are set with `--aug-*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -23,18 +24,35 @@ pub enum AugmentPreset {
     Wild,
 }
 
+impl AugmentPreset {
+    /// The augmentation the preset names.
+    pub fn augmentation(self) -> Augmentation {
+        match self {
+            AugmentPreset::None => Augmentation::OFF,
+            AugmentPreset::Wild => Augmentation::WILD,
+        }
+    }
+}
+
 /// Options of `host train`.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
+    /// The recipe the options below start from: the paper's regime, or the in-the-wild
+    /// model's (FER+ with CK+ and JAFFE; models/REPORT.md). Each option given replaces its
+    /// part of the recipe.
+    #[arg(long, value_enum, default_value_t = Recipe::Paper)]
+    pub recipe: Recipe,
     /// Directory with one sub-directory per dataset (default: $VIGIL_DATA, else ../shared/data beside the checkout).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Datasets to train on together, comma-separated (each is also evaluated on its own).
-    #[arg(long = "dataset", alias = "datasets", value_enum, value_delimiter = ',', default_values_t = vec![DatasetKind::CkPlus])]
+    /// Datasets to train on together, comma-separated (each is also evaluated on its own)
+    /// [recipe paper: ckplus; wild: ferplus,ckplus,jaffe].
+    #[arg(long = "dataset", alias = "datasets", value_enum, value_delimiter = ',')]
     pub datasets: Vec<DatasetKind>,
-    /// Split protocol: the paper's random image split, or subject-independent.
-    #[arg(long, value_enum, default_value_t = SplitProtocol::Paper)]
-    pub protocol: SplitProtocol,
+    /// Split protocol: the paper's random image split, or subject-independent [recipe paper:
+    /// paper; wild: subject].
+    #[arg(long, value_enum)]
+    pub protocol: Option<SplitProtocol>,
     /// Where prepared splits are cached (made on first use, as `host prepare` would).
     #[arg(long, default_value = "prepared")]
     pub cache: PathBuf,
@@ -50,9 +68,9 @@ pub struct TrainArgs {
     /// Adam learning rate (paper: 0.001).
     #[arg(long, default_value_t = PAPER_LR)]
     pub lr: f64,
-    /// Learning-rate schedule.
-    #[arg(long, value_enum, default_value_t = ScheduleKind::LossDecay)]
-    pub schedule: ScheduleKind,
+    /// Learning-rate schedule [recipe paper: loss-decay; wild: cosine].
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleKind>,
     /// Run directory (checkpoints, metrics.csv, report.md, plots/).
     #[arg(long, default_value = "runs/latest")]
     pub out: PathBuf,
@@ -76,15 +94,17 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = EnhancementArg::Clahe)]
     pub enhancement: EnhancementArg,
     /// Train on the originals only, without the Gaussian-noise copies of minority classes
-    /// (an ablation of the paper's step 4; give it its own --cache too).
+    /// (an ablation of the paper's step 4; give it its own --cache too) [recipe wild: on].
     #[arg(long)]
     pub no_balance: bool,
-    /// Mirror training images left-right at random (seeded; not in the paper).
+    /// Mirror training images left-right at random (seeded; not in the paper) [recipe wild:
+    /// on].
     #[arg(long)]
     pub flip: bool,
-    /// Augmentation preset of training images (after CLAHE, on the network input).
-    #[arg(long, value_enum, default_value_t = AugmentPreset::None)]
-    pub augment: AugmentPreset,
+    /// Augmentation preset of training images (after CLAHE, on the network input) [recipe
+    /// paper: none; wild: wild].
+    #[arg(long, value_enum)]
+    pub augment: Option<AugmentPreset>,
     /// Smallest random-crop side, as a fraction of the image (1: off); overrides the preset.
     #[arg(long)]
     pub aug_crop: Option<f32>,
@@ -103,9 +123,10 @@ pub struct TrainArgs {
     /// Probability of random erasing (0: off); overrides the preset.
     #[arg(long)]
     pub aug_erase: Option<f32>,
-    /// Training targets: one-hot labels, or FER+'s vote distribution where there are votes.
-    #[arg(long, value_enum, default_value_t = LabelMode::Majority)]
-    pub labels: LabelMode,
+    /// Training targets: one-hot labels, or FER+'s vote distribution where there are votes
+    /// [recipe paper: majority; wild: probability].
+    #[arg(long, value_enum)]
+    pub labels: Option<LabelMode>,
     /// Label smoothing (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f32,
@@ -113,24 +134,25 @@ pub struct TrainArgs {
     /// weight drawn from Beta(alpha, alpha) per batch (0: off; 0.2-0.4 is usual)
     #[arg(long, default_value_t = 0.0)]
     pub mixup: f32,
-    /// Optimiser (paper: Adam).
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
-    pub optimizer: OptimizerKind,
-    /// Weight decay (AdamW: decoupled; Adam and SGD: L2).
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f64,
+    /// Optimiser [recipe paper: adam; wild: adamw].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Weight decay (AdamW: decoupled; Adam and SGD: L2) [recipe paper: 0; wild: 0.05].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
     /// SGD (Nesterov) momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    /// Epochs of linear learning-rate warm-up before the schedule.
-    #[arg(long, default_value_t = 0)]
-    pub warmup: usize,
+    /// Epochs of linear learning-rate warm-up before the schedule [recipe paper: 0; wild: 1].
+    #[arg(long)]
+    pub warmup: Option<usize>,
     /// Start from the best weights of this run directory, or from an exported int8 model
     /// (e.g. models/vigil-int8.onnx, read back), instead of a seeded random initialisation.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// Oversample datasets of the mix: DATASET=TIMES, comma-separated (e.g. ckplus=4,jaffe=8):
-    /// each of its training images appears TIMES times per epoch, augmented anew each time.
+    /// each of its training images appears TIMES times per epoch, augmented anew each time
+    /// [recipe paper: none; wild: ckplus=3,jaffe=6, of the datasets trained on].
     #[arg(long, value_delimiter = ',')]
     pub repeat: Vec<DatasetRepeat>,
     /// Average the weights at the end of every epoch from EPOCH on (stochastic weight
@@ -156,56 +178,65 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// The library configuration these options describe.
     pub fn config(&self) -> TrainConfig {
-        let defaults = TrainConfig::default();
+        let recipe = TrainConfig::recipe(self.recipe);
+        let datasets = if self.datasets.is_empty() {
+            recipe.data.datasets.clone()
+        } else {
+            self.datasets.clone()
+        };
+        let repeat = if self.repeat.is_empty() {
+            // The recipe's, for the datasets trained on.
+            let trained = |r: &&DatasetRepeat| datasets.contains(&r.dataset);
+            recipe.repeat.iter().filter(trained).copied().collect()
+        } else {
+            self.repeat.clone()
+        };
         TrainConfig {
             data: DataSelection {
-                data_root: self.data.clone().unwrap_or(defaults.data.data_root),
-                datasets: self.datasets.clone(),
-                protocol: self.protocol,
+                data_root: self.data.clone().unwrap_or(recipe.data.data_root),
+                datasets,
+                protocol: self.protocol.unwrap_or(recipe.data.protocol),
                 cache_dir: self.cache.clone(),
                 seed: self.seed,
                 preprocessing: Preprocessing {
                     enhancement: self.enhancement.enhancement(),
-                    ..defaults.data.preprocessing
+                    ..recipe.data.preprocessing
                 },
                 balance: if self.no_balance {
                     BalanceConfig::off()
                 } else {
-                    defaults.data.balance
+                    recipe.data.balance
                 },
                 enhancer: self.enhancer.clone(),
             },
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
-            schedule: self.schedule,
+            schedule: self.schedule.unwrap_or(recipe.schedule),
             out_dir: self.out.clone(),
             backend: self.backend,
             max_train: self.max_train,
-            flip: self.flip,
-            augment: self.augmentation(),
-            labels: self.labels,
+            flip: self.flip || recipe.flip,
+            augment: self.augmentation(recipe.augment),
+            labels: self.labels.unwrap_or(recipe.labels),
             label_smoothing: self.label_smoothing,
             mixup: self.mixup,
             optimizer: OptimizerConfig {
-                kind: self.optimizer,
-                weight_decay: self.weight_decay,
+                kind: self.optimizer.unwrap_or(recipe.optimizer.kind),
+                weight_decay: self.weight_decay.unwrap_or(recipe.optimizer.weight_decay),
                 momentum: self.momentum,
             },
-            warmup_epochs: self.warmup,
+            warmup_epochs: self.warmup.unwrap_or(recipe.warmup_epochs),
             init_from: self.init_from.clone(),
-            repeat: self.repeat.clone(),
+            repeat,
             average_from: self.average_from,
             enhancer_sha256: None,
         }
     }
 
-    /// The preset with the single-kind overrides applied.
-    pub fn augmentation(&self) -> Augmentation {
-        let base = match self.augment {
-            AugmentPreset::None => Augmentation::OFF,
-            AugmentPreset::Wild => Augmentation::WILD,
-        };
+    /// `--augment` (else the recipe's `base`) with the single-kind overrides applied.
+    fn augmentation(&self, base: Augmentation) -> Augmentation {
+        let base = self.augment.map_or(base, AugmentPreset::augmentation);
         Augmentation {
             crop: self.aug_crop.unwrap_or(base.crop),
             shift: self.aug_shift.unwrap_or(base.shift),

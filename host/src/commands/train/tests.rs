@@ -85,3 +85,101 @@ fn the_enhancers_hash_is_recorded_and_checked() {
     let err = format!("{:#}", load_data(&c, &arch, false).err().expect("no enhancer file"));
     assert!(err.contains("absent-enhancer.onnx"), "{err}");
 }
+
+/// `--recipe wild` is the in-the-wild model's command as REPORT.md and `tools/run-chain.sh`
+/// spell it, flag for flag.
+#[test]
+fn the_wild_recipe_is_the_in_the_wild_models_flags() {
+    let recipe = Cli::parse_from(["train", "--recipe", "wild"]).args.config();
+    let spelled = Cli::parse_from([
+        "train",
+        "--dataset",
+        "ferplus,ckplus,jaffe",
+        "--protocol",
+        "subject",
+        "--labels",
+        "probability",
+        "--flip",
+        "--augment",
+        "wild",
+        "--no-balance",
+        "--optimizer",
+        "adamw",
+        "--weight-decay",
+        "0.05",
+        "--schedule",
+        "cosine",
+        "--warmup",
+        "1",
+        "--repeat",
+        "ckplus=3,jaffe=6",
+    ])
+    .args
+    .config();
+    assert_eq!(recipe, spelled);
+    assert!(recipe.validate().is_ok());
+    assert_eq!(
+        Cli::parse_from(["train", "--recipe", "paper"]).args.config(),
+        Cli::parse_from(["train"]).args.config(),
+        "the paper's recipe is the default"
+    );
+}
+
+/// A flag given beside a recipe replaces its part of the recipe and nothing else; the
+/// recipe's oversampling keeps to the datasets trained on.
+#[test]
+fn flags_replace_their_part_of_a_recipe() {
+    use crate::data::{DatasetKind, SplitProtocol};
+    use crate::train::ScheduleKind;
+    use crate::train::config::{DatasetRepeat, LabelMode, OptimizerKind};
+
+    let wild = Cli::parse_from(["train", "--recipe", "wild"]).args.config();
+    let c = Cli::parse_from([
+        "train",
+        "--recipe",
+        "wild",
+        "--dataset",
+        "ferplus,jaffe",
+        "--schedule",
+        "fixed",
+        "--weight-decay",
+        "0",
+        "--aug-erase",
+        "0",
+    ])
+    .args
+    .config();
+    assert_eq!(c.data.datasets, [DatasetKind::FerPlus, DatasetKind::Jaffe]);
+    assert_eq!(
+        c.repeat,
+        [DatasetRepeat {
+            dataset: DatasetKind::Jaffe,
+            times: 6
+        }]
+    );
+    assert_eq!(c.schedule, ScheduleKind::Fixed);
+    assert_eq!(c.optimizer.weight_decay, 0.0);
+    assert_eq!(c.optimizer.kind, OptimizerKind::AdamW);
+    assert_eq!(c.augment.erase, 0.0);
+    assert_eq!(c.augment.rotate, wild.augment.rotate);
+    assert_eq!(c.labels, LabelMode::Probability);
+    assert_eq!(c.data.protocol, SplitProtocol::Subject);
+    assert!(c.flip && !c.data.balance.is_on());
+    assert!(c.validate().is_ok());
+
+    let own = Cli::parse_from(["train", "--recipe", "wild", "--repeat", "ckplus=2"])
+        .args
+        .config();
+    assert_eq!(
+        own.repeat,
+        [DatasetRepeat {
+            dataset: DatasetKind::CkPlus,
+            times: 2
+        }]
+    );
+    let paper = Cli::parse_from(["train", "--dataset", "ferplus", "--augment", "wild"])
+        .args
+        .config();
+    assert_eq!(paper.optimizer.kind, OptimizerKind::Adam);
+    assert!(paper.repeat.is_empty() && !paper.flip && paper.data.balance.is_on());
+}
