@@ -1,4 +1,5 @@
-//! Every training choice, with the paper's regime as the defaults, in one place.
+//! Every training choice, with the paper's regime as the defaults and the named recipes
+//! ([`Recipe`]), in one place.
 //!
 //! The configuration is stored in each checkpoint so `host eval` and `--resume` see the run
 //! exactly as it was started (same data, split protocol and seed).
