@@ -24,7 +24,7 @@ fn backend(e: TractError) -> InferenceError {
 }
 
 impl TractClassifier {
-    /// Loads a model after checking it against its manifest (see [`super::manifest`]).
+    /// Loads a model after checking it against its manifest (see [`artifacts::manifest`]).
     pub fn load(path: &Path) -> Result<Self, InferenceError> {
         let (bytes, manifest) = artifacts::manifest::load_verified(path)?;
         Self::from_bytes(path, &bytes, manifest)

@@ -228,7 +228,7 @@ impl Sink for Detached {
 
 impl Drop for Detached {
     /// Lets the thread finish the calls queued so far (the sink then drops on it), waiting at
-    /// most [`DROP_WAIT`]: a device blocked for good must not hold up the exit.
+    /// most `DROP_WAIT` (1 s): a device blocked for good must not hold up the exit.
     fn drop(&mut self) {
         drop(self.calls.take());
         let waited = Instant::now();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::DatasetKind;
 
 /// Errors of the data pipeline. Bad individual images are not errors: they are skipped and
-/// counted (see [`SkipReason`]); these are the problems that stop preparation.
+/// counted (see [`SkipReason`](super::SkipReason)); these are the problems that stop preparation.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file or directory could not be read or written.

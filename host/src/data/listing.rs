@@ -113,13 +113,13 @@ pub struct Entry {
     pub display: String,
     /// The paper's class.
     pub label: Emotion,
-    /// Who is pictured (see [`Sample::subject`]).
+    /// Who is pictured (see [`Sample::subject`](super::Sample::subject)).
     pub subject: String,
-    /// File name (see [`Sample::source`]).
+    /// File name (see [`Sample::source`](super::Sample::source)).
     pub source: String,
     /// The dataset's own split, if it has one.
     pub official: Option<OfficialSplit>,
-    /// Annotator votes per class (see [`Sample::votes`]).
+    /// Annotator votes per class (see [`Sample::votes`](super::Sample::votes)).
     pub votes: Option<[u8; shared::NUM_CLASSES]>,
 }
 

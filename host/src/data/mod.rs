@@ -10,10 +10,10 @@
 //! Stages, one module each:
 //! * readers ([`ckplus`], [`jaffe`], [`fer2013`], [`rafdb`]) list files and labels; bad input
 //!   is reported with its path and skipped, never a panic;
-//! * [`detect_layout`] tells which dataset a directory holds;
+//! * [`detect_layout()`] tells which dataset a directory holds;
 //! * [`faces`] finds the face (Haar cascade for JAFFE, whole image for pre-cropped sets) and
 //!   holds the enhancement seam;
-//! * [`prepare`] decodes, crops to 48x48 grey with `shared::preprocess`, and drops images
+//! * [`prepare()`] decodes, crops to 48x48 grey with `shared::preprocess`, and drops images
 //!   without a face and exact duplicates;
 //! * `shared::tiff_palette` decodes the palette TIFFs among JAFFE's images, which `image` refuses;
 //! * [`split`] makes the paper's random 4:1 split or a subject-independent one;

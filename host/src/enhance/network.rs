@@ -140,7 +140,7 @@ pub struct FfaNet {
 
 impl FfaNet {
     /// A freshly initialised network of `spec`'s widths, the same for a seed whatever else
-    /// runs (see [`conv`]); the last convolution starts at zero.
+    /// runs (see `conv`); the last convolution starts at zero.
     pub fn new(spec: &FfaSpec, device: &Device, seed: u64) -> Self {
         let rng = &mut ChaCha8Rng::seed_from_u64(seed);
         let (c, s) = (spec.channels, spec.squeezed());

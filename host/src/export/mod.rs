@@ -135,7 +135,8 @@ pub struct ExportReport {
     pub int8: (PathBuf, ModelManifest),
 }
 
-/// The fp32 and int8 graphs as bytes (no files): for tests and for [`export`].
+/// The fp32 graph and one int8 graph (all calibration inputs, one view) as bytes, no files:
+/// [`build_candidates`] for a single candidate.
 pub fn build_graphs(
     net: &FoldedNetwork,
     calibration_inputs: &[Vec<f32>],

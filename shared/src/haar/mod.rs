@@ -16,7 +16,7 @@
 //!    window shrunk by one pixel on each side), and near-flat windows are skipped;
 //! 4. the window slides by 2 pixels (1 once the scale reaches 2), and by one extra step after
 //!    a window that fails the very first stage;
-//! 5. stages sum their weak classifiers' float leaves and reject early ([`detect`]);
+//! 5. stages sum their weak classifiers' float leaves and reject early (`detect`);
 //! 6. hits are merged with OpenCV's `groupRectangles` (`min_neighbors`, eps 0.2) ([`group`])
 //!    and clipped to the image.
 //!
