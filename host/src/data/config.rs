@@ -51,8 +51,8 @@ impl BalanceConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSelection {
     /// Directory holding one sub-directory per dataset (`ckplus/`, `jaffe/`, `fer2013/`,
-    /// `rafdb/`, or any name that [`detect_layout()`](super::detect_layout()) recognises). Default: `$VIGIL_DATA`, else
-    /// `data`.
+    /// `rafdb/`, or any name that [`detect_layout()`](super::detect_layout()) recognises).
+    /// Default: `$VIGIL_DATA`, else `data`.
     pub data_root: PathBuf,
     /// Datasets, split separately and concatenated.
     pub datasets: Vec<DatasetKind>,
