@@ -85,6 +85,12 @@ pub struct EmotionRule {
 }
 
 impl EmotionRule {
+    /// A rule that never raises: what an alert that watches no emotion would get.
+    pub(crate) const DISABLED: EmotionRule = EmotionRule {
+        enabled: false,
+        ..EmotionRule::with(1.0, 0.0, 0)
+    };
+
     const fn with(raise: f32, clear: f32, raise_after_ms: u32) -> Self {
         EmotionRule {
             enabled: true,

@@ -80,10 +80,12 @@ struct EmotionAlert {
 }
 
 impl EmotionAlert {
-    fn new(kind: AlertKind, rule: EmotionRule) -> Self {
+    /// The alert `kind` (one of [`EMOTION_ALERTS`]) in its start state, with its rule from
+    /// `config`.
+    fn new(kind: AlertKind, config: &PolicyConfig) -> Self {
         EmotionAlert {
             kind,
-            rule,
+            rule: config.emotion_rule(kind).copied().unwrap_or(EmotionRule::DISABLED),
             active: false,
             since: None,
             cooldown_until: 0,
@@ -137,6 +139,16 @@ struct FaceLostAlert {
 }
 
 impl FaceLostAlert {
+    fn new(rule: FaceLostRule) -> Self {
+        FaceLostAlert {
+            rule,
+            active: false,
+            last_face: None,
+            back_since: None,
+            cooldown_until: 0,
+        }
+    }
+
     fn step(&mut self, t: u64, face: bool) -> Option<AlertPhase> {
         let last_face = *self.last_face.get_or_insert(t);
         if face {
@@ -188,18 +200,8 @@ impl Policy {
         Ok(Policy {
             config,
             smoother: Smoother::new(config.smoothing_tau_ms),
-            emotions: [
-                EmotionAlert::new(AlertKind::Anger, config.anger),
-                EmotionAlert::new(AlertKind::Fear, config.fear),
-                EmotionAlert::new(AlertKind::Distress, config.distress),
-            ],
-            face_lost: FaceLostAlert {
-                rule: config.face_lost,
-                active: false,
-                last_face: None,
-                back_since: None,
-                cooldown_until: 0,
-            },
+            emotions: EMOTION_ALERTS.map(|kind| EmotionAlert::new(kind, &config)),
+            face_lost: FaceLostAlert::new(config.face_lost),
             fault: FaultAlert::new(config.fault),
             last_face_frame: None,
         })
