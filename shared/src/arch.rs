@@ -140,6 +140,17 @@ pub struct Branch {
     pub convs: Vec<ConvSpec>,
 }
 
+impl Branch {
+    /// Each convolution with the channels it reads: the block's `in_channels` for the first
+    /// (pooling keeps channels), the previous convolution's outputs for the others.
+    pub fn convs_with_inputs(&self, in_channels: usize) -> impl Iterator<Item = (&ConvSpec, usize)> {
+        let mut channels = in_channels;
+        self.convs
+            .iter()
+            .map(move |spec| (spec, core::mem::replace(&mut channels, spec.out_channels)))
+    }
+}
+
 /// What a layer does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LayerKind {

@@ -146,18 +146,12 @@ impl FoldedNetwork {
                 LayerKind::Inception(branches) => FoldedLayer::Inception(
                     branches
                         .iter()
-                        .map(|b| {
-                            let mut c = channels;
-                            let convs = b
-                                .convs
-                                .iter()
-                                .map(|spec| {
-                                    let conv = random_conv(&mut rng, spec, c);
-                                    c = spec.out_channels;
-                                    conv
-                                })
-                                .collect();
-                            FoldedBranch { pool: b.pool, convs }
+                        .map(|b| FoldedBranch {
+                            pool: b.pool,
+                            convs: b
+                                .convs_with_inputs(channels)
+                                .map(|(spec, c)| random_conv(&mut rng, spec, c))
+                                .collect(),
                         })
                         .collect(),
                 ),

@@ -180,21 +180,12 @@ impl Network {
                 LayerKind::Inception(branches) => Block::Inception(Inception {
                     branches: branches
                         .iter()
-                        .map(|b| {
-                            let mut c = channels;
-                            let convs = b
-                                .convs
-                                .iter()
-                                .map(|spec| {
-                                    let conv = ConvBnRelu::new(spec, c, device);
-                                    c = spec.out_channels;
-                                    conv
-                                })
-                                .collect();
-                            InceptionBranch {
-                                pool: b.pool.as_ref().map(max_pool2d),
-                                convs,
-                            }
+                        .map(|b| InceptionBranch {
+                            pool: b.pool.as_ref().map(max_pool2d),
+                            convs: b
+                                .convs_with_inputs(channels)
+                                .map(|(spec, c)| ConvBnRelu::new(spec, c, device))
+                                .collect(),
                         })
                         .collect(),
                 }),

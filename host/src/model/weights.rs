@@ -212,12 +212,9 @@ impl Network {
                 (shared::arch::LayerKind::Inception(specs), Block::Inception(inc)) => {
                     let mut branches = Vec::with_capacity(specs.len());
                     for (spec, branch) in specs.iter().zip(&inc.branches) {
-                        let mut c_in = channels;
-                        let mut convs = Vec::with_capacity(spec.convs.len());
-                        for (cs, conv) in spec.convs.iter().zip(&branch.convs) {
-                            convs.push(conv_weights(conv, cs, c_in));
-                            c_in = cs.out_channels;
-                        }
+                        let convs = (spec.convs_with_inputs(channels).zip(&branch.convs))
+                            .map(|((cs, c_in), conv)| conv_weights(conv, cs, c_in))
+                            .collect();
                         branches.push(BranchWeights { pool: spec.pool, convs });
                     }
                     LayerWeightsKind::Inception(branches)

@@ -48,3 +48,28 @@ fn bad_architectures_are_errors_not_panics() {
     };
     assert!(matches!(tiny.summary(), Err(ArchError::WindowTooLarge { .. })));
 }
+
+#[test]
+fn each_branch_convolution_reads_the_previous_ones_outputs() {
+    let arch = Architecture::paper(7);
+    let LayerKind::Inception(branches) = &arch.layers[3].kind else {
+        panic!("layer 3 is Inception-A: {:?}", arch.layers[3].name)
+    };
+    // Inception-A reads conv2's 64 channels; its third branch is 1x1 64 -> 3x3 96 -> 3x3 96.
+    let inputs: Vec<(usize, usize)> = branches[2]
+        .convs_with_inputs(64)
+        .map(|(spec, c)| (c, spec.out_channels))
+        .collect();
+    assert_eq!(inputs, [(64, 64), (64, 96), (96, 96)]);
+    let params: usize = branches[2].convs_with_inputs(64).map(|(spec, c)| spec.params(c)).sum();
+    let (_, all) = arch.layers[3]
+        .kind
+        .infer("inception_a", Shape::Spatial { h: 24, w: 24, c: 64 })
+        .unwrap();
+    let others: usize = [0, 1, 3]
+        .iter()
+        .flat_map(|&b| branches[b].convs_with_inputs(64))
+        .map(|(spec, c)| spec.params(c))
+        .sum();
+    assert_eq!(params + others, all);
+}
