@@ -25,20 +25,12 @@ use shared::preprocess::Preprocessing;
 use shared::wire::{AlertKind, AlertPhase, FrameDecoder, Message};
 use shared::{Emotion, NUM_CLASSES};
 
-/// JAFFE's expression code in `<poser>.<EMO><n>.<id>.tiff`.
+/// The true label of a replayed frame: the JAFFE expression code of the file its symlink
+/// points to (`<poser>.<EMO><n>.<id>.tiff`).
 fn label(path: &Path) -> Option<Emotion> {
     let name = std::fs::read_link(path).unwrap_or_else(|_| path.to_path_buf());
-    let code = name.file_name()?.to_str()?.split('.').nth(1)?.get(..2)?.to_string();
-    Some(match code.as_str() {
-        "AN" => Emotion::Angry,
-        "DI" => Emotion::Bored,
-        "FE" => Emotion::Fear,
-        "HA" => Emotion::Happy,
-        "NE" => Emotion::Neutral,
-        "SA" => Emotion::Sad,
-        "SU" => Emotion::Surprised,
-        _ => return None,
-    })
+    let code = name.file_name()?.to_str()?.split('.').nth(1)?;
+    Emotion::from_jaffe_code(code).ok()
 }
 
 /// TEST ONLY: answers 0.9 for the true label of the frame being processed (set by the
