@@ -182,6 +182,17 @@ pub struct Layer {
     pub dropout: f32,
 }
 
+impl Layer {
+    /// A row named `name` of kind `kind`, followed in training by dropout at `dropout`.
+    pub fn new(name: impl Into<String>, kind: LayerKind, dropout: f32) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            dropout,
+        }
+    }
+}
+
 /// A network: its input shape and layers in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Architecture {

@@ -13,11 +13,7 @@ use crate::train::{ImageSet, TrainConfig, Trainer};
 fn tiny() -> Architecture {
     // Every layer kind, small enough for quick tests (including a biased conv without BN).
     let c = ConvSpec::new;
-    let layer = |name: &str, kind, dropout| Layer {
-        name: name.into(),
-        kind,
-        dropout,
-    };
+    let layer = Layer::new;
     Architecture {
         input: Shape::Spatial { h: 12, w: 12, c: 1 },
         layers: vec![

@@ -16,11 +16,7 @@ use burn::tensor::Device;
 
 fn tiny() -> Architecture {
     let c = ConvSpec::new;
-    let layer = |name: &str, kind, dropout| Layer {
-        name: name.into(),
-        kind,
-        dropout,
-    };
+    let layer = Layer::new;
     Architecture {
         input: Shape::Spatial { h: 8, w: 8, c: 1 },
         layers: vec![

@@ -52,11 +52,7 @@ impl Architecture {
                 convs: vec![c(128, 1, 1, 1)],
             },
         ];
-        let layer = |name: &str, kind, dropout| Layer {
-            name: name.into(),
-            kind,
-            dropout,
-        };
+        let layer = Layer::new;
         Architecture {
             input: Shape::Spatial {
                 h: crate::INPUT_SIZE,

@@ -87,6 +87,13 @@ fn config(root: &Path, protocol: SplitProtocol) -> PrepareConfig {
     }
 }
 
+/// `config` with the faces left unenhanced (no CLAHE).
+fn without_enhancement(config: &PrepareConfig) -> PrepareConfig {
+    let mut plain = config.clone();
+    plain.data.preprocessing.enhancement = shared::preprocess::Enhancement::None;
+    plain
+}
+
 #[test]
 fn prepares_cleans_splits_balances_and_caches() {
     let tmp = tempfile::tempdir().unwrap();
@@ -167,16 +174,7 @@ fn load_splits_prepares_when_missing_and_refuses_other_settings() {
         matches!(err, DataError::CacheMismatch { .. }) && err.to_string().contains("seed"),
         "{err}"
     );
-    let none = PrepareConfig {
-        data: DataSelection {
-            preprocessing: shared::preprocess::Preprocessing {
-                enhancement: shared::preprocess::Enhancement::None,
-                ..config.data.preprocessing
-            },
-            ..config.data.clone()
-        },
-        ..config.clone()
-    };
+    let none = without_enhancement(&config);
     assert!(load_splits(&none).unwrap_err().to_string().contains("preprocessing"));
     // Preparing with the new settings replaces the cache; then it loads.
     prepare(&none).unwrap();
@@ -218,16 +216,7 @@ fn enhancement_changes_the_pixels_and_the_header() {
     let tmp = tempfile::tempdir().unwrap();
     small_ckplus(tmp.path(), 6);
     let clahe = prepare(&config(tmp.path(), SplitProtocol::Paper)).unwrap();
-    let plain_config = PrepareConfig {
-        data: DataSelection {
-            preprocessing: shared::preprocess::Preprocessing {
-                enhancement: shared::preprocess::Enhancement::None,
-                ..shared::preprocess::Preprocessing::default()
-            },
-            ..config(tmp.path(), SplitProtocol::Paper).data
-        },
-        ..config(tmp.path(), SplitProtocol::Paper)
-    };
+    let plain_config = without_enhancement(&config(tmp.path(), SplitProtocol::Paper));
     let plain = prepare(&plain_config).unwrap();
     assert_ne!(clahe.splits.test[0].pixels, plain.splits.test[0].pixels);
     let path = cache::cache_path(
@@ -305,16 +294,7 @@ impl FaceEnhancer for Invert {
 fn another_enhancer_plugs_into_the_seam() {
     let tmp = tempfile::tempdir().unwrap();
     small_ckplus(tmp.path(), 6);
-    let config = PrepareConfig {
-        data: DataSelection {
-            preprocessing: shared::preprocess::Preprocessing {
-                enhancement: shared::preprocess::Enhancement::None,
-                ..shared::preprocess::Preprocessing::default()
-            },
-            ..config(tmp.path(), SplitProtocol::Paper).data
-        },
-        ..config(tmp.path(), SplitProtocol::Paper)
-    };
+    let config = without_enhancement(&config(tmp.path(), SplitProtocol::Paper));
     let plain = prepare(&config).unwrap();
     let inverted = prepare_with(&config, &Invert).unwrap();
     let a = &plain.splits.test[0];
