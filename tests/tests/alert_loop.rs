@@ -29,7 +29,7 @@ use shared::{Emotion, NUM_CLASSES};
 /// points to (`<poser>.<EMO><n>.<id>.tiff`).
 fn label(path: &Path) -> Option<Emotion> {
     let name = std::fs::read_link(path).unwrap_or_else(|_| path.to_path_buf());
-    let code = name.file_name()?.to_str()?.split('.').nth(1)?;
+    let (_, code) = host::data::jaffe::parse_name(name.file_name()?.to_str()?)?;
     Emotion::from_jaffe_code(code).ok()
 }
 
