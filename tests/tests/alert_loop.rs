@@ -249,9 +249,10 @@ fn check_shipped_model_replay(test: &str, file: &str, raised: RangeInclusive<u64
         return;
     };
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(file);
-    let replay = replay_ka(&data, true, |_| {
-        TractClassifier::load(&model).expect("shipped model loads")
-    });
+    // Loaded before the replay builds its mock pins: a panic among them would abort the test
+    // binary in their drop checks and bury this message.
+    let classifier = TractClassifier::load(&model).unwrap_or_else(|e| panic!("{}: {e:?}", model.display()));
+    let replay = replay_ka(&data, true, |_| classifier);
     check_common(&replay);
     let alerts = replay.alerts();
     eprintln!("{file} alerts: {alerts:?}");
